@@ -1,0 +1,44 @@
+"""Runs every dual test module (first line "# dual: cpython micropython") on the MicroPython unix port.
+
+pytest runs the same modules on CPython directly; this runs them again under `micropython` so the
+stack is proven on both runtimes.
+"""
+import glob
+import os
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+HERE = os.path.join(ROOT, "tests", "host")
+DUAL_MARK = "# dual: cpython micropython"
+
+
+def micropython_binary():
+    venv = os.path.join(os.path.dirname(sys.executable), "micropython")
+    found = venv if os.path.exists(venv) else shutil.which("micropython")
+    if not found:
+        raise RuntimeError("micropython not found: run scripts/setup.sh")
+    return found
+
+
+def dual_modules():
+    out = []
+    for path in sorted(glob.glob(os.path.join(HERE, "test_*.py"))):
+        with open(path) as f:
+            if f.readline().strip() == DUAL_MARK:
+                out.append(path)
+    return out
+
+
+@pytest.mark.parametrize("path", dual_modules(), ids=os.path.basename)
+def test_module_passes_on_micropython(path):
+    env = dict(os.environ, MICROPYPATH=os.path.join(ROOT, "lib") + ":" + HERE + ":.frozen")
+    proc = subprocess.run(
+        [micropython_binary(), "-X", "heapsize=4M", os.path.join(ROOT, "tests", "mprun.py"), path],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=600,
+    )
+    last = proc.stdout.strip().splitlines()[-1] if proc.stdout.strip() else ""
+    assert proc.returncode == 0 and last.endswith(" 0 failed"), proc.stdout + proc.stderr
