@@ -41,4 +41,6 @@ def test_module_passes_on_micropython(path):
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=600,
     )
     last = proc.stdout.strip().splitlines()[-1] if proc.stdout.strip() else ""
-    assert proc.returncode == 0 and last.endswith(" 0 failed"), proc.stdout + proc.stderr
+    words = last.split()
+    ok = len(words) == 4 and words[1] == "passed" and int(words[0]) > 0 and words[2] == "0"
+    assert proc.returncode == 0 and ok, proc.stdout + proc.stderr
