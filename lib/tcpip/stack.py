@@ -1,0 +1,271 @@
+"""The stack: one Ethernet device, ARP, IPv4, ICMP and TCP, driven by poll().
+
+Frames are received into one preallocated buffer and built in one preallocated transmit buffer;
+poll() never raises: a frame that trips an unexpected error is counted (eth_drop_exception) and
+dropped.
+"""
+from tcpip import errors
+from tcpip import mem
+from tcpip.arp import ArpCache
+from tcpip.checksum import checksum
+from tcpip.clock import Clock, ticks_diff
+from tcpip.counters import Counters
+from tcpip.route import Route
+from tcpip.tcp import Tcp, TcpConfig
+from tcpip.wire import ethernet
+from tcpip.wire import ipv4
+
+try:
+    from micropython import const
+except ImportError:
+    def const(x):
+        return x
+
+_ETH_LEN = const(14)
+_IP = const(14)        # IPv4 header offset in a frame
+_L4 = const(34)        # payload offset in frames we build (no IP options)
+_ETHERTYPE_IPV4 = const(0x0800)
+_ETHERTYPE_ARP = const(0x0806)
+_PROTO_ICMP = const(1)
+_PROTO_TCP = const(6)
+_MIN_FRAME = const(60)  # Ethernet minimum without FCS: shorter frames are padded
+_FRAMES_PER_POLL = const(16)
+_IDLE_WAIT_MS = const(1000)
+
+# ICMP destination-unreachable codes -> errno, as Linux icmp_err_convert[]
+_UNREACH_ERRNO = (
+    errors.ENETUNREACH,   # 0 net unreachable
+    errors.EHOSTUNREACH,  # 1 host unreachable
+    errors.ENOPROTOOPT,   # 2 protocol unreachable
+    errors.ECONNREFUSED,  # 3 port unreachable
+    errors.EMSGSIZE,      # 4 fragmentation needed (path MTU: not an abort)
+    errors.EOPNOTSUPP,    # 5 source route failed
+    errors.ENETUNREACH,   # 6 net unknown
+    errors.EHOSTDOWN,     # 7 host unknown
+    errors.ENONET,        # 8 host isolated
+    errors.ENETUNREACH,   # 9 net administratively prohibited
+    errors.EHOSTUNREACH,  # 10 host administratively prohibited
+    errors.ENETUNREACH,   # 11 net unreachable for TOS
+    errors.EHOSTUNREACH,  # 12 host unreachable for TOS
+    errors.EHOSTUNREACH,  # 13 communication administratively prohibited
+    errors.EHOSTUNREACH,  # 14 host precedence violation
+    errors.EHOSTUNREACH,  # 15 precedence cutoff in effect
+)
+
+
+class Stack:
+    def __init__(self, device, clock=None, addr=None, gateway=None, tcp_config=None, arp_entries=8, arp_queue=2):
+        """device: the NIC contract (docs/ARCHITECTURE.md); addr: 'a.b.c.d/n'; gateway: 'a.b.c.d'."""
+        self.device = device
+        self.clock = clock if clock is not None else Clock()
+        self.mac = bytes(device.mac)
+        self.mtu = getattr(device, "mtu", 1500)
+        self.counters = Counters()
+        self.route = Route()
+        if addr is not None:
+            self.route.configure(addr, 24, gateway)
+        frame = _ETH_LEN + self.mtu
+        self.rx = bytearray(frame + 4)
+        self.tx = bytearray(frame if frame > _MIN_FRAME else _MIN_FRAME)
+        self.ident = 0
+        self.now = self.clock.ticks_ms()
+        self.trace = None  # optional callable(event, tcb_or_None, detail) for timelines
+        self.arp = ArpCache(self, arp_entries, arp_queue, len(self.tx))
+        self.tcp = Tcp(self, tcp_config if tcp_config is not None else TcpConfig())
+        self._isn_refresh = self.now
+
+    # -- configuration ---------------------------------------------------------------------------
+    def configure(self, addr, gateway=None):
+        self.route.configure(addr, 24, gateway)
+
+    # -- the poll loop ---------------------------------------------------------------------------
+    def poll(self):
+        """Read waiting frames (at most 16), then run due timers. Never raises."""
+        self.now = self.clock.ticks_ms()
+        dev = self.device
+        rx = self.rx
+        for _ in range(_FRAMES_PER_POLL):
+            n = dev.recv_into(rx)
+            if not n:
+                break
+            try:
+                self.input(rx, n)
+            except Exception:
+                self.counters.eth_drop_exception += 1
+        try:
+            self._timers()
+        except Exception:
+            self.counters.eth_drop_exception += 1
+
+    def _timers(self):
+        now = self.now
+        self.arp.poll(now)
+        self.tcp.poll(now)
+        if ticks_diff(now, self._isn_refresh) >= 60000:
+            # keep the ISN clock's extended count ahead of the 2**30 tick wrap
+            self._isn_refresh = now
+            self.tcp.isn.advance()
+
+    def next_timer_ms(self):
+        """Milliseconds until the nearest timer (capped at 1 s)."""
+        now = self.clock.ticks_ms()
+        best = self.arp.next_deadline(now, _IDLE_WAIT_MS)
+        best = self.tcp.next_deadline(now, best)
+        return best if best > 0 else 0
+
+    def run_until(self, done, timeout_ms=None):
+        """Service the stack until done() is true (returns True) or timeout_ms passes (False)."""
+        clock = self.clock
+        start = clock.ticks_ms()
+        wait = getattr(self.device, "wait", None)
+        while True:
+            self.poll()
+            if done():
+                return True
+            now = clock.ticks_ms()
+            left = _IDLE_WAIT_MS
+            if timeout_ms is not None:
+                left = timeout_ms - ticks_diff(now, start)
+                if left <= 0:
+                    return False
+            t = self.next_timer_ms()
+            if t < left:
+                left = t
+            if wait is not None:
+                wait(left)
+            elif left > 0:
+                clock.sleep_ms(1 if left > 1 else left)
+
+    # -- input -----------------------------------------------------------------------------------
+    def input(self, buf, n):
+        """One received Ethernet frame of n bytes."""
+        c = self.counters
+        c.eth_rx += 1
+        if n < _ETH_LEN:
+            c.eth_drop_short += 1
+            return
+        if buf[0] & 1:
+            if not (buf[0] == 0xFF and buf[1] == 0xFF and buf[2] == 0xFF and buf[3] == 0xFF and buf[4] == 0xFF and buf[5] == 0xFF):
+                c.eth_drop_not_for_us += 1  # multicast we did not join
+                return
+        elif not mem.equal(buf, 0, self.mac, 0, 6):
+            c.eth_drop_not_for_us += 1
+            return
+        et = buf[12] << 8 | buf[13]
+        if et == _ETHERTYPE_IPV4:
+            self._ip_input(buf, n)
+        elif et == _ETHERTYPE_ARP:
+            self.arp.input(buf, _ETH_LEN, n - _ETH_LEN, self.now)
+        else:
+            c.eth_drop_ethertype += 1
+
+    def _ip_input(self, buf, n):
+        c = self.counters
+        c.ip_rx += 1
+        r = ipv4.check(buf, _IP, n - _ETH_LEN)
+        if r:
+            if r == ipv4.BAD_CHECKSUM:
+                c.ip_drop_bad_checksum += 1
+            elif r == ipv4.BAD_VERSION:
+                c.ip_drop_bad_version += 1
+            elif r == ipv4.BAD_HEADER_LEN:
+                c.ip_drop_bad_header_len += 1
+            else:
+                c.ip_drop_bad_total_len += 1
+            return
+        route = self.route
+        if not route.configured() or not route.is_local(buf, _IP + 16):
+            c.ip_drop_not_for_us += 1
+            return
+        if ipv4.is_multicast(buf, _IP + 12) or route.is_broadcast(buf, _IP + 12):
+            c.ip_drop_bad_source += 1
+            return
+        if ipv4.is_fragment(buf, _IP):
+            c.ip_drop_fragment += 1  # no reassembly (RFC 791 allows a host to refuse it)
+            return
+        hl = (buf[_IP] & 0x0F) * 4
+        total = buf[_IP + 2] << 8 | buf[_IP + 3]
+        proto = buf[_IP + 9]
+        if proto == _PROTO_TCP:
+            self.tcp.input(buf, _IP, _IP + hl, total - hl)
+        elif proto == _PROTO_ICMP:
+            self._icmp_input(buf, _IP + hl, total - hl)
+        else:
+            c.ip_drop_proto += 1
+
+    def _icmp_input(self, buf, off, n):
+        c = self.counters
+        c.icmp_rx += 1
+        if n < 8:
+            c.icmp_drop_short += 1
+            return
+        if checksum(buf, off, off + n) != 0:
+            c.icmp_drop_bad_checksum += 1
+            return
+        t = buf[off]
+        if t == 8:
+            # echo request -> echo reply (RFC 792): same identifier, sequence and data
+            if _L4 + n > len(self.tx):
+                c.icmp_drop_short += 1
+                return
+            f = self.tx
+            mem.copy(f, _L4, buf, off, n)
+            f[_L4] = 0
+            f[_L4 + 2] = 0
+            f[_L4 + 3] = 0
+            cs = checksum(f, _L4, _L4 + n)
+            f[_L4 + 2] = cs >> 8
+            f[_L4 + 3] = cs & 0xFF
+            c.icmp_echo_reply_sent += 1
+            self.ip_output(buf, _IP + 12, self.route.addr, 0, _PROTO_ICMP, n)
+        elif t == 3:
+            code = buf[off + 1]
+            if code == 4 or code >= len(_UNREACH_ERRNO):
+                c.icmp_unreach_ignored += 1  # path MTU / unknown codes: not an abort
+                return
+            self.tcp.icmp_error(buf, off + 8, n - 8, _UNREACH_ERRNO[code])
+        elif t == 11:
+            self.tcp.icmp_error(buf, off + 8, n - 8, errors.EHOSTUNREACH)
+        else:
+            c.icmp_drop_type += 1
+
+    # -- output ----------------------------------------------------------------------------------
+    def send_frame(self, buf, n):
+        if n < _MIN_FRAME:
+            for i in range(n, _MIN_FRAME):
+                buf[i] = 0
+            n = _MIN_FRAME
+        self.counters.eth_tx += 1
+        self.device.send(buf, n)
+
+    def ip_output(self, dst, doff, src, soff, proto, l4_len):
+        """Send the l4_len bytes at tx[34:] as one IPv4 datagram (TTL 64, DF) to dst[doff:doff+4]."""
+        c = self.counters
+        f = self.tx
+        route = self.route
+        if route.on_link(dst, doff):
+            nh = dst
+            nho = doff
+        elif route.gateway is not None:
+            nh = route.gateway
+            nho = 0
+        else:
+            c.ip_tx_no_route += 1
+            return False
+        self.ident = (self.ident + 1) & 0xFFFF
+        ipv4.emit_header(f, _IP, src, soff, dst, doff, proto, l4_len, self.ident, 64, True)
+        n = _L4 + l4_len
+        c.ip_tx += 1
+        mac = self.arp.lookup(nh, nho, self.now)
+        ethernet.emit_header(f, 0, mac if mac is not None else ethernet.BROADCAST, self.mac, _ETHERTYPE_IPV4)
+        if mac is None:
+            self.arp.enqueue(f, n, nh, nho, self.now)
+        else:
+            self.send_frame(f, n)
+        return True
+
+    # -- notifications ---------------------------------------------------------------------------
+    def neighbour_failed(self, ip):
+        if self.trace is not None:
+            self.trace("arp-failed", None, ipv4.ntoa(ip))
+        self.tcp.neighbour_failed(bytes(ip))
