@@ -42,5 +42,5 @@ def test_module_passes_on_micropython(path):
     )
     last = proc.stdout.strip().splitlines()[-1] if proc.stdout.strip() else ""
     words = last.split()
-    ok = len(words) == 4 and words[1] == "passed" and int(words[0]) > 0 and words[2] == "0"
+    ok = len(words) == 4 and words[1] == "passed," and int(words[0]) > 0 and words[2] == "0"
     assert proc.returncode == 0 and ok, proc.stdout + proc.stderr
