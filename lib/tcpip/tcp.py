@@ -563,6 +563,9 @@ class Tcb:
         if not ok:
             c.tcp_drop_out_of_window += 1
             self.send_ack()
+            if self.state == TIME_WAIT and flags & _FIN:
+                # the peer's FIN again: ACKed above, and 2 MSL starts over (RFC 9293 3.10.7.4)
+                self._set_timer(self.tcp.config.time_wait_ms)
             return
         if flags & _SYN:
             # fourth: SYN in a synchronized state -> challenge ACK (RFC 5961 4.2)
@@ -607,9 +610,6 @@ class Tcb:
             self.snd_wl2 = ack
         st = self.state
         if st == TIME_WAIT:
-            if flags & _FIN:
-                self.send_ack()  # the peer's FIN again: ACK it and restart 2 MSL
-                self._set_timer(self.tcp.config.time_wait_ms)
             return
         need_ack = False
         # seventh: segment text, trimmed to what is new (RFC 9293 3.10.7.4)

@@ -1,0 +1,268 @@
+# dual: cpython micropython
+# The minimal data path: in-order send and receive, ACKs, FIN close from either side, RFC 5961
+# checks on RST/SYN, out-of-window segments, TIME-WAIT and its safe reuse.
+from segment import ACK, FIN, PEER_IP, PSH, RST, SYN, Harness
+from tcpip import errors
+from tcpip import tcp
+
+IRS = 1000
+
+
+def established(**opts):
+    h = Harness(**opts)
+    tcb = h.establish(irs=IRS)
+    return h, tcb
+
+
+def test_send_data_in_one_segment():
+    h, tcb = established()
+    assert tcb.send(b"hello", 0, 5) == 5
+    h.expect_tcp(ACK | PSH, seq=tcb.iss + 1, ack=IRS + 1, payload=b"hello")
+    assert tcb.timer_on
+    h.feed(h.segment(tcb, ACK, IRS + 1, tcb.iss + 6))
+    assert tcb.tx_len == 0 and not tcb.timer_on
+    h.expect_nothing()
+
+
+def test_send_respects_peer_mss_and_window():
+    h = Harness()
+    tcb, _ = h.connect()
+    h.feed(h.segment(tcb, SYN | ACK, IRS, tcb.iss + 1, window=1000, mss=400))
+    h.take()
+    data = bytes(range(256)) * 6  # 1536 bytes
+    assert tcb.send(data, 0, len(data)) == 1536
+    out = h.take()
+    assert [len(s.payload) for s in out] == [400, 400, 200], out  # window 1000 ends it
+    assert out[0].payload == data[:400] and out[2].payload == data[800:1000]
+    h.feed(h.segment(tcb, ACK, IRS + 1, tcb.iss + 1 + 1000, window=1000))
+    out = h.take()
+    assert [len(s.payload) for s in out] == [400, 136]
+    assert out[1].payload == data[1400:]
+
+
+def test_receive_in_order_data_acks_it():
+    h, tcb = established()
+    h.feed(h.segment(tcb, ACK | PSH, IRS + 1, tcb.iss + 1, payload=b"abc"))
+    s = h.expect_tcp(ACK, ack=IRS + 4)
+    assert s.tcp.window == 2048 - 3
+    buf = bytearray(10)
+    assert tcb.recv_into(buf, 0, 10) == 3 and bytes(buf[:3]) == b"abc"
+
+
+def test_duplicate_data_is_trimmed_and_acked():
+    h, tcb = established()
+    h.feed(h.segment(tcb, ACK, IRS + 1, tcb.iss + 1, payload=b"abcd"))
+    h.take()
+    # overlaps: "cdef" starting at the 'c' -> only "ef" is new
+    h.feed(h.segment(tcb, ACK, IRS + 3, tcb.iss + 1, payload=b"cdef"))
+    h.expect_tcp(ACK, ack=IRS + 7)
+    buf = bytearray(10)
+    n = tcb.recv_into(buf, 0, 10)
+    assert bytes(buf[:n]) == b"abcdef"
+
+
+def test_out_of_order_data_gets_duplicate_ack_and_is_not_kept():
+    h, tcb = established()
+    h.feed(h.segment(tcb, ACK, IRS + 11, tcb.iss + 1, payload=b"later"))
+    h.expect_tcp(ACK, ack=IRS + 1)
+    assert tcb.rx_len == 0
+    assert h.stack.counters.tcp_drop_out_of_order == 1
+
+
+def test_segment_outside_window_gets_ack_and_is_dropped():
+    h, tcb = established()
+    h.feed(h.segment(tcb, ACK, IRS + 1 + 5000, tcb.iss + 1, payload=b"x"))
+    h.expect_tcp(ACK, ack=IRS + 1)
+    assert h.stack.counters.tcp_drop_out_of_window == 1
+
+
+def test_receive_window_full_keeps_what_fits():
+    h, tcb = established(rx_buffer=8)
+    h.feed(h.segment(tcb, ACK, IRS + 1, tcb.iss + 1, payload=b"0123456789"))
+    s = h.expect_tcp(ACK, ack=IRS + 9)
+    assert s.tcp.window == 0
+    buf = bytearray(16)
+    n = tcb.recv_into(buf, 0, 16)
+    assert bytes(buf[:n]) == b"01234567"
+    # reading opened the whole window: a window update goes out
+    s = h.expect_tcp(ACK, ack=IRS + 9)
+    assert s.tcp.window == 8
+
+
+def test_data_retransmitted_after_rto():
+    h, tcb = established()
+    tcb.send(b"hello", 0, 5)
+    h.take()
+    h.advance(tcb.rto - 1)
+    h.expect_nothing()
+    h.advance(1)
+    h.expect_tcp(ACK | PSH, seq=tcb.iss + 1, payload=b"hello")
+    assert h.stack.counters.tcp_rexmit == 1
+
+
+def test_data_retries_exhausted_aborts_with_etimedout():
+    h, tcb = established(data_retries=2)
+    tcb.send(b"x", 0, 1)
+    h.take()
+    for _ in range(200):
+        if tcb.state == tcp.CLOSED:
+            break
+        h.advance(1000)
+    assert tcb.state == tcp.CLOSED and tcb.error == errors.ETIMEDOUT
+    out = h.take()
+    assert out[-1].tcp.flags == RST | ACK
+
+
+def test_peer_closes_first_passive_close():
+    h, tcb = established()
+    h.feed(h.segment(tcb, FIN | ACK, IRS + 1, tcb.iss + 1, payload=b"bye"))
+    h.expect_tcp(ACK, ack=IRS + 5)
+    assert tcb.state == tcp.CLOSE_WAIT and tcb.fin_received
+    buf = bytearray(8)
+    assert tcb.recv_into(buf, 0, 8) == 3
+    tcb.close()
+    h.expect_tcp(FIN | ACK, seq=tcb.iss + 1, ack=IRS + 5)
+    assert tcb.state == tcp.LAST_ACK
+    h.feed(h.segment(tcb, ACK, IRS + 5, tcb.iss + 2))
+    assert tcb.state == tcp.CLOSED and tcb.error == 0
+    assert h.stack.tcp.tcbs == []
+
+
+def test_active_close_through_time_wait():
+    h, tcb = established(time_wait_ms=5000)
+    tcb.close()
+    h.expect_tcp(FIN | ACK, seq=tcb.iss + 1)
+    assert tcb.state == tcp.FIN_WAIT_1
+    h.feed(h.segment(tcb, ACK, IRS + 1, tcb.iss + 2))
+    assert tcb.state == tcp.FIN_WAIT_2
+    h.feed(h.segment(tcb, FIN | ACK, IRS + 1, tcb.iss + 2))
+    h.expect_tcp(ACK, ack=IRS + 2)
+    assert tcb.state == tcp.TIME_WAIT
+    # a retransmitted FIN is ACKed again and restarts 2 MSL
+    h.advance(3000)
+    h.feed(h.segment(tcb, FIN | ACK, IRS + 1, tcb.iss + 2))
+    h.expect_tcp(ACK, ack=IRS + 2)
+    h.advance(4999)
+    assert tcb.state == tcp.TIME_WAIT
+    h.advance(1)
+    assert tcb.state == tcp.CLOSED and h.stack.tcp.tcbs == []
+
+
+def test_simultaneous_close():
+    h, tcb = established()
+    tcb.close()
+    h.expect_tcp(FIN | ACK)
+    h.feed(h.segment(tcb, FIN | ACK, IRS + 1, tcb.iss + 1))  # crosses ours: does not ACK our FIN
+    h.expect_tcp(ACK, ack=IRS + 2)
+    assert tcb.state == tcp.CLOSING
+    h.feed(h.segment(tcb, ACK, IRS + 2, tcb.iss + 2))
+    assert tcb.state == tcp.TIME_WAIT
+
+
+def test_fin_piggybacks_on_queued_data():
+    h, tcb = established()
+    h.stack.now = h.clock.ticks_ms()
+    tcb.snd_wnd = 0  # hold the data back
+    tcb.send(b"data", 0, 4)
+    h.expect_nothing()
+    tcb.close()
+    h.expect_nothing()
+    h.feed(h.segment(tcb, ACK, IRS + 1, tcb.iss + 1, window=1000))
+    h.expect_tcp(ACK | PSH | FIN, seq=tcb.iss + 1, payload=b"data")
+    assert tcb.state == tcp.FIN_WAIT_1
+
+
+def test_close_with_unread_data_sends_rst():
+    h, tcb = established()
+    h.feed(h.segment(tcb, ACK, IRS + 1, tcb.iss + 1, payload=b"unread"))
+    h.take()
+    tcb.close()
+    h.expect_tcp(RST | ACK, seq=tcb.iss + 1)
+    assert tcb.state == tcp.CLOSED
+
+
+def test_rst_with_exact_sequence_resets():
+    h, tcb = established()
+    h.feed(h.segment(tcb, RST, IRS + 1, 0))
+    assert tcb.state == tcp.CLOSED and tcb.error == errors.ECONNRESET
+    h.expect_nothing()
+
+
+def test_rst_in_window_but_not_exact_gets_challenge_ack():
+    h, tcb = established()
+    h.feed(h.segment(tcb, RST, IRS + 100, 0))
+    h.expect_tcp(ACK, seq=tcb.iss + 1, ack=IRS + 1)
+    assert tcb.state == tcp.ESTABLISHED
+    assert h.stack.counters.tcp_challenge_ack_sent == 1
+
+
+def test_rst_outside_window_is_dropped_silently():
+    h, tcb = established()
+    h.feed(h.segment(tcb, RST, IRS + 100000, 0))
+    h.expect_nothing()
+    assert tcb.state == tcp.ESTABLISHED
+
+
+def test_syn_on_established_connection_gets_challenge_ack():
+    h, tcb = established()
+    h.feed(h.segment(tcb, SYN, IRS + 1, 0))
+    h.expect_tcp(ACK, ack=IRS + 1)
+    assert tcb.state == tcp.ESTABLISHED
+
+
+def test_ack_for_unsent_data_is_answered_and_dropped():
+    h, tcb = established()
+    h.feed(h.segment(tcb, ACK, IRS + 1, tcb.iss + 100, payload=b"zz"))
+    h.expect_tcp(ACK, ack=IRS + 1)
+    assert tcb.rx_len == 0
+    assert h.stack.counters.tcp_ack_unsent_data == 1
+
+
+def test_zero_window_is_probed():
+    h = Harness()
+    tcb, _ = h.connect()
+    h.feed(h.segment(tcb, SYN | ACK, IRS, tcb.iss + 1, window=0))
+    h.take()
+    tcb.send(b"abc", 0, 3)
+    h.expect_nothing()
+    h.advance(tcb.rto)
+    h.expect_tcp(ACK, seq=tcb.iss + 1, payload=b"a")
+
+
+def test_time_wait_tuple_reused_only_when_safe():
+    # one port only: the next connect to the same destination needs the TIME-WAIT 4-tuple
+    h, tcb = established(port_low=45000, port_high=45000)
+    tcb.close()
+    h.take()
+    h.feed(h.segment(tcb, ACK, IRS + 1, tcb.iss + 2))
+    h.feed(h.segment(tcb, FIN | ACK, IRS + 1, tcb.iss + 2))
+    h.take()
+    assert tcb.state == tcp.TIME_WAIT
+    try:
+        h.stack.tcp.connect(None, 0, PEER_IP, 80)
+        raise AssertionError("reused a TIME-WAIT younger than 1 s")
+    except OSError as e:
+        assert e.args[0] == errors.EADDRNOTAVAIL
+    h.advance(1000)
+    t2 = h.stack.tcp.connect(None, 0, PEER_IP, 80)
+    assert t2.local_port == 45000
+    assert tcb.state == tcp.CLOSED
+    assert h.stack.counters.tcp_time_wait_reused == 1
+    # its ISN lies beyond everything the old incarnation sent
+    from tcpip.wire.tcp import seq_gt
+    assert seq_gt(t2.iss, tcb.snd_nxt)
+
+
+def test_time_wait_not_reused_when_isn_would_not_advance():
+    h, tcb = established(port_low=45000, port_high=45000)
+    tcb.close()
+    h.take()
+    h.feed(h.segment(tcb, ACK, IRS + 1, tcb.iss + 2))
+    h.feed(h.segment(tcb, FIN | ACK, IRS + 1, tcb.iss + 2))
+    h.advance(1000)
+    tcb.snd_nxt = (tcb.snd_nxt + 0x40000000) & 0xFFFFFFFF  # pretend the old connection sent 1 GB
+    try:
+        h.stack.tcp.connect(None, 0, PEER_IP, 80)
+        raise AssertionError("reused an unsafe TIME-WAIT")
+    except OSError as e:
+        assert e.args[0] == errors.EADDRNOTAVAIL
