@@ -2,10 +2,11 @@
 
 F is the first 32 bits of SHA-256 over a 16-byte boot-time secret from os.urandom and the 4-tuple
 (Linux uses SipHash; SHA-256 is what both MicroPython and CPython ship). M is a 4-microsecond
-clock, as RFC 6528 section 3 suggests (Linux uses ns >> 6): it is kept as an extended
-millisecond count (so it survives the 2**30 wrap of ticks_ms) times 250, plus ticks_us within
-the current millisecond. ISNs of one 4-tuple therefore grow by about 250,000 per second, and an
-observer cannot predict a new 4-tuple's ISN from earlier ones without the secret.
+clock, as RFC 6528 section 3 suggests (Linux uses ns >> 6): an extended millisecond count (so
+it survives the 2**30 wrap of ticks_ms) times 250, i.e. 4 us units advanced once per millisecond.
+(ticks_us is not used: its wrap is not aligned with ticks_ms, which would make M step backwards.)
+ISNs of one 4-tuple therefore grow by 250,000 per second, and an observer cannot predict a new
+4-tuple's ISN from earlier ones without the secret.
 """
 import hashlib
 import os
@@ -28,7 +29,7 @@ class IsnGenerator:
 
     def clock_component(self):
         self.advance()
-        return (self._ext_ms * 250 + (self.clock.ticks_us() % 1000) // 4) & 0xFFFFFFFF
+        return (self._ext_ms * 250) & 0xFFFFFFFF
 
     def keyed_hash(self, laddr, lport, raddr, rport):
         h = hashlib.sha256(self.secret)
