@@ -42,10 +42,12 @@ class PortAllocator:
     def allocate(self, laddr, raddr, rport, is_free):
         """A port p in [low, high] with is_free(p) true; OSError(EADDRNOTAVAIL) when none is."""
         low = self.low
-        high = self.high + 1  # [low, high[ as in the kernel
-        remaining = high - low
+        remaining = self.high + 1 - low  # [low, high + 1[ as in the kernel
         if remaining > 1:
             remaining &= ~1
+        # Linux wraps at high + 1; with an odd-sized range that skips ports, so wrap at the end of
+        # the even-sized part and try the odd one out last (the kernel advises even-sized ranges).
+        top = low + remaining
         port_offset = self.port_offset(laddr, raddr, rport)
         index = port_offset & (self.table_size - 1)
         offset = (self.perturb[index] + (port_offset >> 32)) % remaining
@@ -55,7 +57,7 @@ class PortAllocator:
             port = low + offset
             i = 0
             while i < remaining:
-                if port >= high:
+                if port >= top:
                     port -= remaining
                 if is_free(port):
                     # Linux: i = max(i, random(8) * step); table_perturb[index] += i + step
