@@ -486,7 +486,7 @@ class Tcb:
             # data on the SYN-ACK is accepted like any in-order data (RFC 9293 3.10.7.3, sixth)
             if plen:
                 self._take_data(buf, off + hl, plen)
-            if flags & _FIN and self.rx_len == plen:
+            if flags & _FIN and self.rcv_nxt == seq_add(seq, 1 + plen):
                 self.rcv_nxt = seq_add(self.rcv_nxt, 1)
                 self.fin_received = True
                 self._set_state(CLOSE_WAIT)

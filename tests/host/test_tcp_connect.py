@@ -359,3 +359,11 @@ def test_bad_tcp_checksum_is_counted_and_dropped():
     h.expect_nothing()
     assert tcb.state == tcp.SYN_SENT
     assert h.stack.counters.tcp_drop_bad_checksum == 1
+
+
+def test_syn_ack_carrying_data_and_fin():
+    h = Harness()
+    tcb, _ = h.connect()
+    h.feed(h.segment(tcb, SYN | ACK | FIN, 300, tcb.iss + 1, payload=b"hi"))
+    h.expect_tcp(ACK, ack=304)
+    assert tcb.state == tcp.CLOSE_WAIT and tcb.rx_len == 2
