@@ -54,6 +54,26 @@ DEFAULT_MSS = const(536)  # RFC 9293 3.7.1 / RFC 6691: assumed until the peer's 
 RTO_FALLBACK_MS = const(3000)  # RFC 6298 5.7
 
 
+def ring_write(ring, pos, src, soff, n):
+    """Copy n bytes of src[soff:] into the ring buffer at pos, wrapping at its end."""
+    first = len(ring) - pos
+    if first > n:
+        first = n
+    mem.copy(ring, pos, src, soff, first)
+    if first < n:
+        mem.copy(ring, 0, src, soff + first, n - first)
+
+
+def ring_read(dst, doff, ring, pos, n):
+    """Copy n bytes out of the ring buffer from pos (wrapping) into dst[doff:]."""
+    first = len(ring) - pos
+    if first > n:
+        first = n
+    mem.copy(dst, doff, ring, pos, first)
+    if first < n:
+        mem.copy(dst, doff + first, ring, 0, n - first)
+
+
 class TcpConfig:
     """Tunables, Linux's defaults unless noted."""
 
@@ -186,14 +206,7 @@ class Tcb:
             f[_L4 + 22] = (m >> 8) & 0xFF
             f[_L4 + 23] = m & 0xFF
         if data_len:
-            size = len(self.tx)
-            start = (self.tx_head + data_off) % size
-            first = size - start
-            if first > data_len:
-                first = data_len
-            mem.copy(f, _L4 + hl, self.tx, start, first)
-            if first < data_len:
-                mem.copy(f, _L4 + hl + first, self.tx, 0, data_len - first)
+            ring_read(f, _L4 + hl, self.tx, (self.tx_head + data_off) % len(self.tx), data_len)
         n = hl + data_len
         acc = pseudo_sum(self.local_addr, 0, self.remote_addr, 0, _PROTO_TCP, n)
         cs = checksum(f, _L4, _L4 + n, acc)
@@ -369,14 +382,7 @@ class Tcb:
             n = free
         if n <= 0:
             return 0
-        size = len(self.tx)
-        pos = (self.tx_head + self.tx_len) % size
-        first = size - pos
-        if first > n:
-            first = n
-        mem.copy(self.tx, pos, data, off, first)
-        if first < n:
-            mem.copy(self.tx, 0, data, off + first, n - first)
+        ring_write(self.tx, (self.tx_head + self.tx_len) % len(self.tx), data, off, n)
         self.tx_len += n
         self.stack.now = self.stack.clock.ticks_ms()
         self.output()
@@ -388,14 +394,8 @@ class Tcb:
             n = self.rx_len
         if n <= 0:
             return 0
-        size = len(self.rx)
-        first = size - self.rx_head
-        if first > n:
-            first = n
-        mem.copy(buf, off, self.rx, self.rx_head, first)
-        if first < n:
-            mem.copy(buf, off + first, self.rx, 0, n - first)
-        self.rx_head = (self.rx_head + n) % size
+        ring_read(buf, off, self.rx, self.rx_head, n)
+        self.rx_head = (self.rx_head + n) % len(self.rx)
         self.rx_len -= n
         # window update when the window opened by at least an MSS or half the buffer (RFC 9293 3.8.6.2.2)
         st = self.state
@@ -508,13 +508,7 @@ class Tcb:
             n = free
         if n <= 0:
             return 0
-        pos = (self.rx_head + self.rx_len) % size
-        first = size - pos
-        if first > n:
-            first = n
-        mem.copy(self.rx, pos, buf, off, first)
-        if first < n:
-            mem.copy(self.rx, 0, buf, off + first, n - first)
+        ring_write(self.rx, (self.rx_head + self.rx_len) % size, buf, off, n)
         self.rx_len += n
         self.rcv_nxt = seq_add(self.rcv_nxt, n)
         self.stack.counters.tcp_rx_bytes += n

@@ -266,3 +266,23 @@ def test_time_wait_not_reused_when_isn_would_not_advance():
         raise AssertionError("reused an unsafe TIME-WAIT")
     except OSError as e:
         assert e.args[0] == errors.EADDRNOTAVAIL
+
+
+def test_rings_wrap_around_on_both_sides():
+    h, tcb = established(rx_buffer=8, tx_buffer=8)
+    buf = bytearray(8)
+    seq = IRS + 1
+    for chunk in (b"abcdef", b"ghijkl", b"mnopqr"):
+        h.feed(h.segment(tcb, ACK, seq, tcb.iss + 1, payload=chunk))
+        seq += len(chunk)
+        h.take()
+        n = tcb.recv_into(buf, 0, 8)
+        assert bytes(buf[:n]) == chunk
+        h.take()
+    una = tcb.iss + 1
+    for chunk in (b"012345", b"6789AB", b"CDEFGH"):
+        assert tcb.send(chunk, 0, len(chunk)) == 6
+        h.expect_tcp(ACK | PSH, seq=una, payload=chunk)
+        una += 6
+        h.feed(h.segment(tcb, ACK, seq, una))
+    assert tcb.tx_len == 0
