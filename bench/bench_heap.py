@@ -5,30 +5,10 @@
 import gc
 import sys
 
-from segment import ACK, OUR_MAC, PEER_IP, PSH, Harness
-from test_stack import echo_request
+from segment import ACK, PEER_IP, PSH, Harness
+from test_stack import PreloadedDevice, echo_request
 
 FRAMES = 50
-
-
-class PreloadedDevice:
-    def __init__(self, frames):
-        self.mac = OUR_MAC
-        self.mtu = 1500
-        self.frames = frames
-        self.i = 0
-        self.sent = 0
-
-    def recv_into(self, buf):
-        if self.i >= len(self.frames):
-            return 0
-        f = self.frames[self.i]
-        self.i += 1
-        buf[:len(f)] = f
-        return len(f)
-
-    def send(self, buf, n):
-        self.sent += 1
 
 
 def per_frame(h, frames):

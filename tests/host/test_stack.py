@@ -169,7 +169,7 @@ def test_counters_snapshot_is_one_call():
     assert "arp_reply_sent" in h.stack.counters.nonzero()
 
 
-class _OneFrameDevice:
+class PreloadedDevice:
     """Preloaded frames, no allocation on receive or send."""
 
     def __init__(self, frames):
@@ -194,7 +194,7 @@ class _OneFrameDevice:
 
 def _alloc_per_frame(h, frames):
     import gc
-    dev = _OneFrameDevice(frames)
+    dev = PreloadedDevice(frames)
     stack = h.stack
     stack.device = dev
     stack.poll()  # warm up with the first frame

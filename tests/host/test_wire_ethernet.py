@@ -1,13 +1,8 @@
 # dual: cpython micropython
 """Ethernet header: a real frame (an ARP request, padded to 60 bytes) parsed, rebuilt, truncated."""
-from binascii import unhexlify
-
 from tcpip.wire import ethernet
 from tcpip.wire.ethernet import EthernetRepr
-
-
-def unhex(text):
-    return unhexlify("".join(text.split()))
+from wirecheck import expect_value_error, heap_locked, unhex
 
 
 # ARP who-has 192.168.69.1 tell 192.168.69.2, from 02:00:00:00:00:02 to broadcast.
@@ -16,21 +11,6 @@ ffffffffffff02000000000208060001 080006040001020000000002c0a84502
 000000000000c0a84501000000000000 000000000000000000000000
 """)
 SRC_MAC = unhex("020000000002")
-
-
-def heap_locked(fn):
-    """Run fn with the MicroPython heap locked (proves no allocation); plain call on CPython."""
-    try:
-        import micropython
-        micropython.heap_lock
-    except (ImportError, AttributeError):
-        fn()
-        return
-    micropython.heap_lock()
-    try:
-        fn()
-    finally:
-        micropython.heap_unlock()
 
 
 def test_frame_len():
@@ -80,20 +60,12 @@ def test_set_ethertype():
 
 def test_truncated():
     for n in range(14):
-        try:
-            EthernetRepr.parse(FRAME, 0, n)
-        except ValueError:
-            continue
-        assert False, n
+        expect_value_error(EthernetRepr.parse, FRAME, 0, n)
 
 
 def test_length_beyond_buffer():
     for off, n in ((0, 61), (50, 14), (-1, 14), (0, -1)):
-        try:
-            EthernetRepr.parse(FRAME, off, n)
-        except ValueError:
-            continue
-        assert False, (off, n)
+        expect_value_error(EthernetRepr.parse, FRAME, off, n)
 
 
 def test_round_trip_and_eq():

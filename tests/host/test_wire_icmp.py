@@ -1,13 +1,8 @@
 # dual: cpython micropython
 """ICMP (RFC 792): a real ping request and a host unreachable parsed, rebuilt, truncated."""
-from binascii import unhexlify
-
 from tcpip.wire import icmp, ipv4, tcp
 from tcpip.wire.icmp import IcmpRepr
-
-
-def unhex(text):
-    return unhexlify("".join(text.split()))
+from wirecheck import expect_value_error, heap_locked, unhex
 
 
 # Linux ping: echo request, ident 0x04d2, seq 1, 56 data bytes (timestamp then 0x10..0x37).
@@ -24,28 +19,6 @@ UNREACH = unhex("""
 """)
 UOFF = 20
 ULEN = 36
-
-
-def heap_locked(fn):
-    try:
-        import micropython
-        micropython.heap_lock
-    except (ImportError, AttributeError):
-        fn()
-        return
-    micropython.heap_lock()
-    try:
-        fn()
-    finally:
-        micropython.heap_unlock()
-
-
-def expect_value_error(fn, *args):
-    try:
-        fn(*args)
-    except ValueError:
-        return
-    assert False, args
 
 
 def test_parse_echo_fields():

@@ -1,13 +1,8 @@
 # dual: cpython micropython
 """IPv4 header (RFC 791): a real ping packet parsed, rebuilt, truncated; check() reasons; addresses."""
-from binascii import unhexlify
-
 from tcpip.wire import ipv4
 from tcpip.wire.ipv4 import Ipv4Repr
-
-
-def unhex(text):
-    return unhexlify("".join(text.split()))
+from wirecheck import expect_value_error, heap_locked, unhex
 
 
 # Linux ping 192.168.69.2 -> 192.168.69.1 (ident 0x6f3a, DF, TTL 64), without its Ethernet header.
@@ -28,28 +23,6 @@ UNREACH = unhex("""
 """)
 IP_A = unhex("c0a84501")
 IP_B = unhex("c0a84502")
-
-
-def heap_locked(fn):
-    try:
-        import micropython
-        micropython.heap_lock
-    except (ImportError, AttributeError):
-        fn()
-        return
-    micropython.heap_lock()
-    try:
-        fn()
-    finally:
-        micropython.heap_unlock()
-
-
-def expect_value_error(fn, *args):
-    try:
-        fn(*args)
-    except ValueError:
-        return
-    assert False, args
 
 
 def test_parse_fields():

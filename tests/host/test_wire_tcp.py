@@ -1,14 +1,9 @@
 # dual: cpython micropython
 """TCP header (RFC 9293 3.1): a real Linux SYN-ACK parsed, rebuilt, truncated; MSS option walking
 in the manner of Linux tcp_parse_options; sequence numbers around the 2**32 wrap (RFC 9293 3.4)."""
-from binascii import unhexlify
-
 from tcpip.wire import tcp
 from tcpip.wire.tcp import TcpRepr
-
-
-def unhex(text):
-    return unhexlify("".join(text.split()))
+from wirecheck import expect_value_error, heap_locked, unhex
 
 
 # Linux SYN-ACK 192.168.69.1:80 -> 192.168.69.2:49500 answering a SYN that offered only MSS:
@@ -18,28 +13,6 @@ IP_A = unhex("c0a84501")
 IP_B = unhex("c0a84502")
 # Linux SYN options: MSS 1460, SACK permitted, timestamps, NOP, window scale 7 (header 40 bytes).
 LINUX_SYN_OPTIONS = unhex("020405b4 0402080a 00a1b2c3 00000000 01030307")
-
-
-def heap_locked(fn):
-    try:
-        import micropython
-        micropython.heap_lock
-    except (ImportError, AttributeError):
-        fn()
-        return
-    micropython.heap_lock()
-    try:
-        fn()
-    finally:
-        micropython.heap_unlock()
-
-
-def expect_value_error(fn, *args):
-    try:
-        fn(*args)
-    except ValueError:
-        return
-    assert False, args
 
 
 def segment(options, header_len=None, tail=b""):
