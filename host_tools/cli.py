@@ -1,0 +1,676 @@
+"""Command line: drive the tcpip stack over a Linux TAP against a real peer.
+
+    python -m host_tools connect HOST PORT --tap IFNAME --addr A.B.C.D/N [--gateway IP]
+        [--send TEXT] [--syn-retries N] [--timeout SECONDS] [--pcap FILE] [--json]
+        [--runtime cpython|micropython] [--count N] [--half-close]
+    python -m host_tools serve --tap IFNAME --addr A.B.C.D/N [--gateway IP] [--seconds S]
+        [--pcap FILE] [--json] [--runtime cpython|micropython]
+    python -m host_tools demo
+
+Run it in the network namespace that holds the TAP (`ip netns exec NS python -m host_tools ...`).
+The TAP must exist already (`ip tuntap add dev tap0 mode tap`, up, with the Linux peer's address):
+the CLI attaches to it and never creates or configures interfaces.
+
+--runtime cpython runs the stack in this process over a TapDevice. --runtime micropython runs the
+same stack under the MicroPython unix port (`micropython` beside this interpreter, else on PATH):
+this process opens the TAP and relays frames over UDP on 127.0.0.1 (host_tools.bridge, in a
+thread), and the child runs host_tools/mp/connect_main.py over UdpFrameDevice, reporting JSON lines
+that are printed here exactly as for cpython. --pcap records every frame in both runtimes (PcapTap
+around the device, or the bridge's capture).
+
+Exit status: 0 connected (and the --send exchange ended without error: the peer closed, or the
+timeout ended it); 1 connect error, exchange error (reset) or a failure of the runtime; 2 usage
+error (bad arguments, no such TAP).
+"""
+import argparse
+import json
+import os
+import select
+import signal
+import stat
+import subprocess
+import sys
+import threading
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+LIB = os.path.join(ROOT, "lib")
+if LIB not in sys.path:
+    sys.path.insert(0, LIB)
+
+from tcpip import errors  # noqa: E402
+from tcpip.route import Route  # noqa: E402
+from tcpip.wire import ipv4  # noqa: E402
+
+MP_SCRIPT = os.path.join(ROOT, "host_tools", "mp", "connect_main.py")
+MP_PATH = os.path.join(ROOT, "lib") + ":" + os.path.join(ROOT, "host_tools", "mp")
+MP_HEAP = "4M"
+DEFAULT_EXCHANGE_TIMEOUT_S = 10.0
+ARP_GIVE_UP_S = 3.0       # the stack's ARP: 3 requests 1 s apart
+RUNTIME_MARGIN_S = 20.0   # MicroPython child: start-up, close and slack beyond the stack's own limits
+MAX_SERVE_S = 24 * 3600
+EXIT_OK = 0
+EXIT_FAIL = 1
+EXIT_USAGE = 2
+
+
+# -- argument parsing ----------------------------------------------------------------------------
+def unescape(text):
+    r"""Interpret \r \n \t \\ (and \0) in TEXT; other backslashes are kept as they are."""
+    out = []
+    i = 0
+    table = {"r": "\r", "n": "\n", "t": "\t", "\\": "\\", "0": "\0"}
+    while i < len(text):
+        c = text[i]
+        if c == "\\" and i + 1 < len(text) and text[i + 1] in table:
+            out.append(table[text[i + 1]])
+            i += 2
+            continue
+        out.append(c)
+        i += 1
+    return "".join(out)
+
+
+def _ipv4_text(text):
+    try:
+        ipv4.aton(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc))
+    return text
+
+
+def _cidr(text):
+    try:
+        Route().configure(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError("bad --addr %r: %s (want A.B.C.D/N)" % (text, exc))
+    if "/" not in text:
+        raise argparse.ArgumentTypeError("--addr needs a prefix length: A.B.C.D/N")
+    return text
+
+
+def _port(text):
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError("not a port number: %r" % text)
+    if not 1 <= v <= 65535:
+        raise argparse.ArgumentTypeError("port must be 1..65535")
+    return v
+
+
+def _bounded_int(low, high):
+    def parse(text):
+        try:
+            v = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError("not an integer: %r" % text)
+        if not low <= v <= high:
+            raise argparse.ArgumentTypeError("must be %d..%d" % (low, high))
+        return v
+    return parse
+
+
+def _positive_float(text):
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError("not a number: %r" % text)
+    if not 0 < v <= MAX_SERVE_S:
+        raise argparse.ArgumentTypeError("must be > 0 and <= %d" % MAX_SERVE_S)
+    return v
+
+
+def _add_device_args(p):
+    p.add_argument("--tap", required=True, metavar="IFNAME",
+                   help="existing TAP interface in this namespace (attached, never created)")
+    p.add_argument("--addr", required=True, type=_cidr, metavar="A.B.C.D/N",
+                   help="the stack's address and prefix, e.g. 192.0.2.2/24")
+    p.add_argument("--gateway", type=_ipv4_text, metavar="IP",
+                   help="default gateway (on the --addr network), e.g. 192.0.2.1")
+    p.add_argument("--pcap", metavar="FILE", help="record every frame to this pcap file")
+    p.add_argument("--json", action="store_true", help="print one JSON object instead of the timeline")
+    p.add_argument("--runtime", choices=("cpython", "micropython"), default="cpython",
+                   help="run the stack here (cpython, default) or under the MicroPython unix port "
+                        "through the UDP frame bridge")
+
+
+def build_parser():
+    p = argparse.ArgumentParser(
+        prog="python -m host_tools",
+        description="Drive the tcpip stack over a Linux TAP device against a real peer. Run it in "
+                    "the namespace holding the TAP (ip netns exec NS ...).",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="See docs/CLI.md for examples.")
+    sub = p.add_subparsers(dest="command", metavar="{connect,serve,demo}")
+    sub.required = True
+
+    c = sub.add_parser(
+        "connect", formatter_class=argparse.RawDescriptionHelpFormatter,
+        help="connect to HOST:PORT, optionally exchange data, print the timeline",
+        description="Connect the stack to HOST:PORT and print the timeline: ARP request and "
+                    "resolution, each SYN (\"SYN sent at t=... ms\"), SYN-ACK/ESTABLISHED, local port, "
+                    "ISN, RTT -- or the error name (ECONNREFUSED, ETIMEDOUT, EHOSTUNREACH, ...).",
+        epilog="The TAP must already exist in this namespace (ip tuntap add dev tap0 mode tap; ip link "
+               "set tap0 up; ip addr add 192.0.2.1/24 dev tap0): the CLI attaches to it and never "
+               "creates one. Exit status: 0 connected (and the exchange ended: peer closed or "
+               "timeout), 1 connect or exchange error, 2 usage error or no such TAP.\n\n"
+               "Example:\n  ip netns exec NS python -m host_tools connect 192.0.2.1 8080 --tap tap0 \\\n"
+               "      --addr 192.0.2.2/24 --gateway 192.0.2.1 --send 'GET / HTTP/1.0\\r\\n\\r\\n'")
+    c.add_argument("host", type=_ipv4_text, metavar="HOST", help="IPv4 address (dotted quad)")
+    c.add_argument("port", type=_port, metavar="PORT")
+    _add_device_args(c)
+    c.add_argument("--send", metavar="TEXT",
+                   help=r"after connecting send TEXT (escapes \r \n \t \\ interpreted) and print what "
+                        r"comes back until the peer closes or --timeout")
+    c.add_argument("--syn-retries", type=_bounded_int(0, 127), metavar="N",
+                   help="SYN retransmissions before ETIMEDOUT (default 6, as Linux: 127 s)")
+    c.add_argument("--timeout", type=_positive_float, metavar="SECONDS",
+                   help="limit for the exchange (default %d s) and for the connect itself (default: "
+                        "only the SYN retries limit it)" % DEFAULT_EXCHANGE_TIMEOUT_S)
+    c.add_argument("--count", type=_bounded_int(1, 1000), default=1, metavar="N",
+                   help="connect N times in a row (each with the same exchange); default 1")
+    c.add_argument("--half-close", action="store_true",
+                   help="shutdown(SHUT_WR) after sending TEXT (for servers that read to EOF)")
+
+    s = sub.add_parser(
+        "serve", help="keep the stack up (answers ARP and ping) for --seconds or until stdin closes",
+        description="Open the TAP, print a ready line, then poll the stack so that it answers ARP "
+                    "and ICMP echo (ping) for --seconds, until stdin reaches EOF (when stdin is a "
+                    "pipe, socket or terminal) or until SIGTERM/SIGINT; then print the counters.")
+    _add_device_args(s)
+    s.add_argument("--seconds", type=_positive_float, default=60.0, metavar="S",
+                   help="how long to serve (default 60)")
+
+    sub.add_parser("demo", help="make a namespace with an HTTP server and fetch from it on both runtimes",
+                   description="Create a private network namespace with a TAP (192.0.2.1/24 on the "
+                               "Linux side) and an HTTP server, fetch / with the CLI on cpython and "
+                               "then on micropython, print both timelines, tear everything down. "
+                               "Needs root.")
+    return p
+
+
+def _check_gateway(parser, args):
+    if args.gateway is None:
+        return
+    try:
+        Route().configure(args.addr, 24, args.gateway)
+    except ValueError as exc:
+        parser.error("--gateway: %s" % exc)
+
+
+# -- output ----------------------------------------------------------------------------------
+def _fmt_t(t):
+    if t is None:
+        return "?"
+    return ("%.1f" % t) if isinstance(t, float) and t != int(t) else "%d" % t
+
+
+def _decode(hex_text):
+    return bytes.fromhex(hex_text or "").decode("utf-8", errors="replace")
+
+
+class Reporter:
+    """Turns session messages (host_tools/mp/connect_main.py) into the timeline or one JSON object."""
+
+    def __init__(self, args, out=None):
+        self.args = args
+        self.json = args.json
+        self.out = out if out is not None else sys.stdout
+        self.start = {}
+        self.events = []
+        self.result = None
+        self.ready = False
+        self.count = getattr(args, "count", 1)
+        self.send_text = unescape(args.send) if getattr(args, "send", None) is not None else None
+
+    def say(self, line=""):
+        if not self.json:
+            print(line, file=self.out, flush=True)
+
+    def _prefix(self, msg):
+        return "[%d] " % (msg.get("conn", 0) + 1) if self.count > 1 else ""
+
+    def feed(self, msg):
+        kind = msg.get("type")
+        if kind == "start":
+            self.start = msg
+            a = self.args
+            if a.command == "connect":
+                self.say("tcpip %s: %s mac %s%s on %s -> connect %s:%d" % (
+                    msg.get("runtime"), msg.get("addr"), msg.get("mac"),
+                    (" gw " + msg["gateway"]) if msg.get("gateway") else "", a.tap, a.host, a.port))
+        elif kind == "ready":
+            self.ready = True
+            line = "ready: %s mac %s on %s (%s), answering ARP and ping for %s s" % (
+                self.start.get("addr"), self.start.get("mac"), self.args.tap,
+                self.start.get("runtime"), _fmt_t(self.args.seconds))
+            # printed in --json mode too (callers wait for it); the JSON object is the last line
+            print(line, file=self.out, flush=True)
+        elif kind == "event":
+            self.events.append({k: v for k, v in msg.items() if k != "type"})
+            self.say(self._prefix(msg) + self._event_text(msg))
+        elif kind == "sent":
+            self.events.append({"conn": msg["conn"], "t": msg["t"], "event": "sent", "detail": msg["n"]})
+            text = self.send_text if self.send_text is not None else ""
+            self.say(self._prefix(msg) + "sent %d bytes at t=%s ms: %r" % (msg["n"], _fmt_t(msg["t"]), text))
+        elif kind == "data":
+            n = len(msg["hex"]) // 2
+            self.events.append({"conn": msg["conn"], "t": msg["t"], "event": "data", "detail": n})
+            self.say(self._prefix(msg) + "received %d bytes at t=%s ms" % (n, _fmt_t(msg["t"])))
+        elif kind == "conn":
+            self._conn_text(msg)
+        elif kind == "result":
+            self.result = msg
+            if msg.get("mode") == "connect" and self.count > 1:
+                ports = [c["local"].rsplit(":", 1)[1] for c in msg["connections"] if c.get("local")]
+                self.say("%d of %d connects succeeded; local ports: %s" % (
+                    msg["connected"], msg["count"], " ".join(ports)))
+            if msg.get("mode") == "serve":
+                self.say("served %.1f s" % (msg.get("elapsed_ms", 0) / 1000.0))
+            self.say("counters: " + " ".join("%s=%s" % kv for kv in sorted(msg.get("counters", {}).items())))
+
+    def _event_text(self, m):
+        ev = m["event"]
+        t = _fmt_t(m["t"])
+        d = m.get("detail")
+        if ev == "arp-request":
+            return "ARP request: who has %s? sent at t=%s ms" % (d, t)
+        if ev == "arp-resolved":
+            return "ARP resolved %s at t=%s ms" % (d, t)
+        if ev == "arp-failed":
+            if d is not None:
+                return "ARP failed: no reply from %s at t=%s ms" % (d, t)
+            return "next hop unreachable (ARP failed) at t=%s ms: connect aborted" % t
+        if ev == "connect":
+            return "connect %s -> %s at t=%s ms: local port %s, ISN %s" % (
+                m.get("local"), m.get("remote"), t, m.get("local", ":?").rsplit(":", 1)[1], m.get("isn"))
+        if ev == "syn":
+            if d == 1:
+                return "SYN sent at t=%s ms (ISN %s, %s -> %s)" % (t, m.get("isn"), m.get("local"), m.get("remote"))
+            return "SYN sent at t=%s ms (retransmission %d)" % (t, d - 1)
+        if ev == "state":
+            if d == "ESTABLISHED":
+                rtt = m.get("rtt_ms")
+                rtt_text = ("RTT %s ms" % rtt) if rtt is not None else "no RTT sample (SYN retransmitted: Karn)"
+                return "SYN-ACK received at t=%s ms: ESTABLISHED (%s, MSS %s)" % (t, rtt_text, m.get("mss"))
+            if d == "CLOSED" and m.get("error"):
+                return "CLOSED at t=%s ms: %s" % (t, m["error"])
+            return "state %s at t=%s ms" % (d, t)
+        if ev == "icmp":
+            return "ICMP error for our SYN at t=%s ms: %s" % (t, d)
+        return "%s %s at t=%s ms" % (ev, "" if d is None else d, t)
+
+    def _conn_text(self, c):
+        p = self._prefix(c)
+        if c["result"] == "connected":
+            rtt = c.get("rtt_ms")
+            self.say(p + "connected: %s -> %s, ISN %s, RTT %s, connect took %s ms" % (
+                c["local"], c["remote"], c["isn"], ("%s ms" % rtt) if rtt is not None else "n/a (Karn)",
+                _fmt_t(c["connect_ms"])))
+            if c.get("ended"):
+                how = {"peer-closed": "the peer closed", "timeout": "timeout (peer did not close)",
+                       "error": "error %s" % c.get("exchange_error"), "recv-limit": "receive limit"}
+                text = _decode(c.get("received_hex"))
+                self.say(p + "exchange ended: %s; received %d bytes" % (
+                    how.get(c["ended"], c["ended"]), len(c.get("received_hex") or "") // 2))
+                if text:
+                    self.say("----- received -----")
+                    self.say(text.rstrip("\n"))
+                    self.say("--------------------")
+            self.say(p + "closed (%s)" % c.get("final_state"))
+        else:
+            syns = c.get("syn_sent_ms") or []
+            where = (" (local %s)" % c["local"]) if c.get("local") else ""
+            if not syns:
+                self.say(p + "connect failed: %s at t=%s ms, no SYN sent%s" % (
+                    c["result"], _fmt_t(c["connect_ms"]), where))
+                return
+            self.say(p + "connect failed: %s after %d SYN%s sent at t=%s ms; gave up at t=%s ms%s" % (
+                c["result"], len(syns), "" if len(syns) == 1 else "s",
+                ", ".join("%d" % s for s in syns) or "-", _fmt_t(c["connect_ms"]), where))
+
+    def json_object(self, error=None, extra=None):
+        r = self.result or {}
+        out = {}
+        if r.get("mode") == "serve" or self.args.command == "serve":
+            out["result"] = "served" if error is None else "error"
+            out["counters"] = r.get("counters", {})
+            out["elapsed_ms"] = r.get("elapsed_ms")
+        else:
+            out["result"] = r.get("result", "error") if error is None else "error"
+            for k in ("errno", "local", "remote", "isn", "syn_sent_ms", "rtt_ms", "srtt_ms", "mss",
+                      "connect_ms", "sent", "ended", "exchange_error", "final_state", "count",
+                      "connected", "elapsed_ms", "counters"):
+                out[k] = r.get(k)
+            out["received"] = _decode(r.get("received_hex"))
+            conns = []
+            for c in r.get("connections", []):
+                cc = {k: v for k, v in c.items() if k not in ("type", "received_hex")}
+                cc["received"] = _decode(c.get("received_hex"))
+                conns.append(cc)
+            out["connections"] = conns
+            out["events"] = self.events
+        out["runtime"] = self.args.runtime
+        out["tap"] = self.args.tap
+        out["addr"] = self.start.get("addr", self.args.addr)
+        out["gateway"] = self.start.get("gateway", self.args.gateway)
+        out["mac"] = self.start.get("mac")
+        out["pcap"] = self.args.pcap
+        if error is not None:
+            out["error"] = error
+        if extra:
+            out.update(extra)
+        return out
+
+    def exit_code(self):
+        r = self.result
+        if r is None:
+            return EXIT_FAIL
+        if r.get("mode") == "serve":
+            return EXIT_OK
+        ok = r.get("result") == "connected" and not r.get("exchange_error")
+        return EXIT_OK if ok and r.get("connected") == r.get("count") else EXIT_FAIL
+
+
+# -- helpers ---------------------------------------------------------------------------------
+def _config(args):
+    cfg = {"addr": args.addr, "gateway": args.gateway, "syn_retries": getattr(args, "syn_retries", None),
+           "mtu": 1500}
+    if args.command == "connect":
+        send = unescape(args.send).encode() if args.send is not None else None
+        cfg.update({"mode": "connect", "host": args.host, "port": args.port,
+                    "send_hex": send.hex() if send is not None else None,
+                    "connect_timeout": args.timeout,
+                    "exchange_timeout": args.timeout if args.timeout is not None else DEFAULT_EXCHANGE_TIMEOUT_S,
+                    "half_close": args.half_close, "count": args.count})
+    else:
+        cfg.update({"mode": "serve", "seconds": args.seconds})
+    return cfg
+
+
+def _syn_budget_s(cfg):
+    """Longest a connect can take with the stack's SYN timer (RTO 1 s doubling, capped at 120 s)."""
+    if cfg.get("connect_timeout") is not None:
+        return cfg["connect_timeout"] + ARP_GIVE_UP_S
+    retries = cfg.get("syn_retries")
+    retries = 6 if retries is None else retries
+    total = 0.0
+    rto = 1.0
+    for _ in range(retries + 1):
+        total += rto
+        rto = min(rto * 2, 120.0)
+    return total + ARP_GIVE_UP_S
+
+
+def _child_deadline_s(cfg):
+    if cfg["mode"] == "serve":
+        return cfg["seconds"] + RUNTIME_MARGIN_S
+    per = _syn_budget_s(cfg) + (cfg["exchange_timeout"] if cfg.get("send_hex") is not None else 0) + 2.0
+    return per * cfg["count"] + RUNTIME_MARGIN_S
+
+
+def _stdin_watchable():
+    """Watch stdin for EOF only when it is a pipe, socket or terminal (not /dev/null or a file)."""
+    try:
+        st = os.fstat(0)
+    except OSError:
+        return False
+    return stat.S_ISFIFO(st.st_mode) or stat.S_ISSOCK(st.st_mode) or os.isatty(0)
+
+
+def _watch_stdin(event):
+    """Set event when stdin reaches EOF (daemon thread; bounded reads)."""
+    def body():
+        for _ in range(1 << 20):
+            try:
+                chunk = os.read(0, 4096)
+            except OSError:
+                break
+            if not chunk:
+                break
+        event.set()
+
+    threading.Thread(target=body, name="stdin-watch", daemon=True).start()
+
+
+class _LineReader:
+    """Lines from a pipe with a deadline, keeping partial lines between calls."""
+
+    def __init__(self, stream):
+        self.fd = stream.fileno()
+        self.buf = b""
+        self.eof = False
+
+    def line(self, timeout_s):
+        end = time.monotonic() + max(0.0, timeout_s)
+        for _ in range(100000):
+            if b"\n" in self.buf:
+                line, _, self.buf = self.buf.partition(b"\n")
+                return line.decode(errors="replace")
+            if self.eof:
+                return None
+            left = end - time.monotonic()
+            if left <= 0:
+                return None
+            ready, _, _ = select.select([self.fd], [], [], left)
+            if not ready:
+                return None
+            chunk = os.read(self.fd, 65536)
+            if not chunk:
+                self.eof = True
+                if self.buf:
+                    line, self.buf = self.buf, b""
+                    return line.decode(errors="replace")
+                return None
+            self.buf += chunk
+        return None
+
+
+def _open_tap_or_exit(args, opener):
+    try:
+        return opener()
+    except OSError as exc:
+        msg = ("no TAP %r usable in this network namespace (%s). Create it first, e.g.\n"
+               "  ip tuntap add dev %s mode tap && ip link set %s up && ip addr add 192.0.2.1/24 dev %s\n"
+               "and run the CLI in that namespace (ip netns exec NS ...)." % (
+                   args.tap, exc, args.tap, args.tap, args.tap))
+        print("error: " + msg, file=sys.stderr)
+        if args.json:
+            print(json.dumps({"result": "error", "error": msg, "runtime": args.runtime, "tap": args.tap}))
+        raise SystemExit(EXIT_USAGE)
+
+
+def _install_stop_signals(stop):
+    def handler(signum, frame):
+        stop.set()
+
+    old = {}
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        try:
+            old[sig] = signal.signal(sig, handler)
+        except ValueError:  # not the main thread
+            pass
+    return old
+
+
+def _restore_signals(old):
+    for sig, h in old.items():
+        signal.signal(sig, h)
+
+
+# -- runtimes --------------------------------------------------------------------------------
+def run_cpython(args, reporter):
+    from host_tools.mp.connect_main import Session, build_stack
+    from host_tools.pcap import PcapTap, PcapWriter
+    from host_tools.tap import TapDevice
+
+    cfg = _config(args)
+    tap = _open_tap_or_exit(args, lambda: TapDevice(args.tap))
+    writer = None
+    try:
+        dev = tap
+        if args.pcap:
+            writer = PcapWriter(args.pcap)
+            dev = PcapTap(tap, writer)
+        stack = build_stack(dev, cfg)
+        session = Session(stack, reporter.feed)
+        session.start_message()
+        if cfg["mode"] == "serve":
+            stop = threading.Event()
+            if _stdin_watchable():
+                _watch_stdin(stop)
+            old = _install_stop_signals(stop)
+            try:
+                session.serve(cfg["seconds"], stop.is_set)
+            finally:
+                _restore_signals(old)
+        else:
+            send = bytes.fromhex(cfg["send_hex"]) if cfg["send_hex"] is not None else None
+            session.connect(cfg["host"], cfg["port"], send, cfg["connect_timeout"],
+                            cfg["exchange_timeout"], cfg["half_close"], cfg["count"])
+    finally:
+        if writer is not None:
+            writer.close()
+        tap.close()
+    return None
+
+
+def run_micropython(args, reporter):
+    """Bridge in a thread here, the stack in a micropython child; returns an error text or None."""
+    from host_tools.bridge import FrameBridge
+    from host_tools.netns import micropython_binary
+
+    try:
+        mp = micropython_binary()
+    except RuntimeError as exc:
+        return str(exc)
+    cfg = _config(args)
+    bridge = _open_tap_or_exit(args, lambda: FrameBridge(args.tap, pcap=args.pcap))
+    cfg["bridge_port"] = bridge.port
+    stop_bridge = threading.Event()
+    deadline = time.monotonic() + _child_deadline_s(cfg)
+    relay = threading.Thread(target=bridge.serve, name="frame-bridge",
+                             kwargs={"stop_event": stop_bridge, "duration": _child_deadline_s(cfg) + 5},
+                             daemon=True)
+    relay.start()
+    env = dict(os.environ)
+    env["MICROPYPATH"] = MP_PATH
+    serve = cfg["mode"] == "serve"
+    cfg["watch_stdin"] = serve
+    child = None
+    stderr_chunks = []
+    stop = threading.Event()
+    old = {}
+    error = None
+    try:
+        # the config goes in as stdin's first line: this unix port dies on argv strings >= 256 chars
+        child = subprocess.Popen([mp, "-X", "heapsize=" + MP_HEAP, MP_SCRIPT], env=env, cwd=ROOT,
+                                 stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        child.stdin.write(json.dumps(cfg).encode() + b"\n")
+        child.stdin.flush()
+        if not serve:
+            child.stdin.close()
+        if serve:
+            if _stdin_watchable():
+                _watch_stdin(stop)
+            old = _install_stop_signals(stop)
+
+        def drain_stderr():
+            for _ in range(1 << 20):
+                chunk = child.stderr.read1(65536) if hasattr(child.stderr, "read1") else child.stderr.read(65536)
+                if not chunk:
+                    break
+                stderr_chunks.append(chunk)
+
+        err_thread = threading.Thread(target=drain_stderr, daemon=True)
+        err_thread.start()
+        reader = _LineReader(child.stdout)
+        for _ in range(1 << 20):
+            if stop.is_set() and child.stdin is not None and not child.stdin.closed:
+                child.stdin.close()  # the child sees EOF on stdin and ends its serve loop
+            left = deadline - time.monotonic()
+            if left <= 0:
+                error = "micropython child gave no result within %.0f s" % _child_deadline_s(cfg)
+                break
+            line = reader.line(min(left, 0.25))
+            if line is None:
+                if reader.eof:
+                    break
+                continue
+            line = line.strip()
+            if not line:
+                continue
+            try:
+                msg = json.loads(line)
+            except ValueError:
+                print("micropython: " + line, file=sys.stderr)
+                continue
+            reporter.feed(msg)
+            if msg.get("type") == "result":
+                break
+        if child.stdin is not None and not child.stdin.closed:
+            child.stdin.close()
+        try:
+            child.wait(5)
+        except subprocess.TimeoutExpired:
+            child.terminate()
+            try:
+                child.wait(5)
+            except subprocess.TimeoutExpired:
+                child.kill()
+                child.wait(5)
+        err_thread.join(5)
+        if reporter.result is None and error is None:
+            error = "micropython child exited (status %s) without a result" % child.returncode
+    finally:
+        _restore_signals(old)
+        if child is not None and child.poll() is None:
+            child.kill()
+            child.wait(5)
+        stop_bridge.set()
+        relay.join(5)
+        bridge.close()
+    if error is not None:
+        err_text = b"".join(stderr_chunks).decode(errors="replace").strip()
+        if err_text:
+            error += "; its stderr:\n" + err_text
+    return error
+
+
+def run_session(args):
+    reporter = Reporter(args)
+    if args.runtime == "micropython":
+        error = run_micropython(args, reporter)
+    else:
+        error = run_cpython(args, reporter)
+    if error is not None:
+        print("error: " + error, file=sys.stderr)
+    if args.json:
+        print(json.dumps(reporter.json_object(error)), flush=True)
+    if error is not None:
+        return EXIT_FAIL
+    return reporter.exit_code()
+
+
+def main(argv=None):
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command == "demo":
+        from host_tools.demo import main as demo_main
+        return demo_main()
+    _check_gateway(parser, args)
+
+    def on_term(signum, frame):
+        raise KeyboardInterrupt  # SIGTERM cleans up like Ctrl-C (ends a micropython child, closes the TAP)
+
+    signal.signal(signal.SIGTERM, on_term)
+    try:
+        return run_session(args)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

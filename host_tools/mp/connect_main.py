@@ -1,0 +1,306 @@
+# The connect/serve session behind `python -m host_tools connect|serve`, shared by both runtimes.
+#
+# CPython: host_tools/cli.py imports this module and runs Session over a TapDevice, with an emit
+# callback that feeds its timeline printer directly.
+# MicroPython (unix port): the CLI runs the TAP<->UDP frame bridge and starts
+#     MICROPYPATH=lib:host_tools/mp micropython host_tools/mp/connect_main.py '<json config>'
+# which builds the same Stack over UdpFrameDevice, runs the same Session and prints every message
+# as one JSON line on stdout; the CLI reads them and prints the same timeline / JSON result.
+#
+# Messages (dicts; "type" says which):
+#   start   runtime, mac, addr, gateway            (once, before anything is sent)
+#   ready   mode "serve": the device is open, the stack answers ARP and ping
+#   event   conn, t (ms since that connect began), event, detail, plus context per event
+#   sent    conn, t, n                             (the --send bytes were queued)
+#   data    conn, t, hex                           (bytes received, hex: MicroPython has no
+#                                                   decode(errors="replace"))
+#   conn    one connection's summary (see Session._summary)
+#   result  the final result: the first connection's summary fields (or the first failure's),
+#           connections (all summaries), counters, elapsed_ms; mode "serve": counters only
+# Keep this file MicroPython-compatible: no f-strings with nested quotes, no dataclasses/typing,
+# nothing CPython-only at import time.
+import sys
+
+try:
+    import json
+except ImportError:  # pragma: no cover - every port we use has json
+    import ujson as json
+
+try:
+    import binascii
+except ImportError:  # pragma: no cover
+    import ubinascii as binascii
+
+from tcpip import errors
+from tcpip import tcp as _tcp
+from tcpip.clock import ticks_diff
+from tcpip.socket import Socket
+from tcpip.stack import Stack
+from tcpip.tcp import TcpConfig
+from tcpip.wire import ipv4
+
+FINISH_MS = 2000        # after close(): how long the FIN exchange may take before we stop waiting
+RECV_CHUNK = 1024
+MAX_RECV_CALLS = 100000  # bound on the receive loop (it is also bounded in time)
+
+
+def errno_of(exc):
+    """The errno of an OSError on both runtimes (MicroPython keeps it in args[0])."""
+    e = getattr(exc, "errno", None)
+    if isinstance(e, int):
+        return e
+    if exc.args and isinstance(exc.args[0], int):
+        return exc.args[0]
+    return errors.EIO
+
+
+def endpoint(addr, port):
+    return "%s:%d" % (ipv4.ntoa(addr), port)
+
+
+def mac_text(mac):
+    return ":".join("%02x" % b for b in mac)
+
+
+def build_stack(device, cfg):
+    """Stack over device from a config dict: addr, gateway, syn_retries (None: the default)."""
+    kw = {}
+    if cfg.get("syn_retries") is not None:
+        kw["syn_retries"] = cfg["syn_retries"]
+    return Stack(device, addr=cfg["addr"], gateway=cfg.get("gateway"), tcp_config=TcpConfig(**kw))
+
+
+class Session:
+    """Drives one stack: connect() (repeated `count` times) with an optional exchange, or serve()."""
+
+    def __init__(self, stack, emit):
+        self.stack = stack
+        self.emit = emit
+        self.clock = stack.clock
+        self.conn = 0
+        self.tcb = None
+        self.start_us = self.clock.ticks_us()
+        self.start_ms = self.clock.ticks_ms()
+        stack.trace = self._trace
+
+    # -- timeline ------------------------------------------------------------------------------
+    def _t(self):
+        """Milliseconds (0.1 ms resolution) since the current connect began."""
+        return ticks_diff(self.clock.ticks_us(), self.start_us) // 100 / 10
+
+    def _trace(self, event, tcb, detail):
+        if event == "connect":
+            self.tcb = tcb
+        elif tcb is not None and tcb is not self.tcb:
+            return  # an earlier connection (TIME-WAIT ending, ...): not this timeline
+        msg = {"type": "event", "conn": self.conn, "t": self._t(), "event": event}
+        if detail is not None:
+            msg["detail"] = detail
+        if tcb is not None:
+            if event == "connect" or event == "syn":
+                msg["local"] = endpoint(tcb.local_addr, tcb.local_port)
+                msg["remote"] = endpoint(tcb.remote_addr, tcb.remote_port)
+                msg["isn"] = tcb.iss
+            elif event == "icmp":
+                msg["detail"] = errors.name(detail)
+                msg["errno"] = detail
+            elif event == "state":
+                if detail == "ESTABLISHED":
+                    msg["rtt_ms"] = tcb.first_rtt_ms if tcb.first_rtt_ms >= 0 else None
+                    msg["mss"] = tcb.mss
+                elif detail == "CLOSED" and tcb.error:
+                    msg["error"] = errors.name(tcb.error)
+        self.emit(msg)
+
+    def start_message(self, runtime_extra=None):
+        s = self.stack
+        msg = {"type": "start", "runtime": sys.implementation.name, "mac": mac_text(s.mac),
+               "addr": "%s/%d" % (ipv4.ntoa(s.route.addr), s.route.prefix_len),
+               "gateway": ipv4.ntoa(s.route.gateway) if s.route.gateway is not None else None}
+        if runtime_extra:
+            for k in runtime_extra:
+                msg[k] = runtime_extra[k]
+        self.emit(msg)
+
+    # -- connect -------------------------------------------------------------------------------
+    def _summary(self, tcb, err, sent, received, ended, exchange_err, connect_ms):
+        d = {"type": "conn", "conn": self.conn,
+             "result": "connected" if not err else errors.name(err),
+             "errno": err, "local": None, "remote": None, "isn": None, "syn_sent_ms": [],
+             "rtt_ms": None, "srtt_ms": None, "mss": None, "connect_ms": connect_ms,
+             "sent": sent, "received_hex": binascii.hexlify(received).decode(),
+             "ended": ended, "exchange_error": errors.name(exchange_err) if exchange_err else None,
+             "final_state": None}
+        if tcb is not None:
+            d["local"] = endpoint(tcb.local_addr, tcb.local_port)
+            d["remote"] = endpoint(tcb.remote_addr, tcb.remote_port)
+            d["isn"] = tcb.iss
+            d["syn_sent_ms"] = list(tcb.syn_times)
+            d["rtt_ms"] = tcb.first_rtt_ms if tcb.first_rtt_ms >= 0 else None
+            d["srtt_ms"] = tcb.srtt if tcb.srtt else None
+            d["mss"] = tcb.mss if not err else None
+            d["final_state"] = tcb.state_name()
+        return d
+
+    def connect_once(self, host, port, send=None, connect_timeout=None, exchange_timeout=10.0,
+                     half_close=False):
+        """One connect (+ exchange); emits its events and returns its summary dict."""
+        stack = self.stack
+        self.tcb = None
+        self.start_us = self.clock.ticks_us()
+        self.start_ms = self.clock.ticks_ms()
+        s = Socket(stack)
+        s.settimeout(connect_timeout)
+        err = 0
+        try:
+            s.connect((host, port))
+        except OSError as exc:
+            err = errno_of(exc)
+        tcb = self.tcb
+        connect_ms = self._t()
+        sent = 0
+        received = bytearray()
+        ended = None
+        exchange_err = 0
+        if not err and send is not None:
+            sent, ended, exchange_err = self._exchange(s, send, exchange_timeout, half_close, received)
+        try:
+            s.close()  # FIN after what we queued (RST if data was left unread)
+        except OSError:
+            pass
+        if tcb is not None and not err:
+            def finished():
+                st = tcb.state
+                return st == _tcp.CLOSED or st == _tcp.TIME_WAIT
+
+            stack.run_until(finished, FINISH_MS)
+        summary = self._summary(tcb, err, sent, received, ended, exchange_err, connect_ms)
+        self.emit(summary)
+        return summary
+
+    def _exchange(self, s, data, timeout_s, half_close, received):
+        """Send data, then receive until the peer closes or timeout_s passes (from the send)."""
+        clock = self.clock
+        t0 = clock.ticks_ms()
+        limit_ms = int(timeout_s * 1000)
+        sent = 0
+        try:
+            s.settimeout(timeout_s)
+            if data:
+                s.sendall(data)
+                sent = len(data)
+                self.emit({"type": "sent", "conn": self.conn, "t": self._t(), "n": sent})
+            if half_close:
+                s.shutdown(1)
+            for _ in range(MAX_RECV_CALLS):
+                left = limit_ms - ticks_diff(clock.ticks_ms(), t0)
+                if left <= 0:
+                    return sent, "timeout", 0
+                s.settimeout(left / 1000)
+                try:
+                    chunk = s.recv(RECV_CHUNK)
+                except OSError as exc:
+                    if errno_of(exc) == errors.ETIMEDOUT:
+                        return sent, "timeout", 0
+                    raise
+                if not chunk:
+                    return sent, "peer-closed", 0
+                received.extend(chunk)
+                self.emit({"type": "data", "conn": self.conn, "t": self._t(),
+                           "hex": binascii.hexlify(chunk).decode()})
+            return sent, "recv-limit", 0
+        except OSError as exc:
+            return sent, "error", errno_of(exc)
+
+    def connect(self, host, port, send=None, connect_timeout=None, exchange_timeout=10.0,
+                half_close=False, count=1):
+        """count connects in a row; emits and returns the final result dict."""
+        t0 = self.clock.ticks_ms()
+        conns = []
+        for i in range(count):
+            self.conn = i
+            conns.append(self.connect_once(host, port, send, connect_timeout, exchange_timeout,
+                                           half_close))
+        first_bad = None
+        for c in conns:
+            if c["result"] != "connected" or c["exchange_error"]:
+                first_bad = c
+                break
+        main = first_bad if first_bad is not None else conns[0]
+        result = {}
+        for k in main:
+            result[k] = main[k]
+        result["type"] = "result"
+        result["mode"] = "connect"
+        result["count"] = count
+        result["connected"] = len([c for c in conns if c["result"] == "connected"])
+        result["connections"] = conns
+        result["counters"] = self.stack.counters.nonzero()
+        result["elapsed_ms"] = ticks_diff(self.clock.ticks_ms(), t0)
+        self.emit(result)
+        return result
+
+    # -- serve ---------------------------------------------------------------------------------
+    def serve(self, seconds, stop=None):
+        """Poll the stack (answering ARP and ping) for `seconds` or until stop() is true."""
+        t0 = self.clock.ticks_ms()
+        self.emit({"type": "ready"})
+
+        def done():
+            return stop is not None and stop()
+
+        self.stack.run_until(done, int(seconds * 1000))
+        result = {"type": "result", "mode": "serve", "counters": self.stack.counters.nonzero(),
+                  "elapsed_ms": ticks_diff(self.clock.ticks_ms(), t0), "result": "served"}
+        self.emit(result)
+        return result
+
+
+# -- MicroPython entry point -------------------------------------------------------------------
+def _emit_line(msg):
+    print(json.dumps(msg))  # the unix port writes stdout unbuffered: one line per message
+
+
+def _stdin_closed_check():
+    """A stop() for serve mode: true once stdin is readable (the CLI closes it to stop us)."""
+    import select
+
+    p = select.poll()
+    p.register(sys.stdin, select.POLLIN)
+
+    def closed():
+        return len(p.poll(0)) > 0
+
+    return closed
+
+
+def main(argv=None):
+    """micropython connect_main.py [CONFIG_JSON] -- without the argument, the config is the first
+    line of stdin (the CLI's way: this unix port dies with "FATAL: uncaught NLR" on any argv
+    string of 256 characters or more). CONFIG: see host_tools/cli.py (_config)."""
+    argv = sys.argv if argv is None else argv
+    if len(argv) > 2:
+        print("usage: micropython connect_main.py [CONFIG_JSON]   (else: config on stdin's first line)")
+        sys.exit(2)
+    cfg = json.loads(argv[1] if len(argv) == 2 else sys.stdin.readline())
+    from udp_device import UdpFrameDevice
+
+    dev = UdpFrameDevice(cfg["bridge_port"], mtu=cfg.get("mtu", 1500))
+    try:
+        stack = build_stack(dev, cfg)
+        session = Session(stack, _emit_line)
+        session.start_message({"bridge_port": cfg["bridge_port"]})
+        if cfg["mode"] == "serve":
+            session.serve(cfg["seconds"], _stdin_closed_check() if cfg.get("watch_stdin") else None)
+        else:
+            send = cfg.get("send_hex")
+            send = binascii.unhexlify(send) if send is not None else None
+            session.connect(cfg["host"], cfg["port"], send, cfg.get("connect_timeout"),
+                            cfg.get("exchange_timeout", 10.0), cfg.get("half_close", False),
+                            cfg.get("count", 1))
+    finally:
+        dev.close()
+
+
+if __name__ == "__main__":
+    main()
