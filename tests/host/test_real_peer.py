@@ -4,7 +4,8 @@ Each test makes its own network namespace (host_tools.netns.TestNamespace: tap0 
 the Linux side, the stack at 192.0.2.2) and runs the CLI inside it with `ip netns exec`, as a user
 would. Linux is the peer: a Python socket server in the namespace, its routing table (blackhole,
 unreachable and prohibit routes for 198.51.100.x) and its ARP / ICMP behaviour. Needs root,
-/dev/net/tun, iproute2 (ip, ss), tcpdump and ping; a missing tool fails the tests, never skips them.
+/dev/net/tun, iproute2 (ip, ss), tcpdump and ping (iputils-ping); a missing tool fails the tests that
+need it with its name, never skips them.
 Every wait has a deadline; the blackhole case takes ~15 s by design (SYNs at 0, 1, 3, 7 s).
 """
 import json
@@ -31,7 +32,7 @@ UNREACHABLE_IP = "198.51.100.2"
 PROHIBIT_IP = "198.51.100.3"
 SILENT_ON_LINK_IP = "192.0.2.99"  # on-link, nobody answers ARP for it
 RUNTIMES = ("cpython", "micropython")
-TOOLS = ("ip", "ss", "tcpdump", "ping")
+TOOL_PACKAGES = {"ip": "iproute2", "ss": "iproute2", "tcpdump": "tcpdump", "ping": "iputils-ping"}
 
 
 class Capture(Tcpdump):
@@ -65,12 +66,21 @@ def real_peer_environment():
         problems.append("must run as root (network namespaces and TAP devices)")
     if not os.path.exists("/dev/net/tun"):
         problems.append("/dev/net/tun is missing (no TUN/TAP support)")
-    for tool in TOOLS:
+    for tool in ("ip", "ss"):
         if not shutil.which(tool):
-            problems.append("'%s' is not installed (scripts/setup.sh installs the tools; ping comes "
-                            "from Debian's iputils-ping)" % tool)
+            problems.append(_missing(tool))
     if problems:
         pytest.fail("real-peer tests cannot run: " + "; ".join(problems), pytrace=False)
+
+
+def _missing(tool):
+    return "'%s' is not installed (Debian package %s)" % (tool, TOOL_PACKAGES[tool])
+
+
+def require_tool(tool):
+    if not shutil.which(tool):
+        pytest.fail("this test needs '%s', which is not installed (Debian package %s)"
+                    % (tool, TOOL_PACKAGES[tool]), pytrace=False)
 
 
 def require_micropython():
@@ -315,6 +325,7 @@ def test_refused_port(ns, runtime):
 
 
 def test_blackhole_syn_retries_on_the_wire(ns, tmp_path):
+    require_tool("tcpdump")
     with Capture(ns, bpf="tcp and dst host %s" % BLACKHOLE_IP, path=str(tmp_path / "blackhole.pcap")) as td:
         rc, res, diag = run_connect(ns, BLACKHOLE_IP, 80, "--gateway", LINUX_IP, "--syn-retries", "3",
                                     timeout=60)
@@ -342,6 +353,7 @@ def test_blackhole_syn_retries_on_the_wire(ns, tmp_path):
 @pytest.mark.parametrize("target,route,code", [(UNREACHABLE_IP, "unreachable", 1),
                                                 (PROHIBIT_IP, "prohibit", 13)])
 def test_icmp_unreachable_routes(ns, target, route, code):
+    require_tool("tcpdump")
     with Capture(ns, bpf="icmp") as td:
         rc, res, diag = run_connect(ns, target, 80, "--gateway", LINUX_IP, "--syn-retries", "3")
         icmp = [icmp_of(f) for _, f in td.wait_for(1, timeout_s=5)]
@@ -367,6 +379,7 @@ def test_on_link_address_without_arp_answer(ns):
 
 @pytest.mark.parametrize("runtime", RUNTIMES)
 def test_linux_pings_the_stack(ns, runtime):
+    require_tool("ping")
     if runtime == "micropython":
         require_micropython()
     argv = cli_argv(ns, "serve", "--seconds", "60", runtime=runtime)
