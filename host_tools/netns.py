@@ -339,12 +339,13 @@ class Tcpdump:
             self.iface, self.ns.name, " | ".join(self.stderr_lines + [self._proc.stderr.read().decode(errors="replace")])))
 
     def _read_stdout(self):
-        fd = self._proc.stdout.fileno()
+        proc = self._proc  # stop() clears self._proc while this thread may still run
+        fd = proc.stdout.fileno()
         deadline = time.monotonic() + self.max_duration_s
         while time.monotonic() < deadline:
             ready, _, _ = select.select([fd], [], [], 0.5)
             if not ready:
-                if self._proc.poll() is not None:
+                if proc.poll() is not None:
                     ready = [fd]  # drain what is left, then see EOF
                 else:
                     continue
@@ -353,7 +354,7 @@ class Tcpdump:
                 return
             with self._lock:
                 self._data += chunk
-        _end_process(self._proc)
+        _end_process(proc)
 
     def packets(self):
         """Complete packets captured so far."""

@@ -39,6 +39,7 @@ have tcpdump || need+=(tcpdump)
 have tshark || need+=(tshark)
 have ip || need+=(iproute2)
 have dnsmasq || need+=(dnsmasq-base)
+have ping || need+=(iputils-ping)
 have make || need+=(make)
 have python3 || need+=(python3)
 if ! python3 -c 'import venv, ensurepip' >/dev/null 2>&1; then

@@ -11,7 +11,6 @@ Every wait has a deadline; the blackhole case takes ~15 s by design (SYNs at 0, 
 import json
 import os
 import queue
-import select
 import shutil
 import socket
 import struct
@@ -33,29 +32,6 @@ PROHIBIT_IP = "198.51.100.3"
 SILENT_ON_LINK_IP = "192.0.2.99"  # on-link, nobody answers ARP for it
 RUNTIMES = ("cpython", "micropython")
 TOOL_PACKAGES = {"ip": "iproute2", "ss": "iproute2", "tcpdump": "tcpdump", "ping": "iputils-ping"}
-
-
-class Capture(Tcpdump):
-    """Tcpdump whose reader thread keeps its own reference to the tcpdump process.
-
-    host_tools.netns.Tcpdump.stop() sets self._proc = None while its reader thread may still call
-    self._proc.poll() (AttributeError in that thread, and the capture's tail can be lost); this
-    reader is the same loop over a local reference.
-    """
-
-    def _read_stdout(self):
-        proc = self._proc
-        fd = proc.stdout.fileno()
-        deadline = time.monotonic() + self.max_duration_s
-        while time.monotonic() < deadline:
-            ready, _, _ = select.select([fd], [], [], 0.5)
-            if not ready and proc.poll() is None:
-                continue
-            chunk = os.read(fd, 65536)
-            if not chunk:
-                return
-            with self._lock:
-                self._data += chunk
 
 
 # -- environment -------------------------------------------------------------------------------
@@ -326,7 +302,7 @@ def test_refused_port(ns, runtime):
 
 def test_blackhole_syn_retries_on_the_wire(ns, tmp_path):
     require_tool("tcpdump")
-    with Capture(ns, bpf="tcp and dst host %s" % BLACKHOLE_IP, path=str(tmp_path / "blackhole.pcap")) as td:
+    with Tcpdump(ns, bpf="tcp and dst host %s" % BLACKHOLE_IP, path=str(tmp_path / "blackhole.pcap")) as td:
         rc, res, diag = run_connect(ns, BLACKHOLE_IP, 80, "--gateway", LINUX_IP, "--syn-retries", "3",
                                     timeout=60)
         wire = syns_in(td.wait_for(4, timeout_s=5), BLACKHOLE_IP)
@@ -354,7 +330,7 @@ def test_blackhole_syn_retries_on_the_wire(ns, tmp_path):
                                                 (PROHIBIT_IP, "prohibit", 13)])
 def test_icmp_unreachable_routes(ns, target, route, code):
     require_tool("tcpdump")
-    with Capture(ns, bpf="icmp") as td:
+    with Tcpdump(ns, bpf="icmp") as td:
         rc, res, diag = run_connect(ns, target, 80, "--gateway", LINUX_IP, "--syn-retries", "3")
         icmp = [icmp_of(f) for _, f in td.wait_for(1, timeout_s=5)]
     assert rc == 1, diag
