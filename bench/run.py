@@ -4,16 +4,12 @@
     python bench/run.py checksum   # one of: checksum, heap
 """
 import os
-import shutil
 import subprocess
 import sys
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
-
-def micropython():
-    venv = os.path.join(os.path.dirname(sys.executable), "micropython")
-    return venv if os.path.exists(venv) else shutil.which("micropython")
+sys.path.insert(0, ROOT)
+from host_tools.netns import micropython_binary  # noqa: E402
 
 
 def run(title, argv, env=None):
@@ -25,7 +21,7 @@ def run(title, argv, env=None):
 
 
 def main(names):
-    mp = micropython()
+    mp = micropython_binary()
     mp_env = dict(os.environ, MICROPYPATH=os.path.join(ROOT, "lib") + ":" + os.path.join(ROOT, "tests", "host"))
     if not names or "checksum" in names:
         run("checksum, MicroPython unix port", [mp, "bench/bench_checksum.py"], mp_env)

@@ -107,13 +107,18 @@ def child_env(extra=None):
     return env
 
 
+def venv_tool(name):
+    """A tool installed beside this interpreter (the venv's bin/), else the one on PATH."""
+    here = os.path.join(os.path.dirname(sys.executable), name)
+    found = here if os.path.exists(here) else shutil.which(name)
+    if not found:
+        raise RuntimeError("%s not found: run scripts/setup.sh" % name)
+    return found
+
+
 def micropython_binary():
     """The unix-port micropython beside this interpreter (the venv's), else the one on PATH."""
-    here = os.path.join(os.path.dirname(sys.executable), "micropython")
-    found = here if os.path.exists(here) else shutil.which("micropython")
-    if not found:
-        raise RuntimeError("micropython not found: run scripts/setup.sh")
-    return found
+    return venv_tool("micropython")
 
 
 class TestNamespace:

@@ -5,23 +5,15 @@ stack is proven on both runtimes.
 """
 import glob
 import os
-import shutil
 import subprocess
-import sys
 
 import pytest
+
+from host_tools.netns import micropython_binary
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 HERE = os.path.join(ROOT, "tests", "host")
 DUAL_MARK = "# dual: cpython micropython"
-
-
-def micropython_binary():
-    venv = os.path.join(os.path.dirname(sys.executable), "micropython")
-    found = venv if os.path.exists(venv) else shutil.which("micropython")
-    if not found:
-        raise RuntimeError("micropython not found: run scripts/setup.sh")
-    return found
 
 
 def dual_modules():
