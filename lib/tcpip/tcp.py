@@ -161,18 +161,6 @@ class Tcb:
         free = len(self.rx) - self.rx_len
         return free if free < 65535 else 65535
 
-    def in_flight(self):
-        return seq_diff(self.snd_nxt, self.snd_una)
-
-    def _sent_data(self):
-        """Data bytes sent and not yet acknowledged (snd_nxt - snd_una less SYN and FIN)."""
-        n = seq_diff(self.snd_nxt, self.snd_una)
-        if self.state == SYN_SENT or self.state == SYN_RECEIVED:
-            n -= 1
-        if self.fin_sent:
-            n -= 1
-        return n if n > 0 else 0
-
     def _set_timer(self, ms):
         self.timer_on = True
         self.deadline = ticks_add(self.stack.now, ms)

@@ -75,21 +75,26 @@ def test_failed_connect_releases_the_ephemeral_port():
     assert s2.tcb.local_port == 40000
 
 
-def test_blocking_connect_waits_for_established():
-    h = Harness()
-    s = Socket(h.stack)
-    s.settimeout(5)
-
-    # the fake device's wait() advances virtual time; answer the SYN when it is seen
+def answer_syn_while_blocked(h, s, reply):
+    """While a blocking call waits (the fake device's wait() advances virtual time), the peer
+    answers our SYN with reply(tcb)."""
     dev = h.dev
     plain_wait = dev.wait
 
     def wait(ms):
         plain_wait(ms)
         if s.tcb is not None and s.tcb.state == tcp.SYN_SENT and not dev.inbox:
-            dev.inbox.append(h.segment(s.tcb, SYN | ACK, 500, s.tcb.iss + 1, mss=1000))
+            dev.inbox.append(reply(s.tcb))
 
     dev.wait = wait
+
+
+def test_blocking_connect_waits_for_established():
+    h = Harness()
+    s = Socket(h.stack)
+    s.settimeout(5)
+
+    answer_syn_while_blocked(h, s, lambda tcb: h.segment(tcb, SYN | ACK, 500, tcb.iss + 1, mss=1000))
     s.connect(("192.0.2.1", 80))
     assert s.tcb.state == tcp.ESTABLISHED and s.tcb.mss == 1000
 
@@ -121,15 +126,7 @@ def test_blocking_connect_refused():
     h = Harness()
     s = Socket(h.stack)
     s.settimeout(5)
-    dev = h.dev
-    plain_wait = dev.wait
-
-    def wait(ms):
-        plain_wait(ms)
-        if s.tcb is not None and s.tcb.state == tcp.SYN_SENT and not dev.inbox:
-            dev.inbox.append(h.segment(s.tcb, RST | ACK, 0, s.tcb.iss + 1))
-
-    dev.wait = wait
+    answer_syn_while_blocked(h, s, lambda tcb: h.segment(tcb, RST | ACK, 0, tcb.iss + 1))
     raises(errors.ECONNREFUSED, s.connect, ("192.0.2.1", 80))
     assert s.tcb is None
 
