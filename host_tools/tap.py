@@ -10,12 +10,17 @@ import os
 import select
 import socket
 import struct
+import time
 
 TUNSETIFF = 0x400454CA  # _IOW('T', 202, int), linux/if_tun.h
 IFF_TAP = 0x0002
 IFF_NO_PI = 0x1000
 IFNAMSIZ = 16
 TUN_PATH = "/dev/net/tun"
+SIOCGIFFLAGS = 0x8913
+IFF_UP = 0x1
+IFF_RUNNING = 0x40
+READY_TIMEOUT_MS = 3000
 
 
 def random_mac():
@@ -34,6 +39,13 @@ def parse_mac(text):
     if len(parts) != 6:
         raise ValueError("bad MAC %r" % text)
     return bytes(int(p, 16) for p in parts)
+
+
+def interface_flags(ifname):
+    """SIOCGIFFLAGS of `ifname` in the calling thread's network namespace."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        res = fcntl.ioctl(s.fileno(), SIOCGIFFLAGS, struct.pack("16sH14x", ifname.encode(), 0))
+    return struct.unpack_from("16sH", res)[1]
 
 
 def interface_exists(ifname):
@@ -79,6 +91,28 @@ class TapDevice:
             raise
         self._poll = select.poll()
         self._poll.register(self._fd, select.POLLIN)
+        self.ready_ms = self._wait_running()
+
+    def _wait_running(self):
+        """Wait (bounded) until the kernel has activated the interface after we attached.
+
+        Attaching turns the TAP's carrier on, but Linux applies that through linkwatch, which may
+        delay it by up to a second; until then the interface's qdisc is noop and silently drops
+        everything the kernel sends us (our first ARP request's reply, say). IFF_RUNNING is set by
+        the same linkwatch step. Returns the ms waited, or None if the interface is down (nothing
+        to wait for) or never became ready within READY_TIMEOUT_MS.
+        """
+        t0 = time.monotonic()
+        deadline = t0 + READY_TIMEOUT_MS / 1000
+        while True:
+            flags = interface_flags(self.ifname)
+            if not flags & IFF_UP:
+                return None
+            if flags & IFF_RUNNING:
+                return round((time.monotonic() - t0) * 1000)
+            if time.monotonic() >= deadline:
+                return None
+            select.select([], [], [], 0.005)
 
     def recv_into(self, buf):
         """One frame into buf (no extra copy); 0 when none is waiting. Never blocks."""

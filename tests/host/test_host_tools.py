@@ -16,6 +16,7 @@ import pytest
 from host_tools.netns import (TestNamespace, Tcpdump, child_env, list_namespaces, micropython_binary,
                               namespace_exists, read_line, sweep_stale_namespaces)
 from host_tools.pcap import (MAGIC_NS, PcapReader, PcapTap, PcapWriter, parse_pcap, read_pcap)
+from host_tools import tap
 from host_tools.tap import TapDevice, interface_exists
 from host_tools.bridge import FrameBridge
 from host_tools.mp.udp_device import UdpFrameDevice
@@ -227,6 +228,21 @@ def test_tap_arp_exchange_with_linux(ns, tmp_path):
         assert dev.wait(0) is False
     finally:
         dev.close()
+
+
+@needs_root
+def test_tap_attach_waits_until_kernel_can_answer(ns):
+    """Linux applies the carrier-on of an attach through linkwatch, up to 1 s later (sooner for the
+    first change, later for quick re-attaches); until then its replies to us are dropped. Each
+    re-attach here must get the reply to its single first request, at once."""
+    for _ in range(4):
+        dev = ns.call(TapDevice, "tap0")
+        try:
+            assert dev.ready_ms is not None and dev.ready_ms < 2000
+            assert ns.call(tap.interface_flags, "tap0") & tap.IFF_RUNNING
+            exchange_arp(dev, timeout_s=0.5)
+        finally:
+            dev.close()
 
 
 @needs_root
