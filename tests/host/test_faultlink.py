@@ -1,0 +1,369 @@
+"""host_tools.faultlink.FaultLink: each fault kind with a fixed seed, counters, direction filter,
+delay/rate/jitter on a ManualClock, reproducibility, wait() returning when a delayed frame is due,
+and the stack's checksums catching every corrupted frame. CPython only (host tooling)."""
+import os
+import select
+import time
+
+import pytest
+
+from host_tools.faultlink import FaultLink
+from segment import OUR_IP, OUR_MAC, PEER_IP, PEER_MAC, ACK, eth, ip_packet, tcp_segment
+from tcpip.clock import Clock, ManualClock
+from tcpip.stack import Stack
+
+ETHERTYPE_IPV4 = 0x0800
+ETHERTYPE_ARP = 0x0806
+
+
+class Wire:
+    """A device over two lists, recording the clock (ms) at which each frame was sent.
+    No wait(): FaultLink.wait then sleeps on the clock (ManualClock.sleep_ms advances it)."""
+
+    def __init__(self, clock, incoming=()):
+        self.clock = clock
+        self.mac = OUR_MAC
+        self.mtu = 1500
+        self.inbox = list(incoming)
+        self.sent = []
+        self.sent_at = []
+
+    def recv_into(self, buf):
+        if not self.inbox:
+            return 0
+        f = self.inbox.pop(0)
+        buf[:len(f)] = f
+        return len(f)
+
+    def send(self, buf, n):
+        self.sent.append(bytes(buf[:n]))
+        self.sent_at.append(self.clock.ticks_ms())
+
+
+def frame(i, size=100, ethertype=ETHERTYPE_IPV4):
+    """A recognisable frame: number i in its first payload bytes."""
+    body = bytes([(i >> 8) & 0xFF, i & 0xFF]) + bytes((i + k) & 0xFF for k in range(size - 16))
+    return eth(OUR_MAC, PEER_MAC, ethertype, body)
+
+
+def number(f):
+    return f[14] << 8 | f[15]
+
+
+def send_all(link, frames):
+    for f in frames:
+        b = bytearray(f) + b"junk"  # send(buf, n) takes only the first n bytes
+        link.send(b, len(f))
+
+
+def receive_all(link, limit=100000):
+    buf = bytearray(2048)
+    out = []
+    for _ in range(limit):
+        n = link.recv_into(buf)
+        if not n:
+            return out
+        out.append(bytes(buf[:n]))
+    raise AssertionError("recv_into never ran dry")
+
+
+def make(clock=None, incoming=(), seed=1, **faults):
+    clock = clock if clock is not None else ManualClock()
+    wire = Wire(clock, incoming)
+    return FaultLink(wire, seed, clock=clock, **faults), wire
+
+
+# -- pass-through ----------------------------------------------------------------------------------
+def test_no_faults_passes_every_frame_unchanged_both_ways():
+    frames = [frame(i) for i in range(50)]
+    link, wire = make(incoming=frames)
+    send_all(link, frames)
+    assert wire.sent == frames
+    assert receive_all(link) == frames
+    c = link.counters()
+    assert c["frames"] == 100 and c["passed"] == 100
+    assert c["dropped"] == c["corrupted"] == c["reordered"] == c["duplicated"] == c["delayed"] == 0
+    assert link.mac == OUR_MAC and link.mtu == 1500
+
+
+# -- each fault ------------------------------------------------------------------------------------
+def test_drop_loses_about_the_chance_and_counts_exactly():
+    frames = [frame(i) for i in range(2000)]
+    link, wire = make(drop=0.25, seed=7)
+    send_all(link, frames)
+    kept = [number(f) for f in wire.sent]
+    assert kept == sorted(kept)  # drop never reorders
+    dropped = 2000 - len(kept)
+    assert link.tx.counters["dropped"] == dropped
+    assert 400 <= dropped <= 600  # 500 expected; binomial sd ~19
+    assert link.tx.counters["passed"] == len(kept) and link.tx.counters["frames"] == 2000
+    assert all(f == frames[number(f)] for f in wire.sent)
+
+
+def test_duplicate_sends_a_second_identical_copy_right_after():
+    frames = [frame(i) for i in range(20)]
+    link, wire = make(duplicate=1.0)
+    send_all(link, frames)
+    assert wire.sent == [f for f in frames for _ in (0, 1)]
+    assert link.tx.counters["duplicated"] == 20 and link.tx.counters["passed"] == 40
+
+
+def test_reorder_swaps_a_held_frame_with_the_next_one():
+    frames = [frame(i) for i in range(6)]
+    link, wire = make(reorder=1.0, incoming=frames)
+    # every frame is chosen; one is held at a time, the next passes it
+    assert [number(f) for f in receive_all(link)] == [1, 0, 3, 2, 5, 4]
+    assert link.rx.counters["reordered"] == 3
+    send_all(link, frames[:5])
+    assert [number(f) for f in wire.sent] == [1, 0, 3, 2]  # frame 4 is still held
+    assert link.tx.counters["reordered"] == 3
+
+
+def test_reordered_frame_without_a_successor_leaves_after_hold_ms():
+    clock = ManualClock(1000)
+    link, wire = make(clock, reorder=1.0, hold_ms=10)
+    send_all(link, [frame(0)])
+    assert wire.sent == []
+    clock.advance(9)
+    link.service()
+    assert wire.sent == []
+    clock.advance(1)
+    link.service()
+    assert [number(f) for f in wire.sent] == [0] and wire.sent_at == [1010]
+
+
+def test_corrupt_flips_one_bit_after_the_ethernet_header_of_ipv4_frames_only():
+    frames = [frame(i, size=60 + i) for i in range(200)]
+    arp = [frame(1000 + i, ethertype=ETHERTYPE_ARP) for i in range(20)]
+    link, wire = make(corrupt=1.0, seed=3)
+    send_all(link, frames + arp)
+    assert wire.sent[200:] == arp  # no checksum would catch it: ARP is left alone
+    positions = set()
+    for sent, orig in zip(wire.sent, frames):
+        assert len(sent) == len(orig) and sent[:14] == orig[:14]
+        diff = [(k, sent[k] ^ orig[k]) for k in range(len(orig)) if sent[k] != orig[k]]
+        assert len(diff) == 1, diff
+        k, x = diff[0]
+        assert k >= 14 and x in (1, 2, 4, 8, 16, 32, 64, 128)
+        positions.add(k)
+    assert len(positions) > 30  # random bytes, not one fixed place
+    assert link.tx.counters["corrupted"] == 200
+
+
+def test_stack_checksums_catch_every_corrupted_segment():
+    """A SYN-ACK for no connection gets a RST; corrupted, it must be dropped (no RST, no crash)."""
+    clock = ManualClock()
+    segments = []
+    for i in range(150):
+        seg = tcp_segment(PEER_IP, OUR_IP, 80, 40000 + i, 1000 + i, 5000, ACK, payload=b"x" * (i % 40))
+        segments.append(eth(OUR_MAC, PEER_MAC, ETHERTYPE_IPV4, ip_packet(PEER_IP, OUR_IP, 6, seg)))
+    link, wire = make(clock, corrupt=1.0, seed=11, direction="rx", incoming=segments)
+    stack = Stack(link, clock, addr="192.0.2.2/24")
+    for _ in range(40):
+        stack.poll()
+    c = stack.counters.snapshot()
+    caught = sum(v for k, v in c.items() if k.startswith("ip_drop_") or k.startswith("tcp_drop_"))
+    assert link.rx.counters["corrupted"] == 150
+    assert c["eth_rx"] == 150 and caught == 150, c
+    assert c["ip_drop_bad_checksum"] > 0 and c["tcp_drop_bad_checksum"] > 0, c
+    assert c["tcp_no_socket_rst_sent"] == 0 and wire.sent == []
+    # the same segments uncorrupted are answered: the drops above were the corruption's doing
+    link2, wire2 = make(clock, direction="rx", incoming=segments[:5])
+    stack2 = Stack(link2, clock, addr="192.0.2.2/24")
+    for _ in range(5):
+        stack2.poll()
+    assert stack2.counters.tcp_no_socket_rst_sent == 5
+
+
+# -- direction filter ------------------------------------------------------------------------------
+@pytest.mark.parametrize("direction,rx_kept,tx_kept", [("rx", 0, 10), ("tx", 10, 0), ("both", 0, 0)])
+def test_direction_filter(direction, rx_kept, tx_kept):
+    frames = [frame(i) for i in range(10)]
+    link, wire = make(drop=1.0, direction=direction, incoming=frames)
+    send_all(link, frames)
+    assert len(receive_all(link)) == rx_kept
+    assert len(wire.sent) == tx_kept
+    assert link.rx.counters["dropped"] == 10 - rx_kept and link.tx.counters["dropped"] == 10 - tx_kept
+
+
+# -- time: delay, rate, jitter -----------------------------------------------------------------------
+def test_delay_holds_frames_on_the_manual_clock():
+    clock = ManualClock(500)
+    link, wire = make(clock, delay_ms=30, incoming=[frame(0)])
+    send_all(link, [frame(1)])
+    buf = bytearray(2048)
+    assert link.recv_into(buf) == 0 and wire.sent == []
+    clock.advance(29)
+    assert link.recv_into(buf) == 0 and wire.sent == []
+    assert link.next_event_ms() == 1
+    clock.advance(1)
+    assert link.recv_into(buf) == 100 and number(buf) == 0
+    assert [number(f) for f in wire.sent] == [1] and wire.sent_at == [530]
+    assert link.counters()["delayed"] == 2
+
+
+def test_rate_limit_spaces_frames_by_their_serialisation_time():
+    clock = ManualClock()
+    link, wire = make(clock, rate_bps=80000, direction="tx")  # 1000 bytes = 8000 bits = 100 ms
+    send_all(link, [frame(i, size=1000) for i in range(3)])
+    for _ in range(40):
+        clock.advance(10)
+        link.service()
+    assert wire.sent_at == [100, 200, 300]
+
+
+def test_jitter_stays_within_bounds_and_never_reorders():
+    clock = ManualClock()
+    link, wire = make(clock, delay_ms=50, jitter_ms=20, direction="tx", seed=5)
+    for i in range(100):
+        send_all(link, [frame(i)])
+        clock.advance(1)
+        link.service()
+    for _ in range(100):
+        clock.advance(1)
+        link.service()
+    assert [number(f) for f in wire.sent] == list(range(100))
+    lateness = [at - i for i, at in enumerate(wire.sent_at)]
+    assert all(30 <= d <= 70 for d in lateness), lateness
+    assert len(set(lateness)) > 5  # it does vary
+
+
+def test_tx_queue_is_bounded_and_counts_overflow():
+    clock = ManualClock()
+    link, wire = make(clock, delay_ms=100, queue_limit=8, direction="tx")
+    send_all(link, [frame(i) for i in range(12)])
+    assert link.tx.counters["overflow"] == 4 and len(link.tx.queue) == 8
+    clock.advance(100)
+    link.service()
+    assert [number(f) for f in wire.sent] == list(range(8))
+
+
+# -- reproducibility -------------------------------------------------------------------------------
+def run_mixed(seed):
+    clock = ManualClock()
+    frames = [frame(i) for i in range(300)]
+    link, wire = make(clock, seed=seed, drop=0.1, duplicate=0.1, reorder=0.1, corrupt=0.1,
+                      delay_ms=5, jitter_ms=3, incoming=list(frames))
+    got = []
+    for f in frames:
+        send_all(link, [f])
+        got.extend(receive_all(link))
+        clock.advance(1)
+    for _ in range(50):
+        clock.advance(1)
+        link.service()
+        got.extend(receive_all(link))
+    return wire.sent, wire.sent_at, got, link.counters()
+
+
+def test_same_seed_same_run_other_seed_other_run():
+    a = run_mixed(42)
+    assert a == run_mixed(42)
+    b = run_mixed(43)
+    assert a[0] != b[0] and a[2] != b[2]
+    counters = a[3]
+    for name in ("dropped", "duplicated", "reordered", "corrupted", "delayed"):
+        assert counters["rx"][name] > 0 and counters["tx"][name] > 0, counters
+    # directions draw from their own generators: rx decisions differ from tx decisions
+    assert counters["rx"] != counters["tx"]
+
+
+def test_decisions_do_not_depend_on_timing():
+    """The n-th frame of a direction meets the same fate however the calls interleave."""
+    frames = [frame(i) for i in range(200)]
+    link1, wire1 = make(seed=9, drop=0.3, direction="tx")
+    send_all(link1, frames)
+    clock = ManualClock()
+    link2, wire2 = make(clock, seed=9, drop=0.3, direction="tx")
+    for f in frames:
+        receive_all(link2)
+        clock.advance(3)
+        send_all(link2, [f])
+    assert wire1.sent == wire2.sent
+
+
+# -- wait() ------------------------------------------------------------------------------------------
+def test_wait_returns_when_a_delayed_rx_frame_becomes_due():
+    clock = ManualClock()
+    link, wire = make(clock, delay_ms=30, incoming=[frame(7)])
+    assert link.recv_into(bytearray(2048)) == 0  # pulled in, due at 30 ms
+    assert link.wait(1000) is True
+    assert clock.ticks_ms() == 30
+    assert number(receive_all(link)[0]) == 7
+
+
+def test_wait_sends_due_tx_frames_and_times_out_without_rx():
+    clock = ManualClock()
+    link, wire = make(clock, delay_ms=30)
+    send_all(link, [frame(1)])
+    assert link.wait(100) is False
+    assert clock.ticks_ms() == 100
+    assert wire.sent_at == [30]
+
+
+class PipeDevice:
+    """A device whose wait() really blocks (select on a pipe) and whose frames come from a list."""
+
+    def __init__(self):
+        self.mac = OUR_MAC
+        self.mtu = 1500
+        self.r, self.w = os.pipe()
+        self.inbox = []
+
+    def push(self, f):
+        self.inbox.append(f)
+        os.write(self.w, b"x")
+
+    def recv_into(self, buf):
+        if not self.inbox:
+            return 0
+        os.read(self.r, 1)
+        f = self.inbox.pop(0)
+        buf[:len(f)] = f
+        return len(f)
+
+    def send(self, buf, n):
+        pass
+
+    def wait(self, ms):
+        return bool(select.select([self.r], [], [], ms / 1000)[0])
+
+    def close(self):
+        os.close(self.r)
+        os.close(self.w)
+
+
+def test_wait_with_real_clock_and_device_returns_early_for_a_delayed_frame():
+    dev = PipeDevice()
+    try:
+        link = FaultLink(dev, 1, delay_ms=50, clock=Clock())
+        dev.push(frame(3))
+        t0 = time.monotonic()
+        assert link.wait(5000) is True
+        waited = time.monotonic() - t0
+        assert 0.045 <= waited < 1.0, waited  # the device was readable at once; the delay held it
+        assert number(receive_all(link)[0]) == 3
+        t0 = time.monotonic()
+        assert link.wait(100) is False  # nothing more: the full timeout, not an early return
+        assert 0.09 <= time.monotonic() - t0 < 1.0
+    finally:
+        dev.close()
+
+
+def test_wait_does_not_spin_on_a_device_wait_that_passes_no_time():
+    class Stuck(Wire):
+        def wait(self, ms):
+            return False
+
+    clock = ManualClock()
+    link = FaultLink(Stuck(clock), 1, delay_ms=10, clock=clock)
+    assert link.wait(1000) is False
+
+
+def test_bad_settings_are_refused():
+    for kw in ({"drop": 1.5}, {"corrupt": -0.1}, {"direction": "up"}, {"delay_ms": -1},
+               {"queue_limit": 0}):
+        with pytest.raises(ValueError):
+            FaultLink(Wire(ManualClock()), 1, **kw)
+    assert FaultLink(Wire(ManualClock()), 3, drop=0.5).settings()["seed"] == 3
+
