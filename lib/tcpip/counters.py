@@ -25,6 +25,9 @@ NAMES = (
     "tcp_challenge_ack_sent", "tcp_ack_unsent_data", "tcp_rst_received", "tcp_rexmit",
     "tcp_data_timeout", "tcp_rx_bytes", "tcp_tx_bytes", "tcp_time_wait_reused",
     "tcp_drop_no_ack", "tcp_rx_buffer_full",
+    "tcp_rto_expired", "tcp_dupack", "tcp_fast_retransmit", "tcp_ooo_queued",
+    "tcp_persist_probe", "tcp_keepalive_probe", "tcp_keepalive_timeout", "tcp_fin_wait2_timeout",
+    "tcp_abort_on_close", "tcp_abort_on_data", "tcp_ack_too_old", "tcp_ack_ratelimited",
 )
 
 

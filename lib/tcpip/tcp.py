@@ -1,10 +1,14 @@
-"""TCP: the connection table, the client side of the handshake, and a minimal data path.
+"""TCP: the connection table, the client side of the handshake, and reliable data transfer.
 
 The connect path follows Linux (tcp_v4_connect -> __inet_hash_connect -> tcp_connect): route and
 source address, an ephemeral port unique in its 4-tuple (ports.py), an RFC 6528 ISN (isn.py), a SYN
 carrying our MSS, and the SYN retransmit timer (RTO 1 s doubling, syn_retries then ETIMEDOUT).
-Segment arrival follows RFC 9293 3.10.7. Data: in-order only, go-back-N retransmission from the
-send ring; windows, congestion control and the rest of the socket API arrive with the next issue.
+Segment arrival follows RFC 9293 3.10.7 with the RFC 5961 checks (challenge ACKs, rate limited as
+Linux does). Data moves through two preallocated rings per connection: RFC 6298 RTO, RFC 5681
+slow start / congestion avoidance / fast retransmit with RFC 6582 (NewReno) recovery, go-back-N
+after an RTO, a persist timer, Nagle and sender/receiver SWS avoidance, delayed ACKs (every second
+full segment at once), out-of-order segments kept in the receive ring (a few ranges) until the hole
+fills, keep-alive, and every close path of RFC 9293 3.6 including orphaned connections.
 
 Sequence numbers are plain ints mod 2**32 compared with wire.tcp.seq_* helpers. Per-segment code
 indexes buffers and allocates nothing on the unix port (ints above 2**30 are heap objects on a
@@ -52,6 +56,8 @@ _PROTO_TCP = const(6)
 
 DEFAULT_MSS = const(536)  # RFC 9293 3.7.1 / RFC 6691: assumed until the peer's SYN says otherwise
 RTO_FALLBACK_MS = const(3000)  # RFC 6298 5.7
+_BIG = const(0x3FFFFFFF)  # "infinite" ssthresh, still a small int on 32-bit ports
+_CWND_MAX = const(0x100000)
 
 
 def ring_write(ring, pos, src, soff, n):
@@ -80,13 +86,22 @@ class TcpConfig:
     def __init__(self, **kw):
         self.syn_retries = 6            # net.ipv4.tcp_syn_retries
         self.rto_initial_ms = 1000      # TCP_TIMEOUT_INIT (RFC 6298)
-        self.rto_min_ms = 200           # TCP_RTO_MIN
+        self.rto_min_ms = 200           # TCP_RTO_MIN (RFC 6298 says 1 s; Linux uses 200 ms)
         self.rto_max_ms = 120000        # TCP_RTO_MAX
         self.data_retries = 15          # net.ipv4.tcp_retries2
         self.time_wait_ms = 60000       # TCP_TIMEWAIT_LEN (2*MSL)
         self.time_wait_reuse_ms = 1000  # tcp_tw_reuse: a TIME-WAIT 4-tuple is reusable after 1 s
-        self.rx_buffer = 2048
-        self.tx_buffer = 2048
+        self.fin_wait2_ms = 60000       # net.ipv4.tcp_fin_timeout, for closed (orphaned) sockets
+        self.rx_buffer = 2048           # receive ring: the most we ever advertise
+        self.tx_buffer = 2048           # send ring
+        self.init_cwnd = 10             # segments (RFC 6928, Linux TCP_INIT_CWND); 1 after a lost SYN
+        self.delayed_ack_ms = 40        # 0: ACK every segment at once (Linux TCP_DELACK_MIN = 40 ms)
+        self.nodelay = False            # True: no Nagle (TCP_NODELAY) for new connections
+        self.keepalive_idle_ms = 7200000   # net.ipv4.tcp_keepalive_time
+        self.keepalive_interval_ms = 75000  # net.ipv4.tcp_keepalive_intvl
+        self.keepalive_count = 9           # net.ipv4.tcp_keepalive_probes
+        self.ooo_segments = 4           # out-of-order ranges kept for reassembly (0: drop them)
+        self.invalid_ratelimit_ms = 500  # net.ipv4.tcp_invalid_ratelimit: challenge/out-of-window ACKs
         self.port_low = 32768           # net.ipv4.ip_local_port_range
         self.port_high = 60999
         for k in kw:
@@ -95,16 +110,21 @@ class TcpConfig:
             setattr(self, k, kw[k])
         if self.syn_retries < 0 or self.syn_retries > 127:
             raise ValueError("syn_retries must be 0..127")
-        if not 1 <= self.rto_initial_ms <= self.rto_max_ms:
-            raise ValueError("need 1 <= rto_initial_ms <= rto_max_ms")
+        if not 1 <= self.rto_min_ms <= self.rto_max_ms or not 1 <= self.rto_initial_ms <= self.rto_max_ms:
+            raise ValueError("need 1 <= rto_min_ms, rto_initial_ms <= rto_max_ms")
         if not 0 < self.rx_buffer <= 65535 or not 0 < self.tx_buffer <= 65535:
             raise ValueError("buffer sizes must be 1..65535")
+        if not 0 <= self.delayed_ack_ms <= 500:
+            raise ValueError("delayed_ack_ms must be 0..500")
+        if not 0 <= self.ooo_segments <= 32 or self.init_cwnd < 1:
+            raise ValueError("ooo_segments must be 0..32 and init_cwnd >= 1")
 
 
 class Tcb:
     """One connection's transmission control block (RFC 9293 3.3.1)."""
 
-    def __init__(self, tcp, local_addr, local_port, remote_addr, remote_port, next_hop):
+    def __init__(self, tcp, local_addr, local_port, remote_addr, remote_port, next_hop,
+                 rx_size=0, tx_size=0):
         cfg = tcp.config
         self.tcp = tcp
         self.stack = tcp.stack
@@ -115,39 +135,70 @@ class Tcb:
         self.remote_port = remote_port
         self.next_hop = next_hop
         self.error = 0
-        # send side (RFC 9293 3.3.1)
+        self.orphan = False  # the application closed its socket: nobody reads any more
+        # send side (RFC 9293 3.3.1). snd_nxt falls back to snd_una after an RTO (go-back-N);
+        # snd_max is the highest sequence number sent so far (+1).
         self.iss = 0
         self.snd_una = 0
         self.snd_nxt = 0
+        self.snd_max = 0
         self.snd_wnd = 0
+        self.max_snd_wnd = 0
         self.snd_wl1 = 0
         self.snd_wl2 = 0
         self.mss = DEFAULT_MSS
         self.adv_mss = self.stack.mtu - 40
-        self.tx = bytearray(cfg.tx_buffer)
+        self.tx = bytearray(tx_size or cfg.tx_buffer)
         self.tx_head = 0  # ring index of the byte at snd_una
         self.tx_len = 0   # bytes in the ring: unacknowledged + unsent
-        self.fin_pending = False  # the application closed its sending side
-        self.fin_sent = False     # our FIN occupies snd_nxt - 1
+        self.fin_pending = False  # the application closed its sending side: FIN after tx data
+        self.fin_sent = False     # our FIN went out at least once (state changed for it)
+        self.nodelay = cfg.nodelay
+        # congestion control (RFC 5681, NewReno recovery of RFC 6582)
+        self.cwnd = cfg.init_cwnd * DEFAULT_MSS
+        self.ssthresh = _BIG
+        self.dupacks = 0
+        self.in_recovery = False
+        self.recover = 0
         # receive side
         self.irs = 0
         self.rcv_nxt = 0
-        self.rx = bytearray(cfg.rx_buffer)
+        self.rx = bytearray(rx_size or cfg.rx_buffer)
         self.rx_head = 0
         self.rx_len = 0
         self.fin_received = False
         self.last_wnd = 0  # window we last advertised
-        # timers (RFC 6298)
+        self.ooo = [0] * (2 * cfg.ooo_segments)  # [start, end) sequence ranges held in the ring
+        self.ooo_n = 0
+        self.ooo_fin = False  # a FIN arrived out of order at ooo_fin_seq
+        self.ooo_fin_seq = 0
+        self.ack_owed = 0     # bytes received since our last ACK (delayed ACK)
+        # timers: retransmit / persist / TIME-WAIT / SYN share `deadline`; delayed ACK has its own;
+        # `aux` is keep-alive or the FIN-WAIT-2 timeout
         self.rto = cfg.rto_initial_ms
         self.srtt = 0  # 0 = no sample yet
         self.rttvar = 0
         self.retries = 0
         self.timer_on = False
         self.deadline = 0
+        self.delack_on = False
+        self.delack_deadline = 0
+        self.aux_on = False
+        self.aux_deadline = 0
+        self.probes = 0  # unanswered zero-window or keep-alive probes (any ACK resets it)
+        self.persist_shift = 0  # persist timer backoff, reset when the window opens
+        self.keepalive = False
+        self.ka_idle = cfg.keepalive_idle_ms
+        self.ka_interval = cfg.keepalive_interval_ms
+        self.ka_count = cfg.keepalive_count
+        self.last_rx = 0
+        self.oow_time = 0  # when the last rate-limited (challenge / out-of-window) ACK went out
+        self.oow_sent = False
         self.rtt_timing = False  # Karn: time one segment that is never retransmitted
         self.rtt_seq = 0
         self.rtt_start = 0
         self.time_wait_start = 0
+        self.fin_wait2_start = 0
         # what the CLI's timeline shows (appended only at connect time, never per data segment)
         self.connect_start = 0
         self.syn_times = []
@@ -160,6 +211,22 @@ class Tcb:
     def rx_window(self):
         free = len(self.rx) - self.rx_len
         return free if free < 65535 else 65535
+
+    def tx_free(self):
+        return len(self.tx) - self.tx_len
+
+    def readable(self):
+        """recv would not block: data, the peer's FIN, or the connection has ended."""
+        return self.rx_len > 0 or self.fin_received or self.state == CLOSED
+
+    def writable(self):
+        """send would queue something (or fail at once because the connection ended)."""
+        st = self.state
+        if st == CLOSED:
+            return True
+        if self.fin_pending or (st != ESTABLISHED and st != CLOSE_WAIT):
+            return False
+        return self.tx_len < len(self.tx)
 
     def _set_timer(self, ms):
         self.timer_on = True
@@ -184,7 +251,11 @@ class Tcb:
         hl = 24 if flags & _SYN else 20
         wnd = self.rx_window()
         self.last_wnd = wnd
-        ack = self.rcv_nxt if flags & _ACK else 0
+        ack = 0
+        if flags & _ACK:
+            ack = self.rcv_nxt
+            self.delack_on = False  # this segment carries the ACK we owed
+            self.ack_owed = 0
         wtcp.emit_header(f, _L4, self.local_port, self.remote_port, seq, ack, flags, wnd, hl)
         if flags & _SYN:
             # MSS option (RFC 9293 3.7.1): what our interface MTU allows
@@ -216,58 +287,104 @@ class Tcb:
         s.counters.tcp_syn_sent += 1
         self._trace("syn", len(self.syn_times))
 
+    def _ratelimited_ack(self):
+        """A challenge ACK (RFC 5961) or an ACK for an out-of-window segment, at most one per
+        invalid_ratelimit_ms per connection (Linux __tcp_oow_rate_limited). True if sent."""
+        now = self.stack.now
+        if self.oow_sent and ticks_diff(now, self.oow_time) < self.tcp.config.invalid_ratelimit_ms:
+            self.stack.counters.tcp_ack_ratelimited += 1
+            return False
+        self.oow_sent = True
+        self.oow_time = now
+        self.send_ack()
+        return True
+
+    def _challenge_ack(self):
+        if self._ratelimited_ack():
+            self.stack.counters.tcp_challenge_ack_sent += 1
+
     def output(self):
-        """Send what the peer's window allows; the FIN once all data has gone. Returns segments sent."""
+        """Send what the windows (peer's and congestion), Nagle and SWS avoidance allow, then the
+        FIN once all data has gone. Returns the number of segments sent."""
         st = self.state
         if st != ESTABLISHED and st != CLOSE_WAIT and st != FIN_WAIT_1 and st != CLOSING and st != LAST_ACK:
             return 0
         sent = 0
+        mss = self.mss
         for _ in range(64):  # bounded: at most 64 segments per call
             flight = seq_diff(self.snd_nxt, self.snd_una)
-            data_sent = flight - 1 if self.fin_sent else flight
-            unsent = self.tx_len - data_sent
-            usable = self.snd_wnd - flight
-            n = unsent
-            if n > self.mss:
-                n = self.mss
-            if n > usable:
-                n = usable
-            if n > 0:
-                flags = _ACK | _PSH if n == unsent else _ACK
-                if n == unsent and self.fin_pending and not self.fin_sent:
-                    flags |= _FIN  # piggyback the FIN on the last data segment
-                self._emit(self.snd_nxt, flags, data_sent, n)
+            unsent = self.tx_len - flight  # -1 while our FIN is in flight
+            if unsent > 0:
+                wnd = self.snd_wnd if self.snd_wnd < self.cwnd else self.cwnd
+                n = unsent if unsent < mss else mss
+                usable = wnd - flight
+                if n > usable:
+                    n = usable
+                if n <= 0:
+                    if flight == 0 and not self.timer_on:
+                        self._set_timer(self.rto)  # zero window: the persist timer probes it
+                    break
+                if n < mss and flight > 0:
+                    if n < unsent:
+                        break  # cut by the window: wait for it to open (SWS, RFC 9293 3.8.6.2.1)
+                    if not self.nodelay and not self.fin_pending:
+                        break  # Nagle (RFC 9293 3.7.4): one small segment in flight at a time
+                flags = _ACK
+                if n == unsent:
+                    flags = _ACK | _PSH
+                    if self.fin_pending:
+                        flags = _ACK | _PSH | _FIN  # piggyback the FIN on the last data
+                self._emit(self.snd_nxt, flags, flight, n)
                 self.stack.counters.tcp_tx_bytes += n
-                if not self.rtt_timing:
-                    self.rtt_timing = True
-                    self.rtt_seq = seq_add(self.snd_nxt, n)
-                    self.rtt_start = self.stack.now
+                new = self.snd_nxt == self.snd_max
                 self.snd_nxt = seq_add(self.snd_nxt, n)
                 if flags & _FIN:
+                    self.snd_nxt = seq_add(self.snd_nxt, 1)
                     self._fin_out()
+                if seq_gt(self.snd_nxt, self.snd_max):
+                    self.snd_max = self.snd_nxt
+                if new and not self.rtt_timing:
+                    self.rtt_timing = True
+                    self.rtt_seq = self.snd_nxt
+                    self.rtt_start = self.stack.now
                 if not self.timer_on:
                     self._set_timer(self.rto)
                 sent += 1
                 continue
-            if unsent == 0 and self.fin_pending and not self.fin_sent:
-                self._emit(self.snd_nxt, _FIN | _ACK, data_sent, 0)
+            if unsent == 0 and self.fin_pending:
+                self._emit(self.snd_nxt, _FIN | _ACK, flight, 0)
+                self.snd_nxt = seq_add(self.snd_nxt, 1)
                 self._fin_out()
+                if seq_gt(self.snd_nxt, self.snd_max):
+                    self.snd_max = self.snd_nxt
                 if not self.timer_on:
                     self._set_timer(self.rto)
                 sent += 1
-            elif unsent > 0 and flight == 0 and not self.timer_on:
-                # zero window with data waiting: the persist timer probes it (RFC 9293 3.8.6.1)
-                self._set_timer(self.rto)
             break
         return sent
 
     def _fin_out(self):
-        self.snd_nxt = seq_add(self.snd_nxt, 1)
+        if self.fin_sent:
+            return
         self.fin_sent = True
         if self.state == ESTABLISHED:
             self._set_state(FIN_WAIT_1)
         elif self.state == CLOSE_WAIT:
             self._set_state(LAST_ACK)
+
+    def _retransmit_first(self):
+        """Resend the earliest unacknowledged segment (fast retransmit, NewReno partial ACK)."""
+        flight = seq_diff(self.snd_max, self.snd_una)
+        n = self.tx_len if self.tx_len < flight else flight
+        if n > self.mss:
+            n = self.mss
+        self.rtt_timing = False  # Karn
+        self.stack.counters.tcp_rexmit += 1
+        if n > 0:
+            fin = self.fin_pending and n == self.tx_len and flight == n + 1
+            self._emit(self.snd_una, _ACK | _FIN if fin else _ACK, 0, n)
+        elif self.fin_sent:
+            self._emit(self.snd_una, _ACK | _FIN, 0, 0)
 
     # -- timers ----------------------------------------------------------------------------------
     def on_timer(self):
@@ -290,29 +407,110 @@ class Tcb:
             self._send_syn()
             self._set_timer(self.rto)
             return
-        flight = seq_diff(self.snd_nxt, self.snd_una)
+        flight = seq_diff(self.snd_max, self.snd_una)
         if flight == 0:
             if self.tx_len > 0 and self.snd_wnd == 0:
-                # persist: probe a zero window with one byte beyond it
-                self._emit(self.snd_nxt, _ACK, 0, 1)
-                self.snd_nxt = seq_add(self.snd_nxt, 1)
-                self.rto = min(self.rto * 2, cfg.rto_max_ms)
-                self._set_timer(self.rto)
+                # persist (RFC 9293 3.8.6.1): an old sequence number makes the peer answer with
+                # its current window (Linux tcp_xmit_probe_skb); never gives up while answered
+                if self.probes >= cfg.data_retries:
+                    c.tcp_data_timeout += 1
+                    self._abort_with_rst(errors.ETIMEDOUT)
+                    return
+                self.probes += 1
+                if self.persist_shift < 10:
+                    self.persist_shift += 1
+                c.tcp_persist_probe += 1
+                self._emit(seq_add(self.snd_una, -1), _ACK, 0, 0)
+                self._set_timer(min(self.rto << self.persist_shift, cfg.rto_max_ms))
             return
         if self.retries >= cfg.data_retries:
             c.tcp_data_timeout += 1
             self._abort_with_rst(errors.ETIMEDOUT)
             return
+        if self.retries == 0 or self.in_recovery:
+            # RFC 5681 eq. (4) on the first timeout; held on repeated timeouts of the same data
+            self.ssthresh = self._half_flight()
         self.retries += 1
+        self.cwnd = self.mss  # loss window (RFC 5681 3.1)
+        self.in_recovery = False
+        self.recover = self.snd_max  # RFC 6582 3.2 step 4: no fast retransmit for older dupacks
+        self.dupacks = 0
         self.rto = min(self.rto * 2, cfg.rto_max_ms)
         self.rtt_timing = False
         c.tcp_rexmit += 1
-        # go-back-N from snd_una (RFC 6298 5.4: retransmit the earliest unacknowledged segment)
+        c.tcp_rto_expired += 1
+        # go-back-N from snd_una (RFC 6298 5.4); ACKs may still arrive for up to snd_max
         self.snd_nxt = self.snd_una
-        self.fin_sent = False
         self.output()
         if not self.timer_on:
             self._set_timer(self.rto)
+
+    def _half_flight(self):
+        h = seq_diff(self.snd_max, self.snd_una) >> 1
+        m2 = 2 * self.mss
+        return h if h > m2 else m2
+
+    def on_delack(self):
+        self.delack_on = False
+        st = self.state
+        if st != CLOSED and st != SYN_SENT and self.ack_owed:
+            self.send_ack()
+
+    def on_aux(self):
+        """Keep-alive (RFC 9293 3.8.4, Linux tcp_keepalive_timer) or the orphan FIN-WAIT-2 limit."""
+        self.aux_on = False
+        now = self.stack.now
+        st = self.state
+        c = self.stack.counters
+        if st == FIN_WAIT_2:
+            if self.orphan:
+                # Linux: tcp_fin_timeout over -> RST and forget (TCP_FIN_WAIT2 with the default)
+                c.tcp_fin_wait2_timeout += 1
+                self._abort_with_rst(0)
+            return
+        if not self.keepalive or (st != ESTABLISHED and st != CLOSE_WAIT):
+            return
+        idle = ticks_diff(now, self.last_rx)
+        if self.snd_max != self.snd_una or self.tx_len > 0:
+            self._arm_aux(self.ka_idle)  # data in flight: the retransmit timer watches the peer
+            return
+        if self.probes == 0 and idle < self.ka_idle:
+            self._arm_aux(self.ka_idle - idle)
+            return
+        if self.probes >= self.ka_count:
+            c.tcp_keepalive_timeout += 1
+            self._abort_with_rst(errors.ETIMEDOUT)
+            return
+        self.probes += 1
+        c.tcp_keepalive_probe += 1
+        self._emit(seq_add(self.snd_una, -1), _ACK, 0, 0)
+        self._arm_aux(self.ka_interval)
+
+    def _arm_aux(self, ms):
+        self.aux_on = True
+        self.aux_deadline = ticks_add(self.stack.now, ms)
+
+    def set_keepalive(self, on, idle_ms=None, interval_ms=None, count=None):
+        if idle_ms is not None:
+            self.ka_idle = idle_ms
+        if interval_ms is not None:
+            self.ka_interval = interval_ms
+        if count is not None:
+            self.ka_count = count
+        self.keepalive = bool(on)
+        self.stack.now = self.stack.clock.ticks_ms()
+        if on:
+            self.last_rx = self.stack.now
+            self.probes = 0
+            self._arm_aux(self.ka_idle)
+        elif self.state != FIN_WAIT_2:
+            self.aux_on = False
+
+    def set_nodelay(self, flag):
+        self.nodelay = bool(flag)
+        if flag:
+            self.stack.now = self.stack.clock.ticks_ms()
+            self.output()
 
     def _rtt_sample(self, r):
         """RFC 6298 2.2 / 2.3, in milliseconds (G = 1 ms)."""
@@ -341,6 +539,8 @@ class Tcb:
         """Enter CLOSED, release the 4-tuple, record the error the socket will report."""
         self.error = err
         self.timer_on = False
+        self.delack_on = False
+        self.aux_on = False
         self._set_state(CLOSED)
         self.tcp.remove(self)
 
@@ -355,9 +555,12 @@ class Tcb:
     def abort(self):
         """Abort (RFC 9293 3.10.5): RST when synchronized; the socket sees no error."""
         if self.state != CLOSED:
+            self.stack.now = self.stack.clock.ticks_ms()
             self._abort_with_rst(0)
 
     def _enter_time_wait(self):
+        self.delack_on = False
+        self.aux_on = False
         self._set_state(TIME_WAIT)
         self.time_wait_start = self.stack.now
         self._set_timer(self.tcp.config.time_wait_ms)
@@ -365,6 +568,9 @@ class Tcb:
     # -- user calls ------------------------------------------------------------------------------
     def send(self, data, off, n):
         """Queue up to n bytes of data[off:]; returns how many fit in the send ring."""
+        st = self.state
+        if self.fin_pending or (st != ESTABLISHED and st != CLOSE_WAIT):
+            return 0
         free = len(self.tx) - self.tx_len
         if n > free:
             n = free
@@ -385,7 +591,7 @@ class Tcb:
         ring_read(buf, off, self.rx, self.rx_head, n)
         self.rx_head = (self.rx_head + n) % len(self.rx)
         self.rx_len -= n
-        # window update when the window opened by at least an MSS or half the buffer (RFC 9293 3.8.6.2.2)
+        # window update once it opened by an MSS or half the ring (receiver SWS, RFC 9293 3.8.6.2.2)
         st = self.state
         if st == ESTABLISHED or st == FIN_WAIT_1 or st == FIN_WAIT_2:
             grown = self.rx_window() - self.last_wnd
@@ -403,16 +609,21 @@ class Tcb:
 
     def close(self):
         """Application close: FIN after queued data; RST if received data was left unread
-        (RFC 2525 2.17, as Linux tcp_close); in SYN-SENT just forget the connection."""
+        (RFC 2525 2.17, as Linux tcp_close); in SYN-SENT just forget the connection. The Tcb
+        lives on alone (orphan) through FIN-WAIT / TIME-WAIT."""
         st = self.state
         self.stack.now = self.stack.clock.ticks_ms()
+        self.orphan = True
         if st == SYN_SENT:
             self._done(0)
+        elif self.rx_len > 0 and st != TIME_WAIT and st != CLOSED:
+            self.stack.counters.tcp_abort_on_close += 1
+            self.abort()
         elif st == ESTABLISHED or st == CLOSE_WAIT or st == SYN_RECEIVED:
-            if self.rx_len > 0:
-                self.abort()
-            else:
-                self.shutdown_write()
+            self.shutdown_write()
+        elif st == FIN_WAIT_2:
+            self.fin_wait2_start = self.stack.now
+            self._arm_aux(self.tcp.config.fin_wait2_ms)
 
     # -- input (RFC 9293 3.10.7) -----------------------------------------------------------------
     def input(self, buf, ip_off, off, hl, plen):
@@ -455,22 +666,14 @@ class Tcb:
         if mss:
             self.mss = mss if mss < self.adv_mss else self.adv_mss
         self.snd_wnd = wtcp.get_window(buf, off)
+        self.max_snd_wnd = self.snd_wnd
         self.snd_wl1 = seq
         self.snd_wl2 = ack
+        self.last_rx = self.stack.now
         if flags & _ACK:
             self.snd_una = ack
-            self.retries = 0
-            self.timer_on = False
-            now = self.stack.now
-            if len(self.syn_times) == 1:
-                # Karn's rule: only a SYN that was sent once gives an RTT sample
-                r = ticks_diff(now, self.connect_start)
-                self.first_rtt_ms = r
-                self._rtt_sample(r)
-            elif self.rto < RTO_FALLBACK_MS:
-                self.rto = RTO_FALLBACK_MS  # RFC 6298 5.7
-            self.stack.counters.tcp_established += 1
-            self._set_state(ESTABLISHED)
+            self.snd_max = ack
+            self._established()
             # data on the SYN-ACK is accepted like any in-order data (RFC 9293 3.10.7.3, sixth)
             if plen:
                 self._take_data(buf, off + hl, plen)
@@ -487,6 +690,23 @@ class Tcb:
             self._emit(self.iss, _SYN | _ACK, 0, 0)
             self._set_timer(self.rto)
 
+    def _established(self):
+        """Our SYN was ACKed: RTT from the handshake (Karn), initial window, ESTABLISHED."""
+        self.timer_on = False
+        if self.retries == 0:
+            if self.state == SYN_SENT:
+                r = ticks_diff(self.stack.now, self.connect_start)
+                self.first_rtt_ms = r
+                self._rtt_sample(r)
+            self.cwnd = self.tcp.config.init_cwnd * self.mss
+        else:
+            if self.rto < RTO_FALLBACK_MS:
+                self.rto = RTO_FALLBACK_MS  # RFC 6298 5.7
+            self.cwnd = self.mss  # RFC 5681 3.1: a lost SYN leaves a one-segment initial window
+        self.retries = 0
+        self.stack.counters.tcp_established += 1
+        self._set_state(ESTABLISHED)
+
     def _take_data(self, buf, off, n):
         """Copy in-order payload into the receive ring; returns bytes taken."""
         size = len(self.rx)
@@ -501,6 +721,95 @@ class Tcb:
         self.rcv_nxt = seq_add(self.rcv_nxt, n)
         self.stack.counters.tcp_rx_bytes += n
         return n
+
+    def _ooo_store(self, seq, buf, off, n):
+        """Keep an out-of-order segment in the ring at its place past rcv_nxt and note its range."""
+        c = self.stack.counters
+        cap = len(self.ooo) >> 1
+        d = seq_diff(seq, self.rcv_nxt)
+        size = len(self.rx)
+        free = size - self.rx_len
+        if cap == 0 or d >= free:
+            c.tcp_drop_out_of_order += 1
+            return
+        if d + n > free:
+            n = free - d
+        s = seq
+        e = seq_add(seq, n)
+        o = self.ooo
+        # merge with every range it overlaps or touches
+        i = 0
+        while i < self.ooo_n:
+            rs = o[2 * i]
+            re = o[2 * i + 1]
+            if seq_le(rs, e) and seq_le(s, re):
+                if seq_lt(rs, s):
+                    s = rs
+                if seq_gt(re, e):
+                    e = re
+                self.ooo_n -= 1
+                last = self.ooo_n
+                o[2 * i] = o[2 * last]
+                o[2 * i + 1] = o[2 * last + 1]
+            else:
+                i += 1
+        if self.ooo_n == cap:
+            # full: forget the range farthest from rcv_nxt (or the new one if it is the farthest)
+            far = -1
+            fd = seq_diff(s, self.rcv_nxt)
+            for j in range(cap):
+                dj = seq_diff(o[2 * j], self.rcv_nxt)
+                if dj > fd:
+                    fd = dj
+                    far = j
+            if far < 0:
+                c.tcp_drop_out_of_order += 1
+                return
+            self.ooo_n -= 1
+            last = self.ooo_n
+            o[2 * far] = o[2 * last]
+            o[2 * far + 1] = o[2 * last + 1]
+            c.tcp_drop_out_of_order += 1
+        ring_write(self.rx, (self.rx_head + self.rx_len + d) % size, buf, off, n)
+        o[2 * self.ooo_n] = s
+        o[2 * self.ooo_n + 1] = e
+        self.ooo_n += 1
+        c.tcp_ooo_queued += 1
+
+    def _ooo_advance(self):
+        """rcv_nxt moved: absorb the ranges it reached (their bytes are already in the ring)."""
+        o = self.ooo
+        i = 0
+        while i < self.ooo_n:
+            s = o[2 * i]
+            if seq_le(s, self.rcv_nxt):
+                e = o[2 * i + 1]
+                if seq_gt(e, self.rcv_nxt):
+                    n = seq_diff(e, self.rcv_nxt)
+                    self.rx_len += n
+                    self.rcv_nxt = e
+                    self.stack.counters.tcp_rx_bytes += n
+                self.ooo_n -= 1
+                last = self.ooo_n
+                o[2 * i] = o[2 * last]
+                o[2 * i + 1] = o[2 * last + 1]
+                i = 0  # rcv_nxt moved again: look at every range anew
+            else:
+                i += 1
+
+    def _fin_in(self):
+        """The peer's FIN, in order: consume it, move state (RFC 9293 3.10.7.4, eighth)."""
+        self.rcv_nxt = seq_add(self.rcv_nxt, 1)
+        self.fin_received = True
+        self.ooo_fin = False
+        st = self.state
+        if st == ESTABLISHED or st == SYN_RECEIVED:
+            self._set_state(CLOSE_WAIT)
+        elif st == FIN_WAIT_1:
+            self._set_state(CLOSING)
+        elif st == FIN_WAIT_2:
+            self.send_ack()
+            self._enter_time_wait()
 
     def _input_synchronized(self, buf, ip_off, off, hl, plen):
         """RFC 9293 3.10.7.4 for SYN-RECEIVED and every later state."""
@@ -537,14 +846,16 @@ class Tcb:
                 else:
                     self._done(errors.ECONNRESET)
             elif ok:
-                c.tcp_challenge_ack_sent += 1
-                self.send_ack()
+                self._challenge_ack()
             else:
                 c.tcp_rst_blind_dropped += 1
             return
         if not ok:
             c.tcp_drop_out_of_window += 1
-            self.send_ack()
+            if plen or flags & _SYN:
+                self.send_ack()
+            else:
+                self._ratelimited_ack()
             if self.state == TIME_WAIT and flags & _FIN:
                 # the peer's FIN again: ACKed above, and 2 MSL starts over (RFC 9293 3.10.7.4)
                 self._set_timer(self.tcp.config.time_wait_ms)
@@ -554,90 +865,161 @@ class Tcb:
             if self.state == SYN_RECEIVED and seq == self.irs:
                 self._emit(self.iss, _SYN | _ACK, 0, 0)  # our SYN-ACK was lost: resend it
                 return
-            c.tcp_challenge_ack_sent += 1
-            self.send_ack()
+            self._challenge_ack()
             return
         if not flags & _ACK:
             c.tcp_drop_no_ack += 1
             return
+        self.last_rx = self.stack.now
+        self.probes = 0  # the peer is alive (Linux tcp_ack: icsk_probes_out = 0)
         ack = wtcp.get_ack(buf, off)
+        win = wtcp.get_window(buf, off)
         # fifth: the ACK field
         if self.state == SYN_RECEIVED:
             if seq_lt(self.snd_una, ack) and seq_le(ack, self.snd_nxt):
-                self.snd_wnd = wtcp.get_window(buf, off)
+                self.snd_wnd = win
+                self.max_snd_wnd = win
                 self.snd_wl1 = seq
                 self.snd_wl2 = ack
-                self.timer_on = False
-                if self.retries and self.rto < RTO_FALLBACK_MS:
-                    self.rto = RTO_FALLBACK_MS
-                self.retries = 0
                 self.snd_una = ack
-                c.tcp_established += 1
-                self._set_state(ESTABLISHED)
+                self.snd_max = ack
+                self._established()
             else:
                 self.tcp.send_reset_for(buf, ip_off, off, ack, 0, _RST)
                 return
-        elif seq_gt(ack, self.snd_nxt):
+        elif seq_gt(ack, self.snd_max):
             c.tcp_ack_unsent_data += 1
-            self.send_ack()
+            self._ratelimited_ack()
+            return
+        elif seq_lt(ack, seq_add(self.snd_una, -self.max_snd_wnd)):
+            # RFC 5961 5.2: an ACK this old is a blind injection attempt -> challenge ACK, drop
+            c.tcp_ack_too_old += 1
+            self._challenge_ack()
             return
         elif seq_lt(self.snd_una, ack):
             self._ack_advanced(ack)
             if self.state == CLOSED:
                 return
+        elif ack == self.snd_una and plen == 0 and not flags & _FIN and win == self.snd_wnd \
+                and self.snd_max != self.snd_una:
+            self._dupack()
         # send window update (RFC 9293 3.10.7.4, fifth, ESTABLISHED)
         if seq_lt(self.snd_wl1, seq) or (self.snd_wl1 == seq and seq_le(self.snd_wl2, ack)):
-            self.snd_wnd = wtcp.get_window(buf, off)
+            self.snd_wnd = win
+            if win > self.max_snd_wnd:
+                self.max_snd_wnd = win
             self.snd_wl1 = seq
             self.snd_wl2 = ack
+            if win and self.persist_shift:
+                self.persist_shift = 0  # the window opened: the persist timer stops
+                if self.snd_max == self.snd_una:
+                    self.timer_on = False
         st = self.state
         if st == TIME_WAIT:
             return
-        need_ack = False
+        ack_now = False
         # seventh: segment text, trimmed to what is new (RFC 9293 3.10.7.4)
         if plen and (st == ESTABLISHED or st == FIN_WAIT_1 or st == FIN_WAIT_2):
-            d = seq_diff(self.rcv_nxt, seq)  # bytes already received
+            if self.orphan:
+                # nobody will read it: Linux answers data after close() with a RST (TCPAbortOnData)
+                c.tcp_abort_on_data += 1
+                self._abort_with_rst(0)
+                return
+            d = seq_diff(self.rcv_nxt, seq)  # bytes of it already received
             if d < 0:
-                c.tcp_drop_out_of_order += 1
-                self.send_ack()  # out of order: duplicate ACK, keep nothing (reassembly: next issue)
+                self._ooo_store(seq, buf, off + hl, plen)
+                if flags & _FIN:  # processed when rcv_nxt reaches it
+                    self.ooo_fin = True
+                    self.ooo_fin_seq = seq_add(seq, plen)
+                self.send_ack()  # out of order: duplicate ACK at once (RFC 5681 4.2)
                 return
             if d < plen:
+                had_holes = self.ooo_n
                 self._take_data(buf, off + hl + d, plen - d)
-            need_ack = True
+                if had_holes:
+                    self._ooo_advance()
+                    ack_now = True  # a hole filled: ACK at once (RFC 5681 4.2)
+                self.ack_owed += plen - d
+                if self.ack_owed > self.mss or self.tcp.config.delayed_ack_ms == 0:
+                    ack_now = True  # at least every second full-sized segment (RFC 1122 4.2.3.2)
+                elif not self.delack_on:
+                    self.delack_on = True
+                    self.delack_deadline = ticks_add(self.stack.now, self.tcp.config.delayed_ack_ms)
+            else:
+                ack_now = True  # all old: a duplicate, ACK it
         # eighth: FIN, once everything before it has arrived
-        if flags & _FIN and seq_add(seq, plen) == self.rcv_nxt and not self.fin_received:
-            self.rcv_nxt = seq_add(self.rcv_nxt, 1)
-            self.fin_received = True
-            need_ack = True
-            st = self.state
-            if st == ESTABLISHED or st == SYN_RECEIVED:
-                self._set_state(CLOSE_WAIT)
-            elif st == FIN_WAIT_1:
-                self._set_state(CLOSING)
-            elif st == FIN_WAIT_2:
-                self.send_ack()
-                self._enter_time_wait()
-                return
+        if flags & _FIN and not self.fin_received:
+            if seq_add(seq, plen) == self.rcv_nxt:
+                ack_now = True
+                self._fin_in()
+                if self.state == TIME_WAIT:
+                    return
+            elif seq_gt(seq_add(seq, plen), self.rcv_nxt):
+                self.ooo_fin = True
+                self.ooo_fin_seq = seq_add(seq, plen)
         elif flags & _FIN and self.fin_received:
-            need_ack = True  # a retransmitted FIN: ACK again
-        if self.output() == 0 and need_ack:
+            ack_now = True  # a retransmitted FIN: ACK again
+        if self.ooo_fin and self.ooo_fin_seq == self.rcv_nxt and not self.fin_received:
+            ack_now = True
+            self._fin_in()
+            if self.state == TIME_WAIT:
+                return
+        if self.output() == 0 and ack_now:
             self.send_ack()
 
+    def _dupack(self):
+        """A duplicate ACK (RFC 5681 2): fast retransmit on the third, NewReno recovery after."""
+        self.dupacks += 1
+        c = self.stack.counters
+        c.tcp_dupack += 1
+        if self.in_recovery:
+            self.cwnd += self.mss  # inflate: a segment left the network (RFC 6582 3.2 step 3)
+            self.output()
+        elif self.dupacks == 3 and seq_gt(self.snd_una, self.recover):
+            c.tcp_fast_retransmit += 1
+            self.ssthresh = self._half_flight()
+            self.recover = self.snd_max
+            self.in_recovery = True
+            self._retransmit_first()
+            self.cwnd = self.ssthresh + 3 * self.mss
+
     def _ack_advanced(self, ack):
-        """SND.UNA < SEG.ACK =< SND.NXT: drop acknowledged bytes, time RTT, manage the timer."""
+        """SND.UNA < SEG.ACK =< SND.MAX: drop acknowledged bytes, time RTT, grow or deflate cwnd."""
         acked = seq_diff(ack, self.snd_una)
-        fin_acked = self.fin_sent and ack == self.snd_nxt
-        data = acked - 1 if fin_acked else acked
-        if data > self.tx_len:
+        data = acked
+        fin_acked = False
+        if self.fin_sent and acked > self.tx_len:
+            fin_acked = True  # the FIN occupies the sequence number after the last data byte
             data = self.tx_len
         self.tx_head = (self.tx_head + data) % len(self.tx)
         self.tx_len -= data
         self.snd_una = ack
+        if seq_lt(self.snd_nxt, ack):
+            self.snd_nxt = ack  # after go-back-N the peer had more than we resent so far
         self.retries = 0
+        self.dupacks = 0
         if self.rtt_timing and seq_ge(ack, self.rtt_seq):
             self.rtt_timing = False
             self._rtt_sample(ticks_diff(self.stack.now, self.rtt_start))
-        if self.snd_una == self.snd_nxt:
+        mss = self.mss
+        if self.in_recovery:
+            if seq_ge(ack, self.recover):
+                # full ACK: leave fast recovery (RFC 6582 3.2 step 3, first option)
+                self.in_recovery = False
+                f = seq_diff(self.snd_max, self.snd_una)
+                self.cwnd = self.ssthresh if self.ssthresh < f + mss else f + mss
+            else:
+                # partial ACK: the next hole is lost too; resend it, deflate (RFC 6582 3.2 step 3)
+                self._retransmit_first()
+                self.cwnd = self.cwnd - acked + mss if self.cwnd - acked + mss > mss else mss
+        elif self.cwnd < self.ssthresh:
+            self.cwnd += acked if acked < mss else mss  # slow start (RFC 5681 3.1, ABC L=1)
+        else:
+            inc = mss * mss // self.cwnd  # congestion avoidance (RFC 5681 eq. 3)
+            self.cwnd += inc if inc > 0 else 1
+        if self.cwnd > _CWND_MAX:
+            self.cwnd = _CWND_MAX
+        if self.snd_una == self.snd_max:
             self.timer_on = False
         else:
             self._set_timer(self.rto)
@@ -645,11 +1027,13 @@ class Tcb:
             st = self.state
             if st == FIN_WAIT_1:
                 self._set_state(FIN_WAIT_2)
+                if self.orphan:
+                    self.fin_wait2_start = self.stack.now
+                    self._arm_aux(self.tcp.config.fin_wait2_ms)
             elif st == CLOSING:
                 self._enter_time_wait()
             elif st == LAST_ACK:
                 self._done(0)
-
 
 
 class Tcp:
@@ -717,8 +1101,12 @@ class Tcp:
         return True
 
     # -- connect (tcp_v4_connect) ----------------------------------------------------------------
-    def connect(self, bound_addr, bound_port, raddr, rport):
-        """Start an active open to raddr:rport; returns the Tcb in SYN-SENT or raises OSError."""
+    def connect(self, bound_addr, bound_port, raddr, rport, rx_size=None, tx_size=None):
+        """Start an active open to raddr:rport; returns the Tcb in SYN-SENT or raises OSError.
+        rx_size / tx_size: this connection's ring sizes (default: the TcpConfig's)."""
+        for size in (rx_size, tx_size):
+            if size is not None and not 0 < size <= 65535:
+                raise OSError(errors.EINVAL)
         s = self.stack
         s.now = s.clock.ticks_ms()
         route = s.route
@@ -733,10 +1121,12 @@ class Tcp:
                 return not self.port_in_use(port) and self._tuple_free(laddr, port, raddr, rport, None)
 
             lport = self.ports.allocate(laddr, raddr, rport, is_free)
-        tcb = Tcb(self, laddr, lport, bytes(raddr), rport, bytes(next_hop))
+        tcb = Tcb(self, laddr, lport, bytes(raddr), rport, bytes(next_hop), rx_size or 0, tx_size or 0)
         tcb.iss = self.isn.isn(laddr, lport, raddr, rport)
         tcb.snd_una = tcb.iss
         tcb.snd_nxt = seq_add(tcb.iss, 1)
+        tcb.snd_max = tcb.snd_nxt
+        tcb.recover = tcb.iss  # RFC 6582 3.2
         tcb.connect_start = s.now
         tcb.state = SYN_SENT
         self.tcbs.append(tcb)
@@ -860,16 +1250,28 @@ class Tcp:
         i = 0
         while i < len(self.tcbs):
             t = self.tcbs[i]
+            if t.delack_on and ticks_diff(now, t.delack_deadline) >= 0:
+                t.on_delack()
             if t.timer_on and ticks_diff(now, t.deadline) >= 0:
                 t.on_timer()
-                if i < len(self.tcbs) and self.tcbs[i] is not t:
-                    continue  # t left the table
+            if t.aux_on and ticks_diff(now, t.aux_deadline) >= 0:
+                t.on_aux()
+            if i < len(self.tcbs) and self.tcbs[i] is not t:
+                continue  # t left the table
             i += 1
 
     def next_deadline(self, now, best):
         for t in self.tcbs:
             if t.timer_on:
                 d = ticks_diff(t.deadline, now)
+                if d < best:
+                    best = d
+            if t.delack_on:
+                d = ticks_diff(t.delack_deadline, now)
+                if d < best:
+                    best = d
+            if t.aux_on:
+                d = ticks_diff(t.aux_deadline, now)
                 if d < best:
                     best = d
         return best

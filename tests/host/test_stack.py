@@ -192,7 +192,7 @@ class PreloadedDevice:
         self.sent += 1
 
 
-def _alloc_per_frame(h, frames):
+def _alloc_per_frame(h, frames, replies=None):
     import gc
     dev = PreloadedDevice(frames)
     stack = h.stack
@@ -207,7 +207,8 @@ def _alloc_per_frame(h, frames):
         after = gc.mem_alloc()
     finally:
         gc.enable()
-    assert dev.sent == len(frames), (dev.sent, len(frames))
+    want = len(frames) if replies is None else replies
+    assert dev.sent == want, (dev.sent, want)
     return after - before
 
 
@@ -220,7 +221,7 @@ def test_no_heap_allocation_per_frame_on_micropython():
     h = Harness()
     pings = [echo_request(1, i, b"x" * 56) for i in range(6)]
     assert _alloc_per_frame(h, pings) == 0
-    h = Harness()
+    h = Harness(delayed_ack_ms=0)  # an ACK for every segment
     tcb = h.establish(irs=5000)
     segs = []
     seq = 5001
@@ -229,3 +230,13 @@ def test_no_heap_allocation_per_frame_on_micropython():
         seq += 100
     assert _alloc_per_frame(h, segs) == 0
     assert tcb.rx_len == 600
+    # delayed ACKs: full-sized segments, an ACK for every second one (the first, warm-up, alone)
+    h = Harness(rx_buffer=16384)
+    tcb = h.establish(irs=5000)
+    segs = []
+    seq = 5001
+    for i in range(7):
+        segs.append(h.segment(tcb, ACK, seq, tcb.iss + 1, payload=b"e" * 1460))
+        seq += 1460
+    assert _alloc_per_frame(h, segs, replies=3) == 0
+    assert tcb.rx_len == 7 * 1460 and tcb.delack_on

@@ -32,16 +32,21 @@ def test_send_respects_peer_mss_and_window():
     data = bytes(range(256)) * 6  # 1536 bytes
     assert tcb.send(data, 0, len(data)) == 1536
     out = h.take()
-    assert [len(s.payload) for s in out] == [400, 400, 200], out  # window 1000 ends it
-    assert out[0].payload == data[:400] and out[2].payload == data[800:1000]
-    h.feed(h.segment(tcb, ACK, IRS + 1, tcb.iss + 1 + 1000, window=1000))
+    # window 1000: two full segments; the 200 bytes left in the window wait (sender SWS avoidance,
+    # RFC 9293 3.8.6.2.1: less than an MSS and less than half the peer's largest window)
+    assert [len(s.payload) for s in out] == [400, 400], out
+    assert out[0].payload == data[:400] and out[1].payload == data[400:800]
+    h.feed(h.segment(tcb, ACK, IRS + 1, tcb.iss + 1 + 400, window=1000))
     out = h.take()
-    assert [len(s.payload) for s in out] == [400, 136]
-    assert out[1].payload == data[1400:]
+    assert [len(s.payload) for s in out] == [400] and out[0].payload == data[800:1200]
+    h.feed(h.segment(tcb, ACK, IRS + 1, tcb.iss + 1 + 1200, window=1000))
+    out = h.take()
+    assert [len(s.payload) for s in out] == [336]  # the tail: no data in flight, so it goes
+    assert out[0].payload == data[1200:]
 
 
 def test_receive_in_order_data_acks_it():
-    h, tcb = established()
+    h, tcb = established(delayed_ack_ms=0)
     h.feed(h.segment(tcb, ACK | PSH, IRS + 1, tcb.iss + 1, payload=b"abc"))
     s = h.expect_tcp(ACK, ack=IRS + 4)
     assert s.tcp.window == 2048 - 3
@@ -50,7 +55,7 @@ def test_receive_in_order_data_acks_it():
 
 
 def test_duplicate_data_is_trimmed_and_acked():
-    h, tcb = established()
+    h, tcb = established(delayed_ack_ms=0)
     h.feed(h.segment(tcb, ACK, IRS + 1, tcb.iss + 1, payload=b"abcd"))
     h.take()
     # overlaps: "cdef" starting at the 'c' -> only "ef" is new
@@ -61,8 +66,8 @@ def test_duplicate_data_is_trimmed_and_acked():
     assert bytes(buf[:n]) == b"abcdef"
 
 
-def test_out_of_order_data_gets_duplicate_ack_and_is_not_kept():
-    h, tcb = established()
+def test_out_of_order_data_gets_duplicate_ack_and_is_not_kept_without_reassembly():
+    h, tcb = established(ooo_segments=0)
     h.feed(h.segment(tcb, ACK, IRS + 11, tcb.iss + 1, payload=b"later"))
     h.expect_tcp(ACK, ack=IRS + 1)
     assert tcb.rx_len == 0
@@ -77,7 +82,7 @@ def test_segment_outside_window_gets_ack_and_is_dropped():
 
 
 def test_receive_window_full_keeps_what_fits():
-    h, tcb = established(rx_buffer=8)
+    h, tcb = established(rx_buffer=8, delayed_ack_ms=0)
     h.feed(h.segment(tcb, ACK, IRS + 1, tcb.iss + 1, payload=b"0123456789"))
     s = h.expect_tcp(ACK, ack=IRS + 9)
     assert s.tcp.window == 0
@@ -225,8 +230,23 @@ def test_zero_window_is_probed():
     h.take()
     tcb.send(b"abc", 0, 3)
     h.expect_nothing()
-    h.advance(tcb.rto)
-    h.expect_tcp(ACK, seq=tcb.iss + 1, payload=b"a")
+    rto = tcb.rto
+    # the probe carries an old sequence number (Linux tcp_xmit_probe_skb): the peer must answer
+    # it with its current window, and nothing of ours is sent beyond that window
+    h.advance(rto - 1)
+    h.expect_nothing()
+    h.advance(1)
+    h.expect_tcp(ACK, seq=tcb.iss, ack=IRS + 1, payload=b"")
+    h.feed(h.segment(tcb, ACK, IRS + 1, tcb.iss + 1, window=0))
+    h.expect_nothing()
+    h.advance(2 * rto - 1)  # backed off
+    h.expect_nothing()
+    h.advance(1)
+    h.expect_tcp(ACK, seq=tcb.iss, payload=b"")
+    assert h.stack.counters.tcp_persist_probe == 2
+    h.feed(h.segment(tcb, ACK, IRS + 1, tcb.iss + 1, window=100))  # the window opens
+    h.expect_tcp(ACK | PSH, seq=tcb.iss + 1, payload=b"abc")
+    assert tcb.persist_shift == 0
 
 
 def test_time_wait_tuple_reused_only_when_safe():
