@@ -142,6 +142,7 @@ class Tcb:
         self.snd_una = 0
         self.snd_nxt = 0
         self.snd_max = 0
+        self.snd_sml = 0  # end of the last segment shorter than the MSS that we sent
         self.snd_wnd = 0
         self.max_snd_wnd = 0
         self.snd_wl1 = 0
@@ -327,8 +328,8 @@ class Tcb:
                 if n < mss and flight > 0:
                     if n < unsent:
                         break  # cut by the window: wait for it to open (SWS, RFC 9293 3.8.6.2.1)
-                    if not self.nodelay and not self.fin_pending:
-                        break  # Nagle (RFC 9293 3.7.4): one small segment in flight at a time
+                    if not self.nodelay and not self.fin_pending and seq_gt(self.snd_sml, self.snd_una):
+                        break  # Nagle, Minshall's variant as Linux: one small segment in flight
                 flags = _ACK
                 if n == unsent:
                     flags = _ACK | _PSH
@@ -338,6 +339,8 @@ class Tcb:
                 self.stack.counters.tcp_tx_bytes += n
                 new = self.snd_nxt == self.snd_max
                 self.snd_nxt = seq_add(self.snd_nxt, n)
+                if n < mss:
+                    self.snd_sml = self.snd_nxt  # end of the last small segment (Minshall)
                 if flags & _FIN:
                     self.snd_nxt = seq_add(self.snd_nxt, 1)
                     self._fin_out()
@@ -1126,6 +1129,7 @@ class Tcp:
         tcb.snd_una = tcb.iss
         tcb.snd_nxt = seq_add(tcb.iss, 1)
         tcb.snd_max = tcb.snd_nxt
+        tcb.snd_sml = tcb.snd_nxt
         tcb.recover = tcb.iss  # RFC 6582 3.2
         tcb.connect_start = s.now
         tcb.state = SYN_SENT
