@@ -1,40 +1,177 @@
-"""A socket-like object over tcpip, with Linux's connect() semantics (inet_stream_connect).
+"""A `socket` module over tcpip, for code written against MicroPython's (or CPython's) sockets.
 
     stack = Stack(device, addr="192.0.2.2/24", gateway="192.0.2.1")
-    s = socket(stack)
+    set_default_stack(stack)
+    ai = getaddrinfo("192.0.2.1", 80, 0, SOCK_STREAM)[0]
+    s = socket(ai[0], ai[1], ai[2])
     s.settimeout(5)
-    s.connect(("192.0.2.1", 80))       # or ("192.0.2.1", 80) with setblocking(False) -> EINPROGRESS
+    s.connect(ai[-1])
+    s.write(b"GET / HTTP/1.0\\r\\n\\r\\n")
+    status = s.readline()
 
-Socket states: unconnected, connecting, connected (sock->state in Linux). Errors are
-OSError(errno) with Linux numbers (tcpip.errors). A timed-out blocking connect abandons the attempt
-(the socket is unconnected again and its ephemeral port released), like MicroPython's own sockets.
+Installed as sys.modules["socket"] (before the client imports it) unmodified MicroPython code,
+asyncio.open_connection included, runs over the stack. docs/SOCKETS.md has the whole API.
+
+Conventions, and where they come from:
+- connect() follows Linux (inet_stream_connect): EINPROGRESS / EALREADY / EISCONN on
+  non-blocking sockets, SO_ERROR, AF_UNSPEC disconnects; a refused connect is ECONNREFUSED (lwIP
+  says ECONNRESET). A blocking connect that hits the socket timeout abandons the attempt (the
+  socket is unconnected again, its port released) with ETIMEDOUT.
+- Errors are OSError(errno) with the numbers MicroPython's lwIP sockets (extmod/modlwip.c) use:
+  EAGAIN when a non-blocking call has nothing to do, ETIMEDOUT when the socket timeout passes,
+  the connection's own error (ECONNRESET after a RST, ETIMEDOUT after retransmissions or
+  keep-alive gave up, ECONNREFUSED) reported once by the next call, ENOTCONN before connect,
+  EBADF after close(). After the error was reported, recv() returns b"" and send() raises EPIPE
+  (as Linux; lwIP turns every later call into EBADF).
+- recv()/send()/sendall() raise EAGAIN; the stream methods read/readinto/readline/write return
+  None instead (MicroPython's stream protocol, which asyncio relies on). Blocking read(n) and
+  readinto(buf) wait for n bytes or EOF; blocking write() writes everything (mp_stream_rw).
+- On MicroPython the class subclasses io.IOBase and implements ioctl(), so select.poll and
+  asyncio streams work on it; the poll ioctl services the stack, so a poll loop drives it.
+  On CPython the base is `object` (io.IOBase would add close-on-__del__, a `closed` property and
+  fileno()); tcpip.poller.poll is the polling loop there. There is no fileno(): no file
+  descriptor exists.
+Per call, recv_into/readinto/write/send allocate nothing beyond what the Tcb needs.
 """
+import sys
+
 from tcpip import errors
 from tcpip import tcp as _tcp
+from tcpip.clock import ticks_diff
 from tcpip.wire import ipv4
 
+try:
+    from micropython import const
+except ImportError:
+    def const(x):
+        return x
+
+if sys.implementation.name == "micropython":
+    import io
+
+    _Base = io.IOBase
+else:
+    _Base = object
+
+# -- constants: Linux values (CPython and the MicroPython unix port agree) ----------------------
 AF_UNSPEC = 0
 AF_INET = 2
 AF_INET6 = 10
 SOCK_STREAM = 1
+SOCK_DGRAM = 2
+IPPROTO_IP = 0
 IPPROTO_TCP = 6
 SOL_SOCKET = 1
+SO_REUSEADDR = 2
 SO_ERROR = 4
+SO_SNDBUF = 7
+SO_RCVBUF = 8
+SO_KEEPALIVE = 9
+SO_LINGER = 13
+TCP_NODELAY = 1
+TCP_KEEPIDLE = 4    # seconds
+TCP_KEEPINTVL = 5   # seconds
+TCP_KEEPCNT = 6
 SHUT_RD = 0
 SHUT_WR = 1
 SHUT_RDWR = 2
+# getaddrinfo errors: MicroPython raises OSError(-2) for a name it cannot resolve (modlwip passes
+# lwIP's negative code through; the unix port reports glibc's EAI_NONAME, also -2)
+EAI_NONAME = -2
+EAI_FAMILY = -6
+EAI_SOCKTYPE = -7
+EAI_SERVICE = -8
+# poll flags (select.POLL*; MicroPython's MP_STREAM_POLL_*)
+POLLIN = const(0x01)
+POLLOUT = const(0x04)
+POLLERR = const(0x08)
+POLLHUP = const(0x10)
+POLLNVAL = const(0x20)
 
+# The values lwIP's socket API uses where they differ from Linux (lwip/sockets.h; MicroPython's
+# ESP32 port exports these). MicroPython's own lwIP module (extmod/modlwip.c) ignores the level,
+# says SOL_SOCKET = 1 and SO_REUSEADDR = SOF_REUSEADDR = 4. setsockopt accepts all of them;
+# getsockopt(SOL_SOCKET, 4) stays Linux's SO_ERROR. lwIP's TCP_KEEPIDLE/INTVL/CNT (3, 4, 5)
+# collide with Linux's (4, 5, 6) at the same level and are not accepted.
+LWIP_SOL_SOCKET = const(0xFFF)
+LWIP_SO_REUSEADDR = const(0x0004)
+LWIP_SO_KEEPALIVE = const(0x0008)
+LWIP_SO_LINGER = const(0x0080)
+LWIP_SO_SNDBUF = const(0x1001)
+LWIP_SO_RCVBUF = const(0x1002)
+LWIP_SO_ERROR = const(0x1007)
+
+_MP_STREAM_FLUSH = const(1)
+_MP_STREAM_POLL = const(3)
+_MP_STREAM_CLOSE = const(4)
+_MAX_RING = const(65535)  # no window scaling: a bigger receive ring could never be advertised
+
+# socket states (sock->state in Linux)
 UNCONNECTED = 0
 CONNECTING = 1
 CONNECTED = 2
 CLOSED = 3
 
+error = OSError  # CPython's alias; MicroPython code catches OSError
+
 _default_stack = None
+_resolver = None
 
 
 def set_default_stack(stack):
+    """The stack socket() uses when none is given."""
     global _default_stack
     _default_stack = stack
+
+
+def set_resolver(fn):
+    """fn(name) -> "a.b.c.d" or 4 address bytes, or None (or OSError) when the name is unknown:
+    getaddrinfo() calls it for anything that is not a dotted IPv4 address. None removes it."""
+    global _resolver
+    _resolver = fn
+
+
+def getaddrinfo(host, port, af=0, type=0, proto=0, flags=0):
+    """[(AF_INET, SOCK_STREAM, IPPROTO_TCP, "", (ip, port))] for a numeric IPv4 host or a name the
+    resolver (set_resolver) knows; OSError(EAI_NONAME) (-2, as MicroPython) otherwise."""
+    if af != 0 and af != AF_INET:
+        raise OSError(EAI_FAMILY)
+    if type != 0 and type != SOCK_STREAM:
+        raise OSError(EAI_SOCKTYPE)
+    if isinstance(port, str):
+        if not port.isdigit():
+            raise OSError(EAI_SERVICE)
+        port = int(port)
+    elif port is None:
+        port = 0
+    if isinstance(port, bool) or not isinstance(port, int) or not 0 <= port <= 65535:
+        raise OSError(EAI_SERVICE)
+    if isinstance(host, (bytes, bytearray)):
+        host = host.decode()
+    if not isinstance(host, str) or not host:
+        raise OSError(EAI_NONAME)
+    try:
+        packed = ipv4.aton(host)
+    except ValueError:
+        packed = None
+    if packed is None:
+        if ":" in host:
+            raise OSError(EAI_FAMILY)  # an IPv6 literal
+        if _resolver is None:
+            raise OSError(EAI_NONAME)
+        found = _resolver(host)
+        if found is None:
+            raise OSError(EAI_NONAME)
+        if isinstance(found, str):
+            try:
+                packed = ipv4.aton(found)
+            except ValueError:
+                raise OSError(EAI_NONAME)
+        elif len(found) == 4:
+            packed = bytes(found)
+        else:
+            raise OSError(EAI_NONAME)
+    return [(AF_INET, SOCK_STREAM, IPPROTO_TCP, "", (ipv4.ntoa(packed), port))]
 
 
 def parse_address(addr):
@@ -60,7 +197,60 @@ def parse_address(addr):
         raise OSError(errors.EINVAL)
 
 
-class Socket:
+def _int_option(value):
+    """An option value: an int (or bool), or 4 bytes holding a C int as CPython passes them."""
+    if isinstance(value, int):
+        return int(value)
+    try:
+        if len(value) == 4:
+            return int.from_bytes(bytes(value), sys.byteorder)
+    except TypeError:
+        pass
+    raise OSError(errors.EINVAL)
+
+
+def _linger_option(value):
+    """struct linger {int l_onoff; int l_linger;} as 8 bytes, or an (onoff, seconds) pair ->
+    seconds to linger, -1 when off."""
+    if isinstance(value, (tuple, list)) and len(value) == 2:
+        onoff, secs = int(value[0]), int(value[1])
+    else:
+        try:
+            ok = len(value) == 8
+        except TypeError:
+            ok = False
+        if not ok:
+            raise OSError(errors.EINVAL)
+        b = bytes(value)
+        onoff = int.from_bytes(b[0:4], sys.byteorder)
+        secs = int.from_bytes(b[4:8], sys.byteorder)
+        if secs >= 0x80000000:
+            secs -= 0x100000000
+    if not onoff:
+        return -1
+    return secs if secs > 0 else 0
+
+
+def _line_len(tcb):
+    """Bytes up to and including the first b"\\n" in tcb's receive ring; 0 when there is none."""
+    ring = tcb.rx
+    head = tcb.rx_head
+    n = tcb.rx_len
+    size = len(ring)
+    end = head + n
+    i = ring.find(b"\n", head, end if end < size else size)
+    if i >= 0:
+        return i - head + 1
+    if end > size:
+        i = ring.find(b"\n", 0, end - size)
+        if i >= 0:
+            return size - head + i + 1
+    return 0
+
+
+class Socket(_Base):
+    """A TCP socket on a tcpip Stack: Socket(stack=None, af=AF_INET, type=SOCK_STREAM, proto=0)."""
+
     def __init__(self, stack=None, af=AF_INET, type=SOCK_STREAM, proto=0):
         if stack is None:
             stack = _default_stack
@@ -74,33 +264,183 @@ class Socket:
         self.state = UNCONNECTED
         self.tcb = None
         self.timeout = None  # None: blocking; 0: non-blocking; seconds otherwise
+        self._timeout_ms = -1  # the same in ms: -1 blocking, 0 non-blocking
         self.bound_addr = None
         self.bound_port = 0
-        self._pending_error = 0
+        self._pending_error = 0     # a failed connect's errno, for SO_ERROR
+        self._error_reported = False  # the Tcb's own error was raised once already
+        self._rd_shut = False
+        self._wr_shut = False
+        # options: applied at connect (ring sizes, nodelay) or when connected (keep-alive)
+        cfg = stack.tcp.config
+        self._reuseaddr = 0
+        self._nodelay = None  # None: the stack's default (TcpConfig.nodelay)
+        self._keepalive = False
+        self._ka_idle_ms = cfg.keepalive_idle_ms
+        self._ka_interval_ms = cfg.keepalive_interval_ms
+        self._ka_count = cfg.keepalive_count
+        self._rcvbuf = 0  # 0: TcpConfig.rx_buffer
+        self._sndbuf = 0
+        self._linger = -1  # -1: off (close returns at once); 0: close aborts with RST; else seconds
+        # bound methods made once: blocking waits hand them to stack.run_until without allocating
+        self._can_read = self._readable_now
+        self._can_write = self._writable_now
 
     # -- options ---------------------------------------------------------------------------------
     def settimeout(self, value):
-        if value is not None and value < 0:
+        if value is None:
+            self.timeout = None
+            self._timeout_ms = -1
+            return
+        if value < 0:
             raise OSError(errors.EINVAL)
+        ms = int(value * 1000)
+        if ms == 0 and value > 0:
+            ms = 1
         self.timeout = value
+        self._timeout_ms = ms
 
     def setblocking(self, flag):
-        self.timeout = None if flag else 0
+        self.settimeout(None if flag else 0)
 
-    def getsockopt(self, level, name):
-        if level == SOL_SOCKET and name == SO_ERROR:
-            err = self._take_error()
-            return err
-        raise OSError(errors.ENOPROTOOPT)
+    def gettimeout(self):
+        return self.timeout
+
+    def setsockopt(self, level, optname, value):
+        """SOL_SOCKET: SO_REUSEADDR (accepted, no effect: the stack never listens), SO_KEEPALIVE,
+        SO_RCVBUF / SO_SNDBUF (ring sizes, before connect), SO_LINGER; IPPROTO_TCP: TCP_NODELAY,
+        TCP_KEEPIDLE / TCP_KEEPINTVL (seconds), TCP_KEEPCNT. Linux and lwIP numbers both work
+        (see LWIP_*); anything else is OSError(ENOPROTOOPT)."""
+        if self.state == CLOSED:
+            raise OSError(errors.EBADF)
+        opt = self._socket_option(level, optname)
+        if opt == SO_REUSEADDR:
+            self._reuseaddr = 1 if _int_option(value) else 0
+        elif opt == SO_KEEPALIVE:
+            self._keepalive = bool(_int_option(value))
+            self._apply_keepalive()
+        elif opt == SO_RCVBUF or opt == SO_SNDBUF:
+            size = _int_option(value)
+            if size <= 0:
+                raise OSError(errors.EINVAL)
+            if self.state != UNCONNECTED:
+                raise OSError(errors.EISCONN)  # the rings are made at connect
+            if size > _MAX_RING:
+                size = _MAX_RING
+            if opt == SO_RCVBUF:
+                self._rcvbuf = size
+            else:
+                self._sndbuf = size
+        elif opt == SO_LINGER:
+            self._linger = _linger_option(value)
+        elif opt == -TCP_NODELAY:
+            self._nodelay = bool(_int_option(value))
+            if self.tcb is not None:
+                self.tcb.set_nodelay(self._nodelay)
+        elif opt == -TCP_KEEPIDLE or opt == -TCP_KEEPINTVL or opt == -TCP_KEEPCNT:
+            v = _int_option(value)
+            if v < 1 or v > (127 if opt == -TCP_KEEPCNT else 32767):
+                raise OSError(errors.EINVAL)  # Linux's limits (MAX_TCP_KEEPIDLE ...)
+            if opt == -TCP_KEEPIDLE:
+                self._ka_idle_ms = v * 1000
+            elif opt == -TCP_KEEPINTVL:
+                self._ka_interval_ms = v * 1000
+            else:
+                self._ka_count = v
+            self._apply_keepalive()
+        else:
+            raise OSError(errors.ENOPROTOOPT)
+
+    def getsockopt(self, level, optname, buflen=0):
+        if self.state == CLOSED:
+            raise OSError(errors.EBADF)
+        if (level == SOL_SOCKET and optname == SO_ERROR) or (
+                optname == LWIP_SO_ERROR and (level == SOL_SOCKET or level == LWIP_SOL_SOCKET)):
+            v = self._take_error()
+        else:
+            opt = self._socket_option(level, optname)
+            if opt == SO_REUSEADDR:
+                v = self._reuseaddr
+            elif opt == SO_KEEPALIVE:
+                v = 1 if self._keepalive else 0
+            elif opt == SO_RCVBUF:
+                v = len(self.tcb.rx) if self.tcb is not None else (self._rcvbuf or self.stack.tcp.config.rx_buffer)
+            elif opt == SO_SNDBUF:
+                v = len(self.tcb.tx) if self.tcb is not None else (self._sndbuf or self.stack.tcp.config.tx_buffer)
+            elif opt == SO_LINGER:
+                if buflen:
+                    on = 0 if self._linger < 0 else 1
+                    secs = self._linger if self._linger > 0 else 0
+                    return on.to_bytes(4, sys.byteorder) + secs.to_bytes(4, sys.byteorder)
+                v = 0 if self._linger < 0 else 1
+            elif opt == -TCP_NODELAY:
+                if self.tcb is not None:
+                    v = 1 if self.tcb.nodelay else 0
+                elif self._nodelay is None:
+                    v = 1 if self.stack.tcp.config.nodelay else 0
+                else:
+                    v = 1 if self._nodelay else 0
+            elif opt == -TCP_KEEPIDLE:
+                v = self._ka_idle_ms // 1000
+            elif opt == -TCP_KEEPINTVL:
+                v = self._ka_interval_ms // 1000
+            elif opt == -TCP_KEEPCNT:
+                v = self._ka_count
+            else:
+                raise OSError(errors.ENOPROTOOPT)
+        if buflen:
+            return (v & 0xFFFFFFFF).to_bytes(4, sys.byteorder)
+        return v
+
+    @staticmethod
+    def _socket_option(level, optname):
+        """Map (level, optname) in Linux or lwIP numbering to SO_* (SOL_SOCKET) or -TCP_*
+        (IPPROTO_TCP); 0 when unknown."""
+        if level == SOL_SOCKET:
+            if optname == SO_REUSEADDR or optname == LWIP_SO_REUSEADDR:
+                return SO_REUSEADDR  # 4 is modlwip's SO_REUSEADDR (setsockopt has no SO_ERROR)
+            if optname == SO_KEEPALIVE:
+                return SO_KEEPALIVE
+            if optname == SO_RCVBUF or optname == LWIP_SO_RCVBUF:
+                return SO_RCVBUF
+            if optname == SO_SNDBUF or optname == LWIP_SO_SNDBUF:
+                return SO_SNDBUF
+            if optname == SO_LINGER or optname == LWIP_SO_LINGER:
+                return SO_LINGER
+        elif level == LWIP_SOL_SOCKET:
+            if optname == LWIP_SO_REUSEADDR:
+                return SO_REUSEADDR
+            if optname == LWIP_SO_KEEPALIVE:
+                return SO_KEEPALIVE
+            if optname == LWIP_SO_RCVBUF:
+                return SO_RCVBUF
+            if optname == LWIP_SO_SNDBUF:
+                return SO_SNDBUF
+            if optname == LWIP_SO_LINGER:
+                return SO_LINGER
+        elif level == IPPROTO_TCP:
+            if optname == TCP_NODELAY or optname == TCP_KEEPIDLE or optname == TCP_KEEPINTVL or optname == TCP_KEEPCNT:
+                return -optname
+        return 0
+
+    def _apply_keepalive(self):
+        if self.state == CONNECTED and self.tcb is not None and self.tcb.state != _tcp.CLOSED:
+            self.tcb.set_keepalive(self._keepalive, self._ka_idle_ms, self._ka_interval_ms, self._ka_count)
 
     def _take_error(self):
-        """SO_ERROR: the pending error of a failed connect, cleared by reading it."""
+        """SO_ERROR: a failed connect's error, or the connection's (RST, timeout), cleared by
+        reading it."""
         if self.state == CONNECTING and self.tcb is not None and self.tcb.state == _tcp.CLOSED:
             self._pending_error = self.tcb.error or errors.ECONNABORTED
             self.tcb = None
             self.state = UNCONNECTED
         err = self._pending_error
         self._pending_error = 0
+        if not err and self.state == CONNECTED:
+            t = self.tcb
+            if t.state == _tcp.CLOSED and t.error and not self._error_reported:
+                self._error_reported = True
+                err = t.error
         return err
 
     # -- addresses -------------------------------------------------------------------------------
@@ -144,14 +484,18 @@ class Socket:
         if self.state == CONNECTED:
             raise OSError(errors.EISCONN)
         if self.state == UNCONNECTED:
-            self.tcb = self.stack.tcp.connect(self.bound_addr, self.bound_port, raddr, rport)
+            self.tcb = self.stack.tcp.connect(self.bound_addr, self.bound_port, raddr, rport,
+                                              self._rcvbuf or None, self._sndbuf or None)
             self.state = CONNECTING
-            if self.timeout == 0:
+            self._error_reported = False
+            if self._nodelay is not None:
+                self.tcb.set_nodelay(self._nodelay)
+            if self._timeout_ms == 0:
                 raise OSError(errors.EINPROGRESS)
-        elif self._in_handshake() and self.timeout == 0:
+        elif self._in_handshake() and self._timeout_ms == 0:
             raise OSError(errors.EALREADY)
         if self._in_handshake():
-            ms = None if self.timeout is None else int(self.timeout * 1000)
+            ms = None if self._timeout_ms < 0 else self._timeout_ms
             if not self.stack.run_until(self._handshake_over, ms):
                 # socket timeout: abandon the attempt, release the port
                 self.tcb.fail(errors.ETIMEDOUT)
@@ -164,7 +508,7 @@ class Socket:
         try:
             self.connect(addr)
         except OSError as e:
-            return e.errno if hasattr(e, "errno") else e.args[0]
+            return e.errno if isinstance(getattr(e, "errno", None), int) else e.args[0]
         return 0
 
     def _in_handshake(self):
@@ -182,6 +526,8 @@ class Socket:
             self.state = UNCONNECTED
             raise OSError(err)
         self.state = CONNECTED
+        if self._keepalive:
+            self._apply_keepalive()
 
     def _disconnect(self):
         """connect() with AF_UNSPEC: abort any connection, back to unconnected (tcp_disconnect)."""
@@ -191,79 +537,347 @@ class Socket:
             self.tcb = None
         self.state = UNCONNECTED
         self._pending_error = 0
+        self._rd_shut = False
+        self._wr_shut = False
 
-    # -- data (minimal; the full API is the next issue) ------------------------------------------
-    def _connected_tcb(self):
-        if self.state == CONNECTING and self.tcb is not None and not self._in_handshake():
-            try:
+    # -- readiness and waiting -------------------------------------------------------------------
+    def _io_tcb(self):
+        """The Tcb for a data call: EBADF after close, ENOTCONN before connect; a finished
+        non-blocking connect completes here (or raises its error, once)."""
+        st = self.state
+        if st == CONNECTED:
+            return self.tcb
+        if st == CLOSED:
+            raise OSError(errors.EBADF)
+        if st == CONNECTING:
+            if not self._in_handshake():
                 self._finish_connect()
-            except OSError:
-                raise OSError(errors.ENOTCONN)
-        if self.state != CONNECTED:
-            raise OSError(errors.ENOTCONN)
-        return self.tcb
+            return self.tcb
+        raise OSError(errors.ENOTCONN)
 
-    def _wait(self, ready):
-        if self.timeout == 0:
+    def _settle(self):
+        """After a wait: a connect still CONNECTING completes (or raises its error)."""
+        if self.state == CONNECTING and not self._in_handshake():
+            self._finish_connect()
+
+    def _readable_now(self):
+        t = self.tcb
+        return t is None or self._rd_shut or t.rx_len > 0 or t.fin_received or t.state == _tcp.CLOSED
+
+    def _writable_now(self):
+        t = self.tcb
+        return t is None or t.writable()
+
+    def _wait(self, ready, start):
+        """Service the stack until ready() or the socket timeout (counted from `start`, or from
+        now when start is None); non-blocking sockets poll the stack once. True when ready."""
+        ms = self._timeout_ms
+        if ms == 0:
+            self.stack.poll()
             return ready()
-        ms = None if self.timeout is None else int(self.timeout * 1000)
+        if ms < 0:
+            return self.stack.run_until(ready, None)
+        if start is not None:
+            ms -= ticks_diff(self.stack.clock.ticks_ms(), start)
+            if ms <= 0:
+                self.stack.poll()
+                return ready()
         return self.stack.run_until(ready, ms)
 
-    def send(self, data):
-        tcb = self._connected_tcb()
-        mv = memoryview(data)
+    def _start(self):
+        """The start of a call that may wait several times (the timeout covers all of them)."""
+        return self.stack.clock.ticks_ms() if self._timeout_ms > 0 else 0
+
+    def _rx_ready(self, start):
+        """Wait for something to read: bytes waiting (> 0), 0 at EOF, -1 when non-blocking and
+        nothing is there. Raises ETIMEDOUT or the connection's error (once)."""
+        tcb = self._io_tcb()
+        if self._rd_shut:
+            return 0
+        if not (tcb.rx_len > 0 or tcb.fin_received or tcb.state == _tcp.CLOSED):
+            if not self._wait(self._can_read, start):
+                if self._timeout_ms == 0:
+                    return -1
+                raise OSError(errors.ETIMEDOUT)
+            self._settle()
+            tcb = self.tcb
+        n = tcb.rx_len
+        if n:
+            return n
+        if tcb.state == _tcp.CLOSED and tcb.error and not self._error_reported:
+            self._error_reported = True
+            raise OSError(tcb.error)
+        return 0
+
+    def _check_send(self, tcb):
+        if self._wr_shut or tcb.fin_pending:
+            raise OSError(errors.EPIPE)
         if tcb.state == _tcp.CLOSED:
-            raise OSError(tcb.error or errors.EPIPE)
-        if tcb.fin_pending:
+            if tcb.error and not self._error_reported:
+                self._error_reported = True
+                raise OSError(tcb.error)
             raise OSError(errors.EPIPE)
 
-        def room():
-            return tcb.state == _tcp.CLOSED or len(tcb.tx) > tcb.tx_len
+    def _send_some(self, buf, off, n, start):
+        """Queue up to n bytes of buf[off:]: the count, or -1 when non-blocking and no room."""
+        tcb = self._io_tcb()
+        self._check_send(tcb)
+        if n <= 0:
+            return 0
+        if not tcb.writable():
+            if not self._wait(self._can_write, start):
+                if self._timeout_ms == 0:
+                    return -1
+                raise OSError(errors.ETIMEDOUT)
+            self._settle()
+            tcb = self.tcb
+            self._check_send(tcb)
+        return tcb.send(buf, off, n)
 
-        if not self._wait(room):
-            raise OSError(errors.EAGAIN if self.timeout == 0 else errors.ETIMEDOUT)
-        if tcb.state == _tcp.CLOSED:
-            raise OSError(tcb.error or errors.EPIPE)
-        return tcb.send(mv, 0, len(mv))
+    def _readiness(self, mask):
+        """Poll flags now (no stack service): POLLIN when data, the peer's FIN or an error waits;
+        POLLOUT when connected with room in the send ring (or a send would fail at once);
+        POLLHUP when both directions are shut (Linux tcp_poll: SHUTDOWN_MASK or TCP_CLOSE, so
+        also an unconnected socket); POLLERR while an error is pending; POLLNVAL once closed.
+        POLLIN/POLLOUT only when asked for in mask; the others always."""
+        st = self.state
+        if st == CLOSED:
+            return POLLNVAL
+        if st == UNCONNECTED:
+            r = POLLHUP | (mask & POLLOUT)
+            if self._pending_error:
+                r |= POLLERR
+            return r
+        t = self.tcb
+        ts = t.state
+        if ts == _tcp.CLOSED:
+            r = POLLHUP | (mask & (POLLIN | POLLOUT))
+            if t.error and (st == CONNECTING or not self._error_reported):
+                r |= POLLERR
+            return r
+        if ts == _tcp.SYN_SENT or ts == _tcp.SYN_RECEIVED:
+            return 0
+        r = 0
+        rd_shut = self._rd_shut or t.fin_received
+        if rd_shut or t.rx_len > 0:
+            r |= POLLIN
+        if self._wr_shut or t.fin_pending:
+            r |= POLLOUT  # a send fails at once (EPIPE)
+            if rd_shut:
+                r |= POLLHUP
+        elif t.tx_len < len(t.tx):
+            r |= POLLOUT
+        return r & (mask | POLLERR | POLLHUP)
 
-    def sendall(self, data):
-        mv = memoryview(data)
+    def ioctl(self, req, arg):
+        """MicroPython's stream ioctl: MP_STREAM_POLL (3) services the stack once and returns the
+        ready flags; MP_STREAM_CLOSE (4) closes. select.poll and asyncio call it."""
+        if req == _MP_STREAM_POLL:
+            if self.state != CLOSED:
+                self.stack.poll()
+            return self._readiness(arg)
+        if req == _MP_STREAM_CLOSE:
+            self.close()
+            return 0
+        if req == _MP_STREAM_FLUSH:
+            return 0
+        return -1
+
+    # -- data: socket calls (raise EAGAIN) -------------------------------------------------------
+    def send(self, data, flags=0):
+        n = self._send_some(data, 0, len(data), None)
+        if n < 0:
+            raise OSError(errors.EAGAIN)
+        return n
+
+    def sendall(self, data, flags=0):
+        n = len(data)
+        if self._timeout_ms == 0:
+            # lwIP: a non-blocking sendall that cannot queue everything queues nothing (EAGAIN)
+            tcb = self._io_tcb()
+            self._check_send(tcb)
+            if n > tcb.tx_free():
+                self.stack.poll()
+                if n > tcb.tx_free():
+                    raise OSError(errors.EAGAIN)
+        start = self._start()
         off = 0
-        while off < len(mv):
-            off += self.send(mv[off:])
+        for _ in range(n + 1):  # bounded: every round queues at least one byte or raises
+            if off >= n:
+                return
+            r = self._send_some(data, off, n - off, start)
+            if r < 0:
+                raise OSError(errors.EAGAIN)  # non-blocking, still connecting
+            off += r
 
-    write = sendall
+    def recv(self, bufsize, flags=0):
+        if bufsize <= 0:
+            self._io_tcb()
+            return b""
+        k = self._rx_ready(None)
+        if k < 0:
+            raise OSError(errors.EAGAIN)
+        if k > bufsize:
+            k = bufsize
+        if k <= 0:
+            return b""
+        b = bytearray(k)
+        self.tcb.recv_into(b, 0, k)
+        return bytes(b)
 
     def recv_into(self, buf, nbytes=0):
-        tcb = self._connected_tcb()
-        n = nbytes or len(buf)
+        n = len(buf)
+        if 0 < nbytes < n:
+            n = nbytes
+        k = self._rx_ready(None)
+        if k < 0:
+            raise OSError(errors.EAGAIN)
+        if k == 0 or n == 0:
+            return 0
+        return self.tcb.recv_into(buf, 0, n)
 
-        def readable():
-            return tcb.rx_len > 0 or tcb.fin_received or tcb.state == _tcp.CLOSED
+    # -- data: stream calls (MicroPython's stream protocol: None instead of EAGAIN) --------------
+    def write(self, buf, a=None, b=None):
+        """write(buf), write(buf, n), write(buf, off, n): blocking -> everything, returns the
+        count; non-blocking -> what fits now, None when nothing does."""
+        if b is None:
+            off = 0
+            n = len(buf) if a is None else a
+        else:
+            off = a
+            n = b
+        if self._timeout_ms == 0:
+            r = self._send_some(buf, off, n, None)
+            return None if r < 0 else r
+        start = self._start()
+        done = 0
+        for _ in range(n + 1):  # bounded: every round queues at least one byte or raises
+            if done >= n:
+                break
+            done += self._send_some(buf, off + done, n - done, start)
+        return done
 
-        if not self._wait(readable):
-            raise OSError(errors.EAGAIN if self.timeout == 0 else errors.ETIMEDOUT)
-        got = tcb.recv_into(buf, 0, n)
-        if got == 0 and tcb.state == _tcp.CLOSED and tcb.error:
-            raise OSError(tcb.error)
+    def readinto(self, buf, nbytes=None):
+        """Blocking: fill buf (or nbytes of it) unless EOF comes first; non-blocking: what is
+        there, None when nothing is (and no EOF)."""
+        n = len(buf)
+        if nbytes is not None and 0 <= nbytes < n:
+            n = nbytes
+        if self._timeout_ms == 0:
+            k = self._rx_ready(None)
+            if k < 0:
+                return None
+            return self.tcb.recv_into(buf, 0, n) if k and n else 0
+        start = self._start()
+        got = 0
+        while got < n:
+            k = self._rx_ready(start)
+            if k == 0:
+                break
+            got += self.tcb.recv_into(buf, got, n - got)
         return got
 
-    def recv(self, bufsize):
-        buf = bytearray(bufsize)
-        n = self.recv_into(buf)
-        return bytes(buf[:n])
+    def read(self, n=-1):
+        """read(n): blocking -> n bytes unless EOF comes first; non-blocking -> what is there
+        (None when nothing is). read() reads to EOF (non-blocking: what is there)."""
+        if n is None or n < 0:
+            return self._readall()
+        if n == 0:
+            return b""
+        if self._timeout_ms == 0:
+            k = self._rx_ready(None)
+            if k < 0:
+                return None
+            if k > n:
+                k = n
+            b = bytearray(k)
+            if k:
+                self.tcb.recv_into(b, 0, k)
+            return bytes(b)
+        b = bytearray(n)
+        got = self.readinto(b)
+        return bytes(b) if got == n else bytes(b[:got])
 
-    read = recv
+    def _readall(self):
+        start = self._start()
+        out = None
+        while True:
+            k = self._rx_ready(start)
+            if k < 0:  # non-blocking: what there is so far
+                return None if out is None else bytes(out)
+            if k == 0:
+                return b"" if out is None else bytes(out)
+            chunk = bytearray(k)
+            self.tcb.recv_into(chunk, 0, k)
+            if out is None:
+                out = chunk
+            else:
+                out += chunk
 
+    def readline(self, limit=-1):
+        """One line, b"\\n" included (b"" at EOF). Non-blocking: the part that is there, None when
+        nothing is (MicroPython's unbuffered readline; asyncio's readline joins the parts)."""
+        if limit == 0:
+            return b""
+        start = self._start()
+        line = None
+        while True:
+            k = self._rx_ready(start)
+            if k <= 0:
+                if line is not None:
+                    return bytes(line)
+                return None if k < 0 else b""
+            tcb = self.tcb
+            take = _line_len(tcb)
+            done = take > 0
+            if not done:
+                take = k
+            if limit is not None and limit > 0:
+                room = limit - (0 if line is None else len(line))
+                if take >= room:
+                    take = room
+                    done = True
+            chunk = bytearray(take)
+            tcb.recv_into(chunk, 0, take)
+            if line is None:
+                line = chunk
+            else:
+                line += chunk
+            if done:
+                return bytes(line)
+
+    # -- ending ----------------------------------------------------------------------------------
     def shutdown(self, how):
-        tcb = self._connected_tcb()
-        if how == SHUT_WR or how == SHUT_RDWR:
+        if how != SHUT_RD and how != SHUT_WR and how != SHUT_RDWR:
+            raise OSError(errors.EINVAL)
+        tcb = self._io_tcb()
+        if how != SHUT_WR:
+            self._rd_shut = True
+        if how != SHUT_RD:
+            self._wr_shut = True
             tcb.shutdown_write()
 
     def close(self):
-        if self.tcb is not None:
-            self.tcb.close()
-            self.tcb = None
+        """FIN after the queued data (RST if received data was left unread, as Linux); with
+        SO_LINGER 0 an abort (RST); with SO_LINGER n > 0 wait up to n s for the FIN's ACK.
+        The connection finishes alone (FIN-WAIT, TIME-WAIT). Closing twice is fine."""
+        if self.state == CLOSED:
+            return
+        tcb = self.tcb
+        self.tcb = None
+        if tcb is not None:
+            st = tcb.state
+            if self._linger == 0 and st in (_tcp.ESTABLISHED, _tcp.CLOSE_WAIT, _tcp.FIN_WAIT_1,
+                                            _tcp.FIN_WAIT_2, _tcp.SYN_RECEIVED, _tcp.SYN_SENT):
+                tcb.abort()  # Linux tcp_close -> tcp_disconnect: RST where tcp_need_reset()
+            else:
+                tcb.close()
+                if self._linger > 0:
+                    def closed():
+                        s = tcb.state
+                        return s != _tcp.FIN_WAIT_1 and s != _tcp.CLOSING and s != _tcp.LAST_ACK
+
+                    self.stack.run_until(closed, self._linger * 1000)
         if self.bound_port:
             tcp = self.stack.tcp
             for i in range(len(tcp.bound)):
@@ -273,13 +887,25 @@ class Socket:
             self.bound_port = 0
         self.state = CLOSED
 
+    def makefile(self, mode="rb", buffering=0, *args, **kw):
+        """The socket itself (as MicroPython): it has read/readline/readinto/write."""
+        return self
+
     def __enter__(self):
         return self
 
     def __exit__(self, *exc):
         self.close()
 
+    def __repr__(self):
+        t = self.tcb
+        return "<tcpip socket %s %s>" % (("unconnected", "connecting", "connected", "closed")[self.state],
+                                        t.state_name() if t is not None else "-")
 
-def socket(af=AF_INET, type=SOCK_STREAM, proto=0, stack=None):
-    """Like socket.socket(); uses the default stack unless one is given."""
-    return Socket(stack, af, type, proto)
+
+class socket(Socket):
+    """socket(af=AF_INET, type=SOCK_STREAM, proto=0, stack=None): a Socket on the default stack
+    (set_default_stack), with the standard constructor signature."""
+
+    def __init__(self, af=AF_INET, type=SOCK_STREAM, proto=0, stack=None):
+        Socket.__init__(self, stack, af, type, proto)
