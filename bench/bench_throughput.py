@@ -16,7 +16,8 @@ is a child process (this file with --serve) listening on every address of the na
 
 Protocol per connection: the client sends 9 bytes, b"D" or b"U" then the byte count (8 bytes,
 big-endian). "D": the server sends that many bytes and closes. "U": the server reads that many
-bytes, answers with the count it read (8 bytes) and closes. The clock runs from just before the
+bytes, answers with the count it read (8 bytes) and closes. ("E", used by bench_heap.py: the
+server echoes that many bytes back as they arrive, then closes.) The clock runs from just before the
 header is sent to the last byte received (down) or to the server's answer (up); the handshake and
 the close are outside it. MB/s = 10**6 bytes per second.
 
@@ -45,7 +46,15 @@ if MICROPYTHON:
     def elapsed_us(t0):
         return time.ticks_diff(time.ticks_us(), t0)
 else:
+    import os
     import time
+
+    ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    LIB = os.path.join(ROOT, "lib")
+    MP_DIR = os.path.join(ROOT, "host_tools", "mp")
+    for _p in (LIB, ROOT):
+        if _p not in sys.path:
+            sys.path.insert(0, _p)
 
     def now_us():
         return time.perf_counter_ns() // 1000
@@ -55,8 +64,9 @@ else:
 
 
 def header(direction, nbytes):
+    """direction: DOWN, UP or "echo"."""
     h = bytearray(HEADER_LEN)
-    h[0] = ord("D") if direction == DOWN else ord("U")
+    h[0] = ord("D") if direction == DOWN else (ord("U") if direction == UP else ord("E"))
     for i in range(8):
         h[1 + i] = (nbytes >> (8 * (7 - i))) & 0xFF
     return h
@@ -67,12 +77,15 @@ def transfer(stack, raddr, port, direction, nbytes, ring, rxbuf, txbuf, timeout_
     """One connection moving nbytes; returns a result dict (ok, us, bytes, error, rexmit)."""
     from tcpip import tcp as T
 
-    cfg = stack.tcp.config
-    cfg.rx_buffer = ring  # read by the Tcb when connect() makes it
-    cfg.tx_buffer = ring
     rexmit0 = stack.counters.tcp_rexmit
     res = {"direction": direction, "ring": ring, "bytes": 0, "us": 0, "ok": False, "error": None}
-    tcb = stack.tcp.connect(None, 0, raddr, port)
+    try:
+        tcb = stack.tcp.connect(None, 0, raddr, port, ring, ring)  # rx_size, tx_size
+    except TypeError:  # a tcp.py without per-connection sizes: the Tcb reads the config
+        cfg = stack.tcp.config
+        cfg.rx_buffer = ring
+        cfg.tx_buffer = ring
+        tcb = stack.tcp.connect(None, 0, raddr, port)
 
     def handshake_over():
         return tcb.state != T.SYN_SENT and tcb.state != T.SYN_RECEIVED
@@ -211,7 +224,6 @@ def mp_main():
 # -- CPython: the server, the other clients, the orchestration and the table --------------------
 def serve_main(port, max_s):
     """The Linux server (run inside the namespace): see the protocol in the module docstring."""
-    import os
     import select
     import socket
 
@@ -250,6 +262,14 @@ def serve_main(port, max_s):
                     k = min(left, CHUNK)
                     conn.sendall(mv[:k])
                     left -= k
+            elif hdr[0] == ord("E"):  # echo n bytes back as they come (bench_heap.py)
+                got = 0
+                while got < n:
+                    k = conn.recv_into(buf, min(len(buf), n - got))
+                    if not k:
+                        break
+                    conn.sendall(memoryview(buf)[:k])
+                    got += k
             else:
                 got = 0
                 while got < n:
@@ -378,7 +398,6 @@ def bench_tcpip_cpython(ns, port, runs, timeout_s, rows):
 
 def bench_tcpip_micropython(ns, port, runs, timeout_s, rows):
     import json
-    import os
     import subprocess
     import threading
     from host_tools.bridge import FrameBridge
@@ -426,7 +445,6 @@ def bench_tcpip_micropython(ns, port, runs, timeout_s, rows):
 
 def bench_pytcp(ns, server_port, nbytes, directions, timeout_s, repeat, rows):
     import json
-    import os
     import subprocess
     from host_tools.netns import child_env
 
@@ -533,21 +551,9 @@ def format_table(rows):
     return "\n".join(lines)
 
 
-ROOT = LIB = MP_DIR = None
-
-
 def main(argv=None):
     import argparse
     import json
-    import os
-
-    global ROOT, LIB, MP_DIR
-    ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    LIB = os.path.join(ROOT, "lib")
-    MP_DIR = os.path.join(ROOT, "host_tools", "mp")
-    for p in (ROOT, LIB):
-        if p not in sys.path:
-            sys.path.insert(0, p)
 
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--bytes", type=int, default=1 << 20, help="bytes per transfer (default 1 MiB)")

@@ -1,7 +1,11 @@
 """Run every benchmark and print their tables (`make bench`). Not a CI gate.
 
-    python bench/run.py            # all
-    python bench/run.py checksum   # one of: checksum, heap
+    python bench/run.py                      # all
+    python bench/run.py checksum heap        # some of: checksum, heap, throughput
+
+heap's second table and throughput need root (a private network namespace with TAP devices);
+without root, heap prints its first table only and throughput is skipped with a note.
+PyTCP (the throughput peer) comes from bench/requirements-bench.txt: `make bench-setup`.
 """
 import os
 import subprocess
@@ -11,24 +15,42 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 from host_tools.netns import micropython_binary  # noqa: E402
 
+NAMES = ("checksum", "heap", "throughput")
 
-def run(title, argv, env=None):
+
+def run(title, argv, env=None, timeout=900):
     print("== %s" % title, flush=True)
-    proc = subprocess.run(argv, cwd=ROOT, env=env, timeout=600)
-    if proc.returncode:
-        print("(exit %d)" % proc.returncode)
+    try:
+        proc = subprocess.run(argv, cwd=ROOT, env=env, timeout=timeout)
+        if proc.returncode:
+            print("(exit %d)" % proc.returncode)
+    except subprocess.TimeoutExpired:
+        print("(stopped after %d s)" % timeout)
     print(flush=True)
 
 
 def main(names):
+    for n in names:
+        if n not in NAMES:
+            print("unknown benchmark %r (have: %s)" % (n, ", ".join(NAMES)), file=sys.stderr)
+            return 2
     mp = micropython_binary()
     mp_env = dict(os.environ, MICROPYPATH=os.path.join(ROOT, "lib") + ":" + os.path.join(ROOT, "tests", "host"))
+    root = os.geteuid() == 0
     if not names or "checksum" in names:
         run("checksum, MicroPython unix port", [mp, "bench/bench_checksum.py"], mp_env)
         run("checksum, CPython", [sys.executable, "bench/bench_checksum.py"])
     if not names or "heap" in names:
-        run("heap per frame, MicroPython unix port", [mp, "-X", "heapsize=1M", "bench/bench_heap.py"], mp_env)
+        run("heap: per frame (scripted) and one connection's peak (MicroPython unix port)",
+            [sys.executable, "bench/bench_heap.py"] + ([] if root else ["--no-peak"]))
+    if not names or "throughput" in names:
+        if root:
+            run("throughput: tcpip (CPython, MicroPython), PyTCP 2.7.6, Linux loopback",
+                [sys.executable, "bench/bench_throughput.py"])
+        else:
+            print("== throughput: skipped (needs root for the network namespace and TAP devices)\n")
+    return 0
 
 
 if __name__ == "__main__":
-    main(sys.argv[1:])
+    sys.exit(main(sys.argv[1:]))
