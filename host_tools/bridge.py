@@ -19,6 +19,7 @@ import sys
 import threading
 import time
 
+from host_tools.faultlink import FaultLink
 from host_tools.pcap import PcapWriter
 from host_tools.tap import TapDevice
 
@@ -32,17 +33,23 @@ BURST = 64  # frames moved per direction per poll round
 
 
 class FrameBridge:
-    """FrameBridge(tap, udp_port=0, peer_port=None, host="127.0.0.1", pcap=None, mtu=1500)
+    """FrameBridge(tap, udp_port=0, peer_port=None, host="127.0.0.1", pcap=None, mtu=1500, faults=None)
 
     tap: an interface name (attached with TapDevice) or any device object with the NIC contract.
     peer_port: send frames to host:peer_port from the start (else wait for the device's HELLO).
     pcap: a path or PcapWriter recording every frame relayed (both directions).
-    Attributes: port (the UDP port bound), peer, counters (dict).
+    faults: None, or FaultLink keyword arguments (seed, drop, ... ; host_tools/faultlink.py): the
+    TAP is wrapped in a FaultLink ("rx" = frames from the TAP to the device, "tx" = the other way),
+    and the pcap records the device's side of it (what the device really got and sent).
+    Attributes: port (the UDP port bound), peer, counters (dict), link (the FaultLink or None).
     """
 
-    def __init__(self, tap, udp_port=0, peer_port=None, host="127.0.0.1", pcap=None, mtu=1500):
+    def __init__(self, tap, udp_port=0, peer_port=None, host="127.0.0.1", pcap=None, mtu=1500,
+                 faults=None):
         self._own_tap = isinstance(tap, str)
-        self.tap = TapDevice(tap, mtu=mtu) if self._own_tap else tap
+        self.raw_tap = TapDevice(tap, mtu=mtu) if self._own_tap else tap
+        self.link = FaultLink(self.raw_tap, **faults) if faults else None
+        self.tap = self.link if self.link is not None else self.raw_tap
         self._own_pcap = pcap is not None and not isinstance(pcap, PcapWriter)
         self.pcap = PcapWriter(pcap) if self._own_pcap else pcap
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
@@ -58,12 +65,18 @@ class FrameBridge:
                          "dropped_too_big": 0, "dropped_stranger": 0, "tap_errors": 0,
                          "udp_errors": 0}
         self._poll = select.poll()
-        self._poll.register(self.tap.fileno(), select.POLLIN)
+        self._poll.register(self.raw_tap.fileno(), select.POLLIN)
         self._poll.register(self.sock.fileno(), select.POLLIN)
 
     def step(self, timeout_ms=POLL_MS):
-        """Wait up to timeout_ms, then move up to BURST frames each way."""
+        """Wait up to timeout_ms (less when a delayed frame falls due), then move up to BURST
+        frames each way."""
+        link = self.link
+        if link is not None:
+            timeout_ms = link.next_event_ms(timeout_ms)
         self._poll.poll(timeout_ms)
+        if link is not None:
+            link.service()
         self._tap_to_udp()
         self._udp_to_tap()
 
@@ -144,7 +157,7 @@ class FrameBridge:
             self.sock.close()
             self.sock = None
         if self._own_tap:
-            self.tap.close()
+            self.raw_tap.close()
         if self._own_pcap:
             self.pcap.close()
 
@@ -156,14 +169,15 @@ class FrameBridge:
 
 
 def run_bridge(ifname, udp_port=0, peer_port=None, stop_event=None, duration=None, pcap=None,
-               host="127.0.0.1", mtu=1500, on_ready=None):
+               host="127.0.0.1", mtu=1500, on_ready=None, faults=None):
     """Open TAP `ifname`, relay until stop_event/duration, close; returns the counters.
 
     on_ready(port) is called once the UDP socket is bound (udp_port=0 picks a free port).
+    faults: FaultLink keyword arguments, or None (see FrameBridge).
     Must run in the namespace that holds the TAP (a child via `ip netns exec`, or TestNamespace.call).
     """
     with FrameBridge(ifname, udp_port=udp_port, peer_port=peer_port, host=host, pcap=pcap,
-                     mtu=mtu) as bridge:
+                     mtu=mtu, faults=faults) as bridge:
         if on_ready is not None:
             on_ready(bridge.port)
         return bridge.serve(stop_event=stop_event, duration=duration)

@@ -1,11 +1,16 @@
 """Command line: drive the tcpip stack over a Linux TAP against a real peer.
 
     python -m host_tools connect HOST PORT --tap IFNAME --addr A.B.C.D/N [--gateway IP]
-        [--send TEXT] [--syn-retries N] [--timeout SECONDS] [--pcap FILE] [--json]
-        [--runtime cpython|micropython] [--count N] [--half-close]
+        [--send TEXT | --send-file PATH] [--recv-file PATH] [--syn-retries N] [--timeout SECONDS]
+        [--pcap FILE] [--json] [--runtime cpython|micropython] [--count N] [--half-close]
+        [--rx-buffer N] [--tx-buffer N] [fault options]
     python -m host_tools serve --tap IFNAME --addr A.B.C.D/N [--gateway IP] [--seconds S]
-        [--pcap FILE] [--json] [--runtime cpython|micropython]
+        [--pcap FILE] [--json] [--runtime cpython|micropython] [fault options]
     python -m host_tools demo
+
+Fault options (a seeded host_tools.faultlink.FaultLink between the TAP and the stack):
+    --drop-chance P --corrupt-chance P --duplicate-chance P --reorder-chance P --delay-ms N
+    --jitter-ms N --rate KBIT --fault-direction both|rx|tx --fault-seed N
 
 Run it in the network namespace that holds the TAP (`ip netns exec NS python -m host_tools ...`).
 The TAP must exist already (`ip tuntap add dev tap0 mode tap`, up, with the Linux peer's address):
@@ -16,7 +21,9 @@ same stack under the MicroPython unix port (`micropython` beside this interprete
 this process opens the TAP and relays frames over UDP on 127.0.0.1 (host_tools.bridge, in a
 thread), and the child runs host_tools/mp/connect_main.py over UdpFrameDevice, reporting JSON lines
 that are printed here exactly as for cpython. --pcap records every frame in both runtimes (PcapTap
-around the device, or the bridge's capture).
+around the device, or the bridge's capture). Fault options wrap the TAP in a FaultLink: here on
+cpython, inside the bridge on micropython; the pcap shows the stack's side of it. --send-file and
+--recv-file stream through preallocated buffers; on micropython the child opens the files itself.
 
 Exit status: 0 connected (and the --send exchange ended without error: the peer closed, or the
 timeout ended it); 1 connect error, exchange error (reset) or a failure of the runtime; 2 usage
@@ -25,11 +32,13 @@ error (bad arguments, no such TAP).
 import argparse
 import json
 import os
+import random
 import select
 import signal
 import stat
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 
@@ -121,6 +130,58 @@ def _positive_float(text):
     return v
 
 
+def _chance(text):
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError("not a number: %r" % text)
+    if not 0.0 <= v <= 1.0:
+        raise argparse.ArgumentTypeError("must be a probability 0..1")
+    return v
+
+
+FAULT_OPTIONS = (("drop_chance", "drop"), ("corrupt_chance", "corrupt"),
+                 ("duplicate_chance", "duplicate"), ("reorder_chance", "reorder"),
+                 ("delay_ms", "delay_ms"), ("jitter_ms", "jitter_ms"))
+
+
+def _add_fault_args(p):
+    g = p.add_argument_group(
+        "fault injection", "a seeded FaultLink between the TAP and the stack (host_tools/faultlink.py): "
+        "each frame of a faulted direction is dropped, corrupted, reordered or duplicated with these "
+        "chances, then delayed and rate limited; rx = frames to the stack, tx = frames from it")
+    g.add_argument("--drop-chance", type=_chance, default=0.0, metavar="P", help="drop a frame (0..1)")
+    g.add_argument("--corrupt-chance", type=_chance, default=0.0, metavar="P",
+                   help="flip one bit after the Ethernet header of an IPv4 frame (0..1)")
+    g.add_argument("--duplicate-chance", type=_chance, default=0.0, metavar="P",
+                   help="send a frame twice (0..1)")
+    g.add_argument("--reorder-chance", type=_chance, default=0.0, metavar="P",
+                   help="hold a frame back until the next one has passed (at most 10 ms) (0..1)")
+    g.add_argument("--delay-ms", type=_bounded_int(0, 60000), default=0, metavar="N",
+                   help="delay every frame N ms (each faulted direction)")
+    g.add_argument("--jitter-ms", type=_bounded_int(0, 60000), default=0, metavar="N",
+                   help="vary the delay by up to +-N ms (uniform; never reorders)")
+    g.add_argument("--rate", type=_bounded_int(0, 10000000), default=0, metavar="KBIT",
+                   help="limit each faulted direction to KBIT kilobits per second (0: no limit)")
+    g.add_argument("--fault-direction", choices=("both", "rx", "tx"), default="both",
+                   help="which direction is faulted (default both)")
+    g.add_argument("--fault-seed", type=_bounded_int(0, 2 ** 63 - 1), metavar="N",
+                   help="seed of the fault generators (default: a random one; the JSON and the "
+                        "timeline print it so a run can be repeated)")
+
+
+def fault_settings(args):
+    """FaultLink keyword arguments from the options, or None when no fault is asked for."""
+    wanted = any(getattr(args, a) for a, _ in FAULT_OPTIONS) or args.rate
+    if not wanted:
+        return None
+    seed = args.fault_seed if args.fault_seed is not None else random.SystemRandom().randrange(1 << 31)
+    kw = {"seed": seed, "direction": args.fault_direction, "rate_bps": args.rate * 1000}
+    for a, k in FAULT_OPTIONS:
+        kw[k] = getattr(args, a)
+    return kw
+
+
 def _add_device_args(p):
     p.add_argument("--tap", required=True, metavar="IFNAME",
                    help="existing TAP interface in this namespace (attached, never created)")
@@ -133,6 +194,7 @@ def _add_device_args(p):
     p.add_argument("--runtime", choices=("cpython", "micropython"), default="cpython",
                    help="run the stack here (cpython, default) or under the MicroPython unix port "
                         "through the UDP frame bridge")
+    _add_fault_args(p)
 
 
 def build_parser():
@@ -172,6 +234,17 @@ def build_parser():
                    help="connect N times in a row (each with the same exchange); default 1")
     c.add_argument("--half-close", action="store_true",
                    help="shutdown(SHUT_WR) after sending TEXT (for servers that read to EOF)")
+    c.add_argument("--send-file", metavar="PATH",
+                   help="after connecting send the file's bytes, then shutdown(SHUT_WR), and read "
+                        "until the peer closes or --timeout (what comes back: JSON 'received', "
+                        "or --recv-file)")
+    c.add_argument("--recv-file", metavar="PATH",
+                   help="write everything received to PATH (the JSON then gives its byte count and "
+                        "sha256 instead of the text)")
+    c.add_argument("--rx-buffer", type=_bounded_int(1, 65535), metavar="N",
+                   help="receive ring per connection in bytes (TcpConfig.rx_buffer, default 2048)")
+    c.add_argument("--tx-buffer", type=_bounded_int(1, 65535), metavar="N",
+                   help="send ring per connection in bytes (TcpConfig.tx_buffer, default 2048)")
 
     s = sub.add_parser(
         "serve", help="keep the stack up (answers ARP and ping) for --seconds or until stdin closes",
@@ -199,6 +272,24 @@ def _check_gateway(parser, args):
         parser.error("--gateway: %s" % exc)
 
 
+def _check_files(parser, args):
+    if args.command != "connect":
+        return
+    if args.send is not None and args.send_file is not None:
+        parser.error("--send and --send-file exclude each other")
+    if (args.send_file or args.recv_file) and args.count != 1:
+        parser.error("--send-file/--recv-file work with one connection (--count 1)")
+    if args.send_file is not None:
+        if not os.path.isfile(args.send_file) or not os.access(args.send_file, os.R_OK):
+            parser.error("--send-file: no readable file %r" % args.send_file)
+        args.send_file = os.path.abspath(args.send_file)
+    if args.recv_file is not None:
+        where = os.path.dirname(os.path.abspath(args.recv_file))
+        if not os.path.isdir(where) or os.path.isdir(args.recv_file):
+            parser.error("--recv-file: cannot write %r" % args.recv_file)
+        args.recv_file = os.path.abspath(args.recv_file)
+
+
 # -- output ----------------------------------------------------------------------------------
 def _fmt_t(t):
     if t is None:
@@ -223,6 +314,9 @@ class Reporter:
         self.ready = False
         self.count = getattr(args, "count", 1)
         self.send_text = unescape(args.send) if getattr(args, "send", None) is not None else None
+        self.faults = None          # FaultLink settings (fault_settings(args)), None without faults
+        self.fault_counters = None  # the link's counters once the run is over
+        self.recv_temp = None       # micropython: the child's received bytes come back in this file
 
     def say(self, line=""):
         if not self.json:
@@ -240,6 +334,13 @@ class Reporter:
                 self.say("tcpip %s: %s mac %s%s on %s -> connect %s:%d" % (
                     msg.get("runtime"), msg.get("addr"), msg.get("mac"),
                     (" gw " + msg["gateway"]) if msg.get("gateway") else "", a.tap, a.host, a.port))
+            if self.faults is not None:
+                f = self.faults
+                self.say("fault link (%s): seed %d, drop %g, corrupt %g, duplicate %g, reorder %g, "
+                         "delay %d ms +- %d, rate %s" % (
+                             f["direction"], f["seed"], f["drop"], f["corrupt"], f["duplicate"],
+                             f["reorder"], f["delay_ms"], f["jitter_ms"],
+                             ("%d kbit/s" % (f["rate_bps"] // 1000)) if f["rate_bps"] else "unlimited"))
         elif kind == "ready":
             self.ready = True
             line = "ready: %s mac %s on %s (%s), answering ARP and ping for %s s" % (
@@ -259,8 +360,12 @@ class Reporter:
             self.events.append({"conn": msg["conn"], "t": msg["t"], "event": "data", "detail": n})
             self.say(self._prefix(msg) + "received %d bytes at t=%s ms" % (n, _fmt_t(msg["t"])))
         elif kind == "conn":
+            self._take_temp(msg)
             self._conn_text(msg)
         elif kind == "result":
+            self._take_temp(msg)
+            for c in msg.get("connections", []):
+                self._take_temp(c)
             self.result = msg
             if msg.get("mode") == "connect" and self.count > 1:
                 ports = [c["local"].rsplit(":", 1)[1] for c in msg["connections"] if c.get("local")]
@@ -269,6 +374,24 @@ class Reporter:
             if msg.get("mode") == "serve":
                 self.say("served %.1f s" % (msg.get("elapsed_ms", 0) / 1000.0))
             self.say("counters: " + " ".join("%s=%s" % kv for kv in sorted(msg.get("counters", {}).items())))
+
+    def say_fault_counters(self):
+        if self.fault_counters is not None:
+            c = self.fault_counters
+            self.say("fault link did: " + "; ".join(
+                "%s %s" % (d, " ".join("%s=%d" % (k, c[d][k]) for k in sorted(c[d]) if c[d][k]))
+                for d in ("rx", "tx")))
+
+    def _take_temp(self, msg):
+        """micropython without --recv-file: the child wrote what it received to our temp file."""
+        if self.recv_temp is None or msg.get("recv_file") != self.recv_temp:
+            return
+        try:
+            with open(self.recv_temp, "rb") as f:
+                msg["received_hex"] = f.read().hex()
+        except OSError:
+            msg["received_hex"] = ""
+        del msg["recv_file"]
 
     def _event_text(self, m):
         ev = m["event"]
@@ -313,7 +436,20 @@ class Reporter:
                        "error": "error %s" % c.get("exchange_error"), "recv-limit": "receive limit"}
                 text = _decode(c.get("received_hex"))
                 self.say(p + "exchange ended: %s; received %d bytes" % (
-                    how.get(c["ended"], c["ended"]), len(c.get("received_hex") or "") // 2))
+                    how.get(c["ended"], c["ended"]), c.get("received_bytes", len(c.get("received_hex") or "") // 2)))
+                tp = c.get("throughput")
+                if tp:
+                    snd, rcv = tp["send"], tp["receive"]
+                    self.say(p + "throughput: sent %d bytes in %.3f s (%.3f MB/s%s); received %d bytes "
+                             "in %.3f s (%.3f MB/s)" % (
+                                 snd["bytes"], snd["seconds"], snd["mb_per_s"],
+                                 ", all acknowledged" if snd.get("complete") else ", not all acknowledged",
+                                 rcv["bytes"], rcv["seconds"], rcv["mb_per_s"]))
+                if c.get("sent_sha256"):
+                    self.say(p + "sent %s: sha256 %s" % (c.get("send_file"), c["sent_sha256"]))
+                if c.get("recv_file"):
+                    self.say(p + "received into %s: sha256 %s" % (c["recv_file"], c.get("received_sha256")))
+                    text = ""
                 if text:
                     self.say("----- received -----")
                     self.say(text.rstrip("\n"))
@@ -344,6 +480,9 @@ class Reporter:
                       "connected", "elapsed_ms", "counters"):
                 out[k] = r.get(k)
             out["received"] = _decode(r.get("received_hex"))
+            for k in ("received_bytes", "received_sha256", "sent_sha256", "throughput", "send_file",
+                      "recv_file"):
+                out[k] = r.get(k)
             conns = []
             for c in r.get("connections", []):
                 cc = {k: v for k, v in c.items() if k not in ("type", "received_hex")}
@@ -357,6 +496,10 @@ class Reporter:
         out["gateway"] = self.start.get("gateway", self.args.gateway)
         out["mac"] = self.start.get("mac")
         out["pcap"] = self.args.pcap
+        out["fault_seed"] = self.faults["seed"] if self.faults is not None else None
+        if self.faults is not None:
+            out["faults"] = dict(self.faults)
+            out["faults"]["counters"] = self.fault_counters
         if error is not None:
             out["error"] = error
         if extra:
@@ -383,7 +526,9 @@ def _config(args):
                     "send_hex": send.hex() if send is not None else None,
                     "connect_timeout": args.timeout,
                     "exchange_timeout": args.timeout if args.timeout is not None else DEFAULT_EXCHANGE_TIMEOUT_S,
-                    "half_close": args.half_close, "count": args.count})
+                    "half_close": args.half_close, "count": args.count,
+                    "send_file": args.send_file, "recv_file": args.recv_file,
+                    "rx_buffer": args.rx_buffer, "tx_buffer": args.tx_buffer})
     else:
         cfg.update({"mode": "serve", "seconds": args.seconds})
     return cfg
@@ -406,7 +551,8 @@ def _syn_budget_s(cfg):
 def _child_deadline_s(cfg):
     if cfg["mode"] == "serve":
         return cfg["seconds"] + RUNTIME_MARGIN_S
-    per = _syn_budget_s(cfg) + (cfg["exchange_timeout"] if cfg.get("send_hex") is not None else 0) + 2.0
+    exchanges = cfg.get("send_hex") is not None or cfg.get("send_file") or cfg.get("recv_file")
+    per = _syn_budget_s(cfg) + (cfg["exchange_timeout"] if exchanges else 0) + 2.0
     return per * cfg["count"] + RUNTIME_MARGIN_S
 
 
@@ -508,11 +654,15 @@ def run_cpython(args, reporter):
     cfg = _config(args)
     tap = _open_tap_or_exit(args, lambda: TapDevice(args.tap))
     writer = None
+    link = None
     try:
         dev = tap
+        if reporter.faults is not None:
+            from host_tools.faultlink import FaultLink
+            link = dev = FaultLink(tap, **reporter.faults)
         if args.pcap:
             writer = PcapWriter(args.pcap)
-            dev = PcapTap(tap, writer)
+            dev = PcapTap(dev, writer)  # the stack's side of any fault link
         stack = build_stack(dev, cfg)
         session = Session(stack, reporter.feed)
         session.start_message()
@@ -528,8 +678,11 @@ def run_cpython(args, reporter):
         else:
             send = bytes.fromhex(cfg["send_hex"]) if cfg["send_hex"] is not None else None
             session.connect(cfg["host"], cfg["port"], send, cfg["connect_timeout"],
-                            cfg["exchange_timeout"], cfg["half_close"], cfg["count"])
+                            cfg["exchange_timeout"], cfg["half_close"], cfg["count"],
+                            cfg["send_file"], cfg["recv_file"])
     finally:
+        if link is not None:
+            reporter.fault_counters = link.counters()
         if writer is not None:
             writer.close()
         tap.close()
@@ -546,8 +699,13 @@ def run_micropython(args, reporter):
     except RuntimeError as exc:
         return str(exc)
     cfg = _config(args)
-    bridge = _open_tap_or_exit(args, lambda: FrameBridge(args.tap, pcap=args.pcap))
+    bridge = _open_tap_or_exit(args, lambda: FrameBridge(args.tap, pcap=args.pcap, faults=reporter.faults))
     cfg["bridge_port"] = bridge.port
+    if cfg.get("send_file") and not cfg.get("recv_file"):
+        # what comes back reaches us through a file, not hex-encoded through the child's stdout
+        fd, reporter.recv_temp = tempfile.mkstemp(prefix="tcpip-recv-", suffix=".bin")
+        os.close(fd)
+        cfg["recv_file"] = reporter.recv_temp
     stop_bridge = threading.Event()
     deadline = time.monotonic() + _child_deadline_s(cfg)
     relay = threading.Thread(target=bridge.serve, name="frame-bridge",
@@ -630,7 +788,14 @@ def run_micropython(args, reporter):
             child.wait(5)
         stop_bridge.set()
         relay.join(5)
+        if bridge.link is not None:
+            reporter.fault_counters = bridge.link.counters()
         bridge.close()
+        if reporter.recv_temp is not None:
+            try:
+                os.unlink(reporter.recv_temp)
+            except OSError:
+                pass
     if error is not None:
         err_text = b"".join(stderr_chunks).decode(errors="replace").strip()
         if err_text:
@@ -640,10 +805,12 @@ def run_micropython(args, reporter):
 
 def run_session(args):
     reporter = Reporter(args)
+    reporter.faults = fault_settings(args)
     if args.runtime == "micropython":
         error = run_micropython(args, reporter)
     else:
         error = run_cpython(args, reporter)
+    reporter.say_fault_counters()
     if error is not None:
         print("error: " + error, file=sys.stderr)
     if args.json:
@@ -660,6 +827,7 @@ def main(argv=None):
         from host_tools.demo import main as demo_main
         return demo_main()
     _check_gateway(parser, args)
+    _check_files(parser, args)
 
     def on_term(signum, frame):
         raise KeyboardInterrupt  # SIGTERM cleans up like Ctrl-C (ends a micropython child, closes the TAP)

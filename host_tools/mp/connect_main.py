@@ -11,9 +11,10 @@
 #   start   runtime, mac, addr, gateway            (once, before anything is sent)
 #   ready   mode "serve": the device is open, the stack answers ARP and ping
 #   event   conn, t (ms since that connect began), event, detail, plus context per event
-#   sent    conn, t, n                             (the --send bytes were queued)
+#   sent    conn, t, n                             (the --send bytes / --send-file were queued)
 #   data    conn, t, hex                           (bytes received, hex: MicroPython has no
-#                                                   decode(errors="replace"))
+#                                                   decode(errors="replace")); not sent when
+#                                                   files are streamed (--send-file/--recv-file)
 #   conn    one connection's summary (see Session._summary)
 #   result  the final result: the first connection's summary fields (or the first failure's),
 #           connections (all summaries), counters, elapsed_ms; mode "serve": counters only
@@ -31,6 +32,11 @@ try:
 except ImportError:  # pragma: no cover
     import ubinascii as binascii
 
+try:
+    import hashlib
+except ImportError:  # pragma: no cover - a port without hashlib reports no digests
+    hashlib = None
+
 from tcpip import errors
 from tcpip import tcp as _tcp
 from tcpip.clock import ticks_diff
@@ -40,8 +46,8 @@ from tcpip.tcp import TcpConfig
 from tcpip.wire import ipv4
 
 FINISH_MS = 2000        # after close(): how long the FIN exchange may take before we stop waiting
-RECV_CHUNK = 1024
-MAX_RECV_CALLS = 100000  # bound on the receive loop (it is also bounded in time)
+CHUNK = 4096            # file read / receive buffer, allocated once per exchange
+MAX_ROUNDS = 10000000   # bound on the exchange loop (it is also bounded in time)
 
 
 def errno_of(exc):
@@ -63,11 +69,29 @@ def mac_text(mac):
 
 
 def build_stack(device, cfg):
-    """Stack over device from a config dict: addr, gateway, syn_retries (None: the default)."""
+    """Stack over device from a config dict: addr, gateway, and the TcpConfig fields syn_retries,
+    rx_buffer, tx_buffer (None or absent: the default)."""
     kw = {}
-    if cfg.get("syn_retries") is not None:
-        kw["syn_retries"] = cfg["syn_retries"]
+    for k in ("syn_retries", "rx_buffer", "tx_buffer"):
+        if cfg.get(k) is not None:
+            kw[k] = cfg[k]
     return Stack(device, addr=cfg["addr"], gateway=cfg.get("gateway"), tcp_config=TcpConfig(**kw))
+
+
+def hex_digest(h):
+    return binascii.hexlify(h.digest()).decode() if h is not None else None
+
+
+def new_hash():
+    return hashlib.sha256() if hashlib is not None else None
+
+
+def rate(nbytes, ms):
+    """{bytes, seconds, mb_per_s} for nbytes moved in ms milliseconds (MB = 10**6 bytes)."""
+    if not nbytes:
+        return {"bytes": 0, "seconds": 0.0, "mb_per_s": 0.0}
+    ms = ms if ms > 0 else 1
+    return {"bytes": nbytes, "seconds": ms / 1000, "mb_per_s": round(nbytes / 1000.0 / ms, 6)}
 
 
 class Session:
@@ -123,14 +147,24 @@ class Session:
         self.emit(msg)
 
     # -- connect -------------------------------------------------------------------------------
-    def _summary(self, tcb, err, sent, received, ended, exchange_err, connect_ms):
+    def _summary(self, tcb, err, x, connect_ms):
         d = {"type": "conn", "conn": self.conn,
              "result": "connected" if not err else errors.name(err),
              "errno": err, "local": None, "remote": None, "isn": None, "syn_sent_ms": [],
              "rtt_ms": None, "srtt_ms": None, "mss": None, "connect_ms": connect_ms,
-             "sent": sent, "received_hex": binascii.hexlify(received).decode(),
-             "ended": ended, "exchange_error": errors.name(exchange_err) if exchange_err else None,
+             "sent": x["sent"], "received_hex": binascii.hexlify(x["received"]).decode(),
+             "ended": x["ended"],
+             "exchange_error": errors.name(x["error"]) if x["error"] else None,
              "final_state": None}
+        if x["ended"] is not None:
+            d["received_bytes"] = x["received_bytes"]
+            d["received_sha256"] = x["received_sha256"]
+            d["throughput"] = x["throughput"]
+            if x["send_file"] is not None:
+                d["send_file"] = x["send_file"]
+                d["sent_sha256"] = x["sent_sha256"]
+            if x["recv_file"] is not None:
+                d["recv_file"] = x["recv_file"]
         if tcb is not None:
             d["local"] = endpoint(tcb.local_addr, tcb.local_port)
             d["remote"] = endpoint(tcb.remote_addr, tcb.remote_port)
@@ -143,8 +177,11 @@ class Session:
         return d
 
     def connect_once(self, host, port, send=None, connect_timeout=None, exchange_timeout=10.0,
-                     half_close=False):
-        """One connect (+ exchange); emits its events and returns its summary dict."""
+                     half_close=False, send_file=None, recv_file=None):
+        """One connect (+ exchange); emits its events and returns its summary dict.
+
+        The exchange runs when there is something to send (send bytes or send_file) or a
+        recv_file: see _exchange."""
         stack = self.stack
         self.tcb = None
         self.start_us = self.clock.ticks_us()
@@ -158,12 +195,10 @@ class Session:
             err = errno_of(exc)
         tcb = self.tcb
         connect_ms = self._t()
-        sent = 0
-        received = bytearray()
-        ended = None
-        exchange_err = 0
-        if not err and send is not None:
-            sent, ended, exchange_err = self._exchange(s, send, exchange_timeout, half_close, received)
+        x = {"sent": 0, "received": bytearray(), "ended": None, "error": 0, "send_file": send_file,
+             "recv_file": recv_file}
+        if not err and (send is not None or send_file is not None or recv_file is not None):
+            self._exchange(s.tcb, send, send_file, recv_file, exchange_timeout, half_close, x)
         try:
             s.close()  # FIN after what we queued (RST if data was left unread)
         except OSError:
@@ -174,53 +209,147 @@ class Session:
                 return st == _tcp.CLOSED or st == _tcp.TIME_WAIT
 
             stack.run_until(finished, FINISH_MS)
-        summary = self._summary(tcb, err, sent, received, ended, exchange_err, connect_ms)
+        summary = self._summary(tcb, err, x, connect_ms)
         self.emit(summary)
         return summary
 
-    def _exchange(self, s, data, timeout_s, half_close, received):
-        """Send data, then receive until the peer closes or timeout_s passes (from the send)."""
+    def _exchange(self, tcb, data, send_file, recv_file, timeout_s, half_close, x):
+        """Send data (bytes) or the file send_file while receiving, until the peer closes, an error
+        or timeout_s passes. After the last byte is queued the sending side is shut down when
+        half_close or send_file. What arrives goes to recv_file, else into x["received"] (and,
+        without files, to "data" messages). Fills x: sent, ended, error, received_bytes,
+        received_sha256, sent_sha256, throughput. Streams through two preallocated buffers."""
+        src = open(send_file, "rb") if send_file is not None else None
+        dst = None
+        try:
+            dst = open(recv_file, "wb") if recv_file is not None else None
+            self._stream(tcb, data, src, dst, timeout_s, half_close or src is not None,
+                         src is None and dst is None, x)
+        finally:
+            if src is not None:
+                src.close()
+            if dst is not None:
+                dst.close()
+
+    def _stream(self, tcb, data, src, dst, timeout_s, shut_after, report_chunks, x):
+        stack = self.stack
         clock = self.clock
+        CLOSED = _tcp.CLOSED
         t0 = clock.ticks_ms()
         limit_ms = int(timeout_s * 1000)
+        obuf = bytearray(CHUNK) if src is not None else None
+        cur = obuf  # what tcb.send takes from: the file buffer, or the --send bytes
+        ibuf = bytearray(CHUNK)
+        imv = memoryview(ibuf)
+        ofill = 0
+        ooff = 0
         sent = 0
-        try:
-            s.settimeout(timeout_s)
-            if data:
-                s.sendall(data)
-                sent = len(data)
-                self.emit({"type": "sent", "conn": self.conn, "t": self._t(), "n": sent})
-            if half_close:
-                s.shutdown(1)
-            for _ in range(MAX_RECV_CALLS):
-                left = limit_ms - ticks_diff(clock.ticks_ms(), t0)
-                if left <= 0:
-                    return sent, "timeout", 0
-                s.settimeout(left / 1000)
-                try:
-                    chunk = s.recv(RECV_CHUNK)
-                except OSError as exc:
-                    if errno_of(exc) == errors.ETIMEDOUT:
-                        return sent, "timeout", 0
-                    raise
-                if not chunk:
-                    return sent, "peer-closed", 0
-                received.extend(chunk)
-                self.emit({"type": "data", "conn": self.conn, "t": self._t(),
-                           "hex": binascii.hexlify(chunk).decode()})
-            return sent, "recv-limit", 0
-        except OSError as exc:
-            return sent, "error", errno_of(exc)
+        got = 0
+        shut = False
+        send_ms = -1   # all data acknowledged at this time (ms after t0)
+        last_rx_ms = 0
+        tx_hash = new_hash() if src is not None else None
+        rx_hash = new_hash()
+        received = x["received"]
+        # st: [source finished, peer's FIN taken, waiting for the last ACK]
+        st = [data is None and src is None, False, False]
+
+        def progress():
+            if tcb.rx_len > 0 or tcb.state == CLOSED:
+                return True
+            if tcb.fin_received and not st[1]:
+                return True
+            if not st[0] and tcb.writable():
+                return True
+            return st[2] and tcb.tx_len == 0
+
+        ended = "recv-limit"
+        err = 0
+        for _ in range(MAX_ROUNDS):
+            # queue what the send ring takes
+            while not st[0]:
+                if ooff == ofill:
+                    ooff = 0
+                    if src is not None:
+                        ofill = src.readinto(obuf) or 0
+                        if ofill and tx_hash is not None:
+                            tx_hash.update(memoryview(obuf)[0:ofill])
+                    elif cur is None:
+                        cur = data  # the --send bytes go straight from their own buffer
+                        ofill = len(data)
+                    else:
+                        ofill = 0
+                    if ofill == 0:
+                        st[0] = True
+                        if sent:
+                            self.emit({"type": "sent", "conn": self.conn, "t": self._t(), "n": sent})
+                        break
+                n = tcb.send(cur, ooff, ofill - ooff)
+                if n == 0:
+                    break
+                ooff += n
+                sent += n
+            if st[0] and shut_after and not shut:
+                tcb.shutdown_write()
+                shut = True
+            now = ticks_diff(clock.ticks_ms(), t0)
+            if st[0] and send_ms < 0 and tcb.tx_len == 0 and not tcb.error:
+                send_ms = now  # everything we queued is acknowledged
+            # take what arrived
+            while True:
+                n = tcb.recv_into(ibuf, 0, CHUNK)
+                if n == 0:
+                    break
+                got += n
+                last_rx_ms = now
+                chunk = imv[0:n]
+                if rx_hash is not None:
+                    rx_hash.update(chunk)
+                if dst is not None:
+                    dst.write(chunk)
+                else:
+                    received.extend(chunk)
+                    if report_chunks:
+                        self.emit({"type": "data", "conn": self.conn, "t": self._t(),
+                                   "hex": binascii.hexlify(chunk).decode()})
+            if tcb.state == CLOSED:
+                if tcb.error:
+                    ended = "error"
+                    err = tcb.error
+                else:
+                    ended = "peer-closed"
+                break
+            if tcb.fin_received and tcb.rx_len == 0:
+                st[1] = True
+                if st[0] and (tcb.tx_len == 0 or not sent):
+                    ended = "peer-closed"
+                    break
+            left = limit_ms - now
+            if left <= 0:
+                ended = "timeout"
+                break
+            st[2] = st[0] and send_ms < 0 and sent > 0
+            stack.run_until(progress, left if left < 1000 else 1000)
+        end_ms = ticks_diff(clock.ticks_ms(), t0)
+        x["sent"] = sent
+        x["ended"] = ended
+        x["error"] = err
+        x["received_bytes"] = got
+        x["received_sha256"] = hex_digest(rx_hash)
+        x["sent_sha256"] = hex_digest(tx_hash)
+        x["throughput"] = {"send": rate(sent, send_ms if send_ms >= 0 else end_ms),
+                           "receive": rate(got, last_rx_ms)}
+        x["throughput"]["send"]["complete"] = send_ms >= 0
 
     def connect(self, host, port, send=None, connect_timeout=None, exchange_timeout=10.0,
-                half_close=False, count=1):
+                half_close=False, count=1, send_file=None, recv_file=None):
         """count connects in a row; emits and returns the final result dict."""
         t0 = self.clock.ticks_ms()
         conns = []
         for i in range(count):
             self.conn = i
             conns.append(self.connect_once(host, port, send, connect_timeout, exchange_timeout,
-                                           half_close))
+                                           half_close, send_file, recv_file))
         first_bad = None
         for c in conns:
             if c["result"] != "connected" or c["exchange_error"]:
@@ -297,7 +426,7 @@ def main(argv=None):
             send = binascii.unhexlify(send) if send is not None else None
             session.connect(cfg["host"], cfg["port"], send, cfg.get("connect_timeout"),
                             cfg.get("exchange_timeout", 10.0), cfg.get("half_close", False),
-                            cfg.get("count", 1))
+                            cfg.get("count", 1), cfg.get("send_file"), cfg.get("recv_file"))
     finally:
         dev.close()
 
