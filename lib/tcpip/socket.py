@@ -199,8 +199,10 @@ def parse_address(addr):
 
 def _int_option(value):
     """An option value: an int (or bool), or 4 bytes holding a C int as CPython passes them."""
+    if value is True or value is False:  # a bool is no int on MicroPython
+        return 1 if value else 0
     if isinstance(value, int):
-        return int(value)
+        return value
     try:
         if len(value) == 4:
             return int.from_bytes(bytes(value), sys.byteorder)
@@ -431,9 +433,10 @@ class Socket(_Base):
         """SO_ERROR: a failed connect's error, or the connection's (RST, timeout), cleared by
         reading it."""
         if self.state == CONNECTING and self.tcb is not None and self.tcb.state == _tcp.CLOSED:
-            self._pending_error = self.tcb.error or errors.ECONNABORTED
-            self.tcb = None
-            self.state = UNCONNECTED
+            try:
+                self._finish_connect()
+            except OSError as e:
+                self._pending_error = e.args[0]
         err = self._pending_error
         self._pending_error = 0
         if not err and self.state == CONNECTED:
@@ -520,7 +523,9 @@ class Socket(_Base):
 
     def _finish_connect(self):
         tcb = self.tcb
-        if tcb.state == _tcp.CLOSED:
+        if tcb.state == _tcp.CLOSED and tcb.snd_una == tcb.iss:
+            # never synchronized: the connect failed. (A connection that was established and
+            # has ended since is CONNECTED: the next data call reports how it ended.)
             err = tcb.error or errors.ECONNABORTED
             self.tcb = None
             self.state = UNCONNECTED
@@ -652,7 +657,7 @@ class Socket(_Base):
         ts = t.state
         if ts == _tcp.CLOSED:
             r = POLLHUP | (mask & (POLLIN | POLLOUT))
-            if t.error and (st == CONNECTING or not self._error_reported):
+            if (st == CONNECTING and t.snd_una == t.iss) or (t.error and not self._error_reported):
                 r |= POLLERR
             return r
         if ts == _tcp.SYN_SENT or ts == _tcp.SYN_RECEIVED:
