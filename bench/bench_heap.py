@@ -238,7 +238,7 @@ def peak_main():
 
         def progress():
             sample()
-            return tcb.rx_len > 0 or tcb.state == T.CLOSED or (
+            return tcb.rx_len > 0 or tcb.fin_received or tcb.state == T.CLOSED or (
                 state[0] < n and tcb.tx_len < len(tcb.tx))
 
         def finished():
@@ -258,6 +258,8 @@ def peak_main():
                 state[0] += tcb.send(txbuf, 0, k if k < len(txbuf) else len(txbuf))
             state[1] += tcb.recv_into(rxbuf, 0, len(rxbuf))
             sample()
+            if state[1] >= n or (tcb.fin_received and tcb.rx_len == 0):
+                break
             if not stack.run_until(progress, 5000):
                 break
         res["sent"] = state[0]
@@ -305,22 +307,16 @@ def compile_mpy(out_dir):
         subprocess.run([cross, "-march=x64", "-o", dst, src], check=True, timeout=60)
 
 
-def run_peak(ns, server_port, heapsize, data_heap, nbytes, mpy_dir, timeout_s=30):
+def run_peak(ns, bridge, server_port, heapsize, data_heap, nbytes, mpy_dir, timeout_s=30):
+    """One `micropython -X heapsize=... -m bench_heap peak` child over the running bridge."""
     import json
     import os
     import subprocess
-    import threading
-
-    import bench_throughput as bt
-    from host_tools.bridge import FrameBridge
-    from host_tools.netns import micropython_binary, read_line
-
     import time
 
-    bridge = ns.call(FrameBridge, ns.tap)
-    stop = threading.Event()
-    relay = threading.Thread(target=bridge.serve, kwargs={"stop_event": stop}, daemon=True)
-    relay.start()
+    import bench_throughput as bt
+    from host_tools.netns import micropython_binary, read_line
+
     # everything precompiled (mpy_dir): compiling the sources needs more than a 64K heap by itself
     env = dict(os.environ, MICROPYPATH=mpy_dir)
     proc = ns.popen([micropython_binary(), "-X", "heapsize=" + heapsize, "-m", "bench_heap", "peak"],
@@ -350,16 +346,15 @@ def run_peak(ns, server_port, heapsize, data_heap, nbytes, mpy_dir, timeout_s=30
                 proc.poll(), other[-1] if other else "")}
     finally:
         bt._end(proc)
-        stop.set()
-        relay.join(5)
-        bridge.close()
     return res
 
 
 def peak_table(nbytes):
     import tempfile
+    import threading
 
     import bench_throughput as bt
+    from host_tools.bridge import FrameBridge
     from host_tools.netns import TestNamespace
 
     runs = [("-X heapsize=64K", "64K", 0),
@@ -370,10 +365,17 @@ def peak_table(nbytes):
         compile_mpy(mpy_dir)
         with TestNamespace(name_prefix="tcpipbench") as ns:
             server, port = bt.start_server(ns)
+            bridge = ns.call(FrameBridge, ns.tap)  # one bridge: each child's HELLO re-points it
+            stop = threading.Event()
+            relay = threading.Thread(target=bridge.serve, kwargs={"stop_event": stop}, daemon=True)
+            relay.start()
             try:
                 for title, heap, data in runs:
-                    out.append((title, run_peak(ns, port, heap, data, nbytes, mpy_dir)))
+                    out.append((title, run_peak(ns, bridge, port, heap, data, nbytes, mpy_dir)))
             finally:
+                stop.set()
+                relay.join(5)
+                bridge.close()
                 server.stdin.close()
                 bt._end(server)
     print("peak heap of one connection (2 KB rings; connect, %d bytes echoed both ways, close) on "

@@ -533,7 +533,7 @@ def format_table(rows):
     for r in rows:
         ring = r.get("ring")
         if r["stack"] == "PyTCP":
-            buf = "64K win"
+            buf = "win=64K"
         elif ring:
             buf = "%dK/%dK" % (ring // 1024, ring // 1024) if ring % 1024 == 0 else "%d/%d" % (ring, ring)
         else:
