@@ -551,6 +551,47 @@ def format_table(rows):
     return "\n".join(lines)
 
 
+TARGETS = {DOWN: 10.0, UP: 5.0}  # the issue's: download >= 10x PyTCP's, upload >= 5x
+
+
+def format_targets(rows):
+    """One line per tcpip row: its ratio to PyTCP against the target for its direction."""
+    pytcp = {}
+    for r in rows:
+        if r["stack"] == "PyTCP" and r.get("ok"):
+            pytcp[r["direction"]] = max(pytcp.get(r["direction"], 0.0), mbs(r))
+    out = []
+    for r in rows:
+        if r["stack"] != "tcpip" or r.get("direction") not in TARGETS or not r.get("ring"):
+            continue
+        want = TARGETS[r["direction"]]
+        base = pytcp.get(r["direction"])
+        if not base:
+            verdict = "no PyTCP figure"
+        elif not r.get("ok"):
+            verdict = "FAILED run"
+        else:
+            ratio = mbs(r) / base
+            verdict = "%.1fx %s (target >= %.0fx)" % (ratio, "met" if ratio >= want else "MISSED", want)
+        out.append("  %-18s %-4s %5s rings: %s" % (r["runtime"], r["direction"],
+                                                   "%dK" % (r["ring"] // 1024), verdict))
+    return "\n".join(out)
+
+
+def source_version():
+    """The commit the figures belong to, and whether lib/ had uncommitted changes."""
+    import subprocess
+
+    try:
+        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
+                              text=True, timeout=10).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--", "lib"], cwd=ROOT,
+                               capture_output=True, text=True, timeout=10).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return "unknown commit"
+    return (head or "unknown commit") + (" + uncommitted changes in lib/" if dirty else "")
+
+
 def main(argv=None):
     import argparse
     import json
@@ -561,7 +602,7 @@ def main(argv=None):
                    help="tcpip rx/tx ring sizes, comma-separated (default 2048,8192,16384)")
     p.add_argument("--stacks", default="tcpip-cpython,tcpip-micropython,pytcp,kernel")
     p.add_argument("--directions", default="down,up")
-    p.add_argument("--repeat", type=int, default=1, help="runs per row; the table keeps the fastest")
+    p.add_argument("--repeat", type=int, default=3, help="runs per row; the table keeps the fastest (3)")
     p.add_argument("--timeout", type=float, default=60.0, help="seconds per transfer")
     p.add_argument("--json", action="store_true", help="also print every run as a JSON line")
     p.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
@@ -610,8 +651,13 @@ def main(argv=None):
             print(json.dumps(r))
     table = best_of(rows)
     print("bulk TCP throughput, %d bytes per transfer%s; MB/s = 10**6 B/s; x PyTCP = MB/s / PyTCP's "
-          "(same direction)" % (args.bytes, ", best of %d" % args.repeat if args.repeat > 1 else ""))
+          "(same direction); tcpip at %s" % (args.bytes, ", best of %d" % args.repeat if args.repeat > 1
+                                             else "", source_version()))
     print(format_table(table))
+    targets = format_targets(table)
+    if targets:
+        print("targets:")
+        print(targets)
     return 0 if all(r.get("ok") for r in rows) else 1
 
 

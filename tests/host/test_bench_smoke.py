@@ -38,7 +38,7 @@ def table_after(lines, first_column):
         if line.split()[:1] == [first_column]:
             rows = []
             for row in lines[i + 1:]:
-                if not row.strip() or row.startswith(("code B", "bulk", "peak", "heap")):
+                if not row.strip() or row.startswith(("code B", "bulk", "peak", "heap", "targets")):
                     break
                 rows.append(row)
             return line.split(), rows
@@ -49,7 +49,7 @@ def test_throughput_table_has_every_row_and_column():
     need_root()
     n = 16384
     lines = run(["bench/bench_throughput.py", "--bytes", str(n), "--rings", "2048,8192",
-                 "--stacks", "tcpip-cpython,tcpip-micropython,kernel"])
+                 "--stacks", "tcpip-cpython,tcpip-micropython,kernel", "--repeat", "1"])
     header, rows = table_after(lines, "stack")
     assert header == ["stack", "runtime", "direction", "rx/tx", "buf", "bytes", "seconds", "MB/s",
                       "x", "PyTCP", "rexmit"]
@@ -93,6 +93,10 @@ def test_throughput_ratio_is_against_pytcp_in_the_same_direction():
     assert (f[1][7], f[1][8], f[1][9]) == ("5.00", "5.0", "3")    # 5 MB/s vs PyTCP's 1.0
     assert (f[2][8], f[3][8]) == ("1.0", "1.0")
     assert "FAILED: timeout" in lines[5]
+    targets = bench_throughput.format_targets(rows).splitlines()
+    assert "down" in targets[0] and "20.0x met (target >= 10x)" in targets[0], targets
+    assert "up" in targets[1] and "5.0x met (target >= 5x)" in targets[1], targets
+    assert "8K rings: FAILED run" in targets[2], targets
 
 
 def test_heap_tables_have_their_rows_and_columns():
