@@ -28,6 +28,7 @@ NAMES = (
     "tcp_rto_expired", "tcp_dupack", "tcp_fast_retransmit", "tcp_ooo_queued",
     "tcp_persist_probe", "tcp_keepalive_probe", "tcp_keepalive_timeout", "tcp_fin_wait2_timeout",
     "tcp_abort_on_close", "tcp_abort_on_data", "tcp_ack_too_old", "tcp_ack_ratelimited",
+    "tcp_tlp_probe", "tcp_window_update_resent",
 )
 
 

@@ -161,6 +161,8 @@ class Tcb:
         self.dupacks = 0
         self.in_recovery = False
         self.recover = 0
+        self.tlp_armed = False  # the retransmit timer is a tail loss probe timer (RFC 8985)
+        self.tlp_out = False    # a probe was sent and no ACK has advanced since
         # receive side
         self.irs = 0
         self.rcv_nxt = 0
@@ -171,9 +173,13 @@ class Tcb:
         self.last_wnd = 0  # window we last advertised
         self.ooo = [0] * (2 * cfg.ooo_segments)  # [start, end) sequence ranges held in the ring
         self.ooo_n = 0
+        self.sack_ok = False  # the peer's SYN allowed SACK: our ACKs describe the ooo ranges
+        self.sack_recent = 0  # start of the latest out-of-order segment (first SACK block)
         self.ooo_fin = False  # a FIN arrived out of order at ooo_fin_seq
         self.ooo_fin_seq = 0
         self.ack_owed = 0     # bytes received since our last ACK (delayed ACK)
+        self.wupd = False     # a window update that reopened a zero window may be resent once
+        self.wupd_seq = 0
         # timers: retransmit / persist / TIME-WAIT / SYN share `deadline`; delayed ACK has its own;
         # `aux` is keep-alive or the FIN-WAIT-2 timeout
         self.rto = cfg.rto_initial_ms
@@ -231,7 +237,24 @@ class Tcb:
 
     def _set_timer(self, ms):
         self.timer_on = True
+        self.tlp_armed = False
         self.deadline = ticks_add(self.stack.now, ms)
+
+    def _arm_rexmit(self, restart):
+        """Data is outstanding: the tail loss probe timer (RFC 8985 7.2) when it is due before the
+        RTO, else the retransmission timer (restarted if `restart`, RFC 6298 5.3)."""
+        if self.srtt and not self.in_recovery and not self.tlp_out and self.retries == 0:
+            pto = 2 * self.srtt
+            if pto < 10:
+                pto = 10
+            if seq_diff(self.snd_max, self.snd_una) <= self.mss:
+                pto += 200  # one segment out: the peer may delay its ACK (WCDelAckT)
+            if pto < self.rto:
+                self._set_timer(pto)
+                self.tlp_armed = True
+                return
+        if restart or self.tlp_armed or not self.timer_on:
+            self._set_timer(self.rto)
 
     def _trace(self, event, detail=None):
         t = self.stack.trace
@@ -249,7 +272,13 @@ class Tcb:
         """Build and send one segment; data comes from the send ring at data_off past snd_una."""
         s = self.stack
         f = s.tx
-        hl = 24 if flags & _SYN else 20
+        hl = 20
+        sack = 0
+        if flags & _SYN:
+            hl = 28
+        elif self.ooo_n and self.sack_ok and not data_len and not flags & _RST:
+            sack = self.ooo_n if self.ooo_n < 4 else 4
+            hl = 24 + 8 * sack
         wnd = self.rx_window()
         self.last_wnd = wnd
         ack = 0
@@ -259,12 +288,19 @@ class Tcb:
             self.ack_owed = 0
         wtcp.emit_header(f, _L4, self.local_port, self.remote_port, seq, ack, flags, wnd, hl)
         if flags & _SYN:
-            # MSS option (RFC 9293 3.7.1): what our interface MTU allows
+            # MSS (RFC 9293 3.7.1): what our interface MTU allows; SACK-permitted (RFC 2018): we
+            # send SACK blocks for what we hold out of order (we do not act on the peer's)
             m = self.adv_mss
             f[_L4 + 20] = 2
             f[_L4 + 21] = 4
             f[_L4 + 22] = (m >> 8) & 0xFF
             f[_L4 + 23] = m & 0xFF
+            f[_L4 + 24] = 1
+            f[_L4 + 25] = 1
+            f[_L4 + 26] = 4
+            f[_L4 + 27] = 2
+        elif sack:
+            self._sack_blocks(f, _L4 + 20, sack)
         if data_len:
             ring_read(f, _L4 + hl, self.tx, (self.tx_head + data_off) % len(self.tx), data_len)
         n = hl + data_len
@@ -274,6 +310,28 @@ class Tcb:
         f[_L4 + 17] = cs & 0xFF
         s.counters.tcp_tx += 1
         s.ip_output(self.remote_addr, 0, self.local_addr, 0, _PROTO_TCP, n)
+
+    def _sack_blocks(self, f, i, k):
+        """NOP NOP SACK with k blocks; the block holding the latest segment first (RFC 2018 4)."""
+        f[i] = 1
+        f[i + 1] = 1
+        f[i + 2] = 5
+        f[i + 3] = 2 + 8 * k
+        o = self.ooo
+        first = 0
+        for j in range(self.ooo_n):
+            if seq_le(o[2 * j], self.sack_recent) and seq_lt(self.sack_recent, o[2 * j + 1]):
+                first = j
+                break
+        p = i + 4
+        j = first
+        for _ in range(k):
+            wtcp.put_u32(f, p, o[2 * j])
+            wtcp.put_u32(f, p + 4, o[2 * j + 1])
+            p += 8
+            j += 1
+            if j == self.ooo_n:
+                j = 0
 
     def send_ack(self):
         self._emit(self.snd_nxt, _ACK, 0, 0)
@@ -346,11 +404,13 @@ class Tcb:
                     self._fin_out()
                 if seq_gt(self.snd_nxt, self.snd_max):
                     self.snd_max = self.snd_nxt
-                if new and not self.rtt_timing:
-                    self.rtt_timing = True
-                    self.rtt_seq = self.snd_nxt
-                    self.rtt_start = self.stack.now
-                if not self.timer_on:
+                if new:
+                    if not self.rtt_timing:
+                        self.rtt_timing = True
+                        self.rtt_seq = self.snd_nxt
+                        self.rtt_start = self.stack.now
+                    self._arm_rexmit(False)
+                elif not self.timer_on:
                     self._set_timer(self.rto)
                 sent += 1
                 continue
@@ -410,6 +470,9 @@ class Tcb:
             self._send_syn()
             self._set_timer(self.rto)
             return
+        if self.tlp_armed:
+            self._tail_loss_probe()
+            return
         flight = seq_diff(self.snd_max, self.snd_una)
         if flight == 0:
             if self.tx_len > 0 and self.snd_wnd == 0:
@@ -448,6 +511,25 @@ class Tcb:
         if not self.timer_on:
             self._set_timer(self.rto)
 
+    def _tail_loss_probe(self):
+        """RFC 8985 7.3: resend the last segment so that its ACK (or duplicate ACK) shows a lost
+        tail quickly, instead of waiting for the RTO. One probe per episode."""
+        self.tlp_armed = False
+        self.tlp_out = True
+        flight = seq_diff(self.snd_max, self.snd_una)
+        if flight <= 0:
+            return
+        data = self.tx_len if self.tx_len < flight else flight  # data bytes out (FIN excluded)
+        fin = flight > data
+        n = data if data < self.mss else self.mss
+        self.rtt_timing = False  # Karn
+        self.stack.counters.tcp_tlp_probe += 1
+        if n > 0:
+            self._emit(seq_add(self.snd_una, data - n), _ACK | _PSH | _FIN if fin else _ACK | _PSH, data - n, n)
+        else:
+            self._emit(seq_add(self.snd_max, -1), _ACK | _FIN, 0, 0)
+        self._set_timer(self.rto)
+
     def _half_flight(self):
         h = seq_diff(self.snd_max, self.snd_una) >> 1
         m2 = 2 * self.mss
@@ -456,8 +538,14 @@ class Tcb:
     def on_delack(self):
         self.delack_on = False
         st = self.state
-        if st != CLOSED and st != SYN_SENT and self.ack_owed:
+        if st == CLOSED or st == SYN_SENT:
+            return
+        if self.ack_owed:
             self.send_ack()
+        elif self.wupd and self.rcv_nxt == self.wupd_seq and self.rx_window() > 0:
+            self.stack.counters.tcp_window_update_resent += 1
+            self.send_ack()
+        self.wupd = False
 
     def on_aux(self):
         """Keep-alive (RFC 9293 3.8.4, Linux tcp_keepalive_timer) or the orphan FIN-WAIT-2 limit."""
@@ -599,8 +687,17 @@ class Tcb:
         if st == ESTABLISHED or st == FIN_WAIT_1 or st == FIN_WAIT_2:
             grown = self.rx_window() - self.last_wnd
             if grown >= self.adv_mss or grown >= len(self.rx) // 2:
+                was_closed = self.last_wnd == 0
                 self.stack.now = self.stack.clock.ticks_ms()
                 self.send_ack()
+                if was_closed:
+                    # the peer waits on this update: if it is lost, the peer stalls until its
+                    # persist timer (>= 200 ms on Linux). Send it once more unless data comes first.
+                    self.wupd = True
+                    self.wupd_seq = self.rcv_nxt
+                    wait = 2 * self.srtt
+                    self.delack_on = True
+                    self.delack_deadline = ticks_add(self.stack.now, wait if wait > 20 else 20)
         return n
 
     def shutdown_write(self):
@@ -668,6 +765,7 @@ class Tcb:
         mss = wtcp.get_mss_option(buf, off, hl)
         if mss:
             self.mss = mss if mss < self.adv_mss else self.adv_mss
+        self.sack_ok = wtcp.has_sack_permitted(buf, off, hl)
         self.snd_wnd = wtcp.get_window(buf, off)
         self.max_snd_wnd = self.snd_wnd
         self.snd_wl1 = seq
@@ -774,6 +872,7 @@ class Tcb:
             o[2 * far + 1] = o[2 * last + 1]
             c.tcp_drop_out_of_order += 1
         ring_write(self.rx, (self.rx_head + self.rx_len + d) % size, buf, off, n)
+        self.sack_recent = seq
         o[2 * self.ooo_n] = s
         o[2 * self.ooo_n + 1] = e
         self.ooo_n += 1
@@ -855,7 +954,9 @@ class Tcb:
             return
         if not ok:
             c.tcp_drop_out_of_window += 1
-            if plen or flags & _SYN:
+            if plen or flags & _SYN or seq == seq_add(rcv_nxt, -1):
+                # data, or a window / keep-alive probe (SEG.SEQ = RCV.NXT - 1): always answered;
+                # only other out-of-window ACKs are rate limited
                 self.send_ack()
             else:
                 self._ratelimited_ack()
@@ -978,13 +1079,29 @@ class Tcb:
         if self.in_recovery:
             self.cwnd += self.mss  # inflate: a segment left the network (RFC 6582 3.2 step 3)
             self.output()
-        elif self.dupacks == 3 and seq_gt(self.snd_una, self.recover):
+        elif self.dupacks >= self._dupthresh() and seq_ge(self.snd_una, self.recover):
+            # RFC 6582 asks for SND.UNA > recover; >= lets a loss of the first segment sent after
+            # the previous recovery be repaired at once (2-segment windows hit that often)
             c.tcp_fast_retransmit += 1
             self.ssthresh = self._half_flight()
             self.recover = self.snd_max
             self.in_recovery = True
             self._retransmit_first()
             self.cwnd = self.ssthresh + 3 * self.mss
+
+    def _dupthresh(self):
+        """3 (RFC 5681), or fewer with under 4 segments out and nothing new to send: RFC 5827
+        early retransmit, so a 2-segment window (2 KB rings) recovers without an RTO."""
+        mss = self.mss
+        flight = seq_diff(self.snd_max, self.snd_una)
+        oseg = (flight + mss - 1) // mss
+        if oseg >= 4:
+            return 3
+        unsent = self.tx_len - seq_diff(self.snd_nxt, self.snd_una)
+        wnd = self.snd_wnd if self.snd_wnd < self.cwnd else self.cwnd
+        if unsent > 0 and wnd - flight > 0:
+            return 3  # new data may go out and bring more duplicate ACKs (limited transmit)
+        return oseg - 1 if oseg > 1 else 1
 
     def _ack_advanced(self, ack):
         """SND.UNA < SEG.ACK =< SND.MAX: drop acknowledged bytes, time RTT, grow or deflate cwnd."""
@@ -1022,10 +1139,12 @@ class Tcb:
             self.cwnd += inc if inc > 0 else 1
         if self.cwnd > _CWND_MAX:
             self.cwnd = _CWND_MAX
+        self.tlp_out = False
         if self.snd_una == self.snd_max:
             self.timer_on = False
+            self.tlp_armed = False
         else:
-            self._set_timer(self.rto)
+            self._arm_rexmit(True)
         if fin_acked:
             st = self.state
             if st == FIN_WAIT_1:

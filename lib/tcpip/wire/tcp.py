@@ -121,6 +121,13 @@ def set_urgent(buf, off, value):
     buf[off + 19] = value & 0xFF
 
 
+def put_u32(buf, off, v):
+    buf[off] = v >> 24
+    buf[off + 1] = v >> 16 & 0xFF
+    buf[off + 2] = v >> 8 & 0xFF
+    buf[off + 3] = v & 0xFF
+
+
 def emit_header(buf, off, sport, dport, seq, ack, flags, window, header_len):
     """Write the fixed 20 bytes; checksum and urgent pointer 0. Options are the caller's."""
     buf[off] = sport >> 8
@@ -153,33 +160,47 @@ def emit_mss_option(buf, off, mss):
     buf[off + 23] = mss & 0xFF
 
 
-def get_mss_option(buf, off, header_len):
-    """The MSS option's value, 0 if absent. Never raises, for any option bytes.
+def find_option(buf, off, header_len, kind, size):
+    """Index in buf of the last option `kind` with length `size` (a later one overrides, as in
+    Linux), -1 if absent. Never raises.
 
     Walks the options as Linux tcp_parse_options: END stops, NOP skips a byte, a length below 2
-    or running past the header stops, MSS counts only with length 4, other kinds are skipped.
+    or running past the header stops, other kinds (and other lengths) are skipped.
     """
     i = off + 20
     end = off + header_len
     if end > len(buf):
         end = len(buf)
-    mss = 0
+    found = -1
     while i < end:
-        kind = buf[i]
-        if kind == 0:  # RFC 9293 3.2: End of Option List
+        k = buf[i]
+        if k == 0:  # RFC 9293 3.2: End of Option List
             break
-        if kind == 1:  # No-Operation
+        if k == 1:  # No-Operation
             i += 1
             continue
         if end - i < 2:  # no room for the length byte
             break
-        size = buf[i + 1]
-        if size < 2 or size > end - i:  # "silly" or partial option: stop (as Linux)
+        n = buf[i + 1]
+        if n < 2 or n > end - i:  # "silly" or partial option: stop (as Linux)
             break
-        if kind == 2 and size == 4:  # RFC 9293 3.2: MSS, length 4 only (RFC 9293 3.7.1)
-            mss = buf[i + 2] << 8 | buf[i + 3]
-        i += size
-    return mss
+        if k == kind and n == size:
+            found = i
+        i += n
+    return found
+
+
+def get_mss_option(buf, off, header_len):
+    """The MSS option's value, 0 if absent (length 4 only, RFC 9293 3.7.1). Never raises."""
+    i = find_option(buf, off, header_len, 2, 4)
+    if i < 0:
+        return 0
+    return buf[i + 2] << 8 | buf[i + 3]
+
+
+def has_sack_permitted(buf, off, header_len):
+    """RFC 2018 SACK-permitted (kind 4, length 2) is among the options."""
+    return find_option(buf, off, header_len, 4, 2) >= 0
 
 
 def fill_checksum(buf, off, length, src, src_off, dst, dst_off):
