@@ -545,7 +545,7 @@ def format_table(rows):
         base = pytcp.get(r["direction"])
         ratio = "%.1f" % (mbs(r) / base) if base else "-"
         rex = r.get("rexmit")
-        lines.append("%-6s %-18s %-9s %-10s %9d %8.3f %8.2f %8s %6s" % (
+        lines.append("%-6s %-18s %-9s %-10s %9d %8.4f %8.2f %8s %6s" % (
             r["stack"], r["runtime"], r["direction"], buf, r["bytes"], r["us"] / 1e6, mbs(r), ratio,
             "-" if rex is None else str(rex)))
     return "\n".join(lines)

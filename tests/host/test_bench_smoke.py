@@ -118,6 +118,6 @@ def test_heap_tables_have_their_rows_and_columns():
     assert [r.split("  ")[0] for r in rows] == ["-X heapsize=64K", "-X heapsize=1M, 64 KB left for data",
                                                "-X heapsize=1M"]
     for r in rows[1:]:
-        assert r.rstrip().endswith("ok (CLOSED)"), r
+        assert r.rstrip().endswith(("ok (CLOSED)", "ok (TIME-WAIT)")), r  # who closed first varies
         code, free, stack, peak = (int(x) for x in r.split()[-7:-3])
         assert code > 0 and stack > 0 and peak >= stack, r
