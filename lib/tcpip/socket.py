@@ -50,8 +50,20 @@ if sys.implementation.name == "micropython":
     import io
 
     _Base = io.IOBase
+
+    def _oserror(code):
+        return OSError(code)  # e.errno and e.args[0] are the code
 else:
+    import os
+
     _Base = object
+    _EAI_TEXT = {-2: "Name or service not known", -6: "ai_family not supported",
+                 -7: "ai_socktype not supported", -8: "Servname not supported for ai_socktype"}
+
+    def _oserror(code):
+        # OSError(code, text): e.errno is set on CPython too, and CPython picks the subclass
+        # (BlockingIOError for EAGAIN/EINPROGRESS, TimeoutError, ConnectionResetError ...)
+        return OSError(code, _EAI_TEXT.get(code) or os.strerror(code))
 
 # -- constants: Linux values (CPython and the MicroPython unix port agree) ----------------------
 AF_UNSPEC = 0
@@ -135,66 +147,66 @@ def getaddrinfo(host, port, af=0, type=0, proto=0, flags=0):
     """[(AF_INET, SOCK_STREAM, IPPROTO_TCP, "", (ip, port))] for a numeric IPv4 host or a name the
     resolver (set_resolver) knows; OSError(EAI_NONAME) (-2, as MicroPython) otherwise."""
     if af != 0 and af != AF_INET:
-        raise OSError(EAI_FAMILY)
+        raise _oserror(EAI_FAMILY)
     if type != 0 and type != SOCK_STREAM:
-        raise OSError(EAI_SOCKTYPE)
+        raise _oserror(EAI_SOCKTYPE)
     if isinstance(port, str):
         if not port.isdigit():
-            raise OSError(EAI_SERVICE)
+            raise _oserror(EAI_SERVICE)
         port = int(port)
     elif port is None:
         port = 0
     if isinstance(port, bool) or not isinstance(port, int) or not 0 <= port <= 65535:
-        raise OSError(EAI_SERVICE)
+        raise _oserror(EAI_SERVICE)
     if isinstance(host, (bytes, bytearray)):
         host = host.decode()
     if not isinstance(host, str) or not host:
-        raise OSError(EAI_NONAME)
+        raise _oserror(EAI_NONAME)
     try:
         packed = ipv4.aton(host)
     except ValueError:
         packed = None
     if packed is None:
         if ":" in host:
-            raise OSError(EAI_FAMILY)  # an IPv6 literal
+            raise _oserror(EAI_FAMILY)  # an IPv6 literal
         if _resolver is None:
-            raise OSError(EAI_NONAME)
+            raise _oserror(EAI_NONAME)
         found = _resolver(host)
         if found is None:
-            raise OSError(EAI_NONAME)
+            raise _oserror(EAI_NONAME)
         if isinstance(found, str):
             try:
                 packed = ipv4.aton(found)
             except ValueError:
-                raise OSError(EAI_NONAME)
+                raise _oserror(EAI_NONAME)
         elif len(found) == 4:
             packed = bytes(found)
         else:
-            raise OSError(EAI_NONAME)
+            raise _oserror(EAI_NONAME)
     return [(AF_INET, SOCK_STREAM, IPPROTO_TCP, "", (ipv4.ntoa(packed), port))]
 
 
 def parse_address(addr):
     """(host, port) -> (4-byte address, port); OSError(EINVAL / EAFNOSUPPORT) for anything else."""
     if not isinstance(addr, (tuple, list)):
-        raise OSError(errors.EINVAL)
+        raise _oserror(errors.EINVAL)
     if len(addr) == 4:
-        raise OSError(errors.EAFNOSUPPORT)  # an AF_INET6 (host, port, flowinfo, scope_id) tuple
+        raise _oserror(errors.EAFNOSUPPORT)  # an AF_INET6 (host, port, flowinfo, scope_id) tuple
     if len(addr) != 2:
-        raise OSError(errors.EINVAL)
+        raise _oserror(errors.EINVAL)
     host, port = addr
     if isinstance(port, bool) or not isinstance(port, int) or not 0 <= port <= 65535:
-        raise OSError(errors.EINVAL)
+        raise _oserror(errors.EINVAL)
     if isinstance(host, (bytes, bytearray)) and len(host) == 4:
         return bytes(host), port
     if not isinstance(host, str):
-        raise OSError(errors.EINVAL)
+        raise _oserror(errors.EINVAL)
     if ":" in host:
-        raise OSError(errors.EAFNOSUPPORT)
+        raise _oserror(errors.EAFNOSUPPORT)
     try:
         return ipv4.aton(host), port
     except ValueError:
-        raise OSError(errors.EINVAL)
+        raise _oserror(errors.EINVAL)
 
 
 def _int_option(value):
@@ -208,7 +220,7 @@ def _int_option(value):
             return int.from_bytes(bytes(value), sys.byteorder)
     except TypeError:
         pass
-    raise OSError(errors.EINVAL)
+    raise _oserror(errors.EINVAL)
 
 
 def _linger_option(value):
@@ -222,7 +234,7 @@ def _linger_option(value):
         except TypeError:
             ok = False
         if not ok:
-            raise OSError(errors.EINVAL)
+            raise _oserror(errors.EINVAL)
         b = bytes(value)
         onoff = int.from_bytes(b[0:4], sys.byteorder)
         secs = int.from_bytes(b[4:8], sys.byteorder)
@@ -257,11 +269,11 @@ class Socket(_Base):
         if stack is None:
             stack = _default_stack
         if stack is None:
-            raise OSError(errors.ENODEV)  # no stack given and no default stack set
+            raise _oserror(errors.ENODEV)  # no stack given and no default stack set
         if af != AF_INET:
-            raise OSError(errors.EAFNOSUPPORT)
+            raise _oserror(errors.EAFNOSUPPORT)
         if type != SOCK_STREAM or proto not in (0, IPPROTO_TCP):
-            raise OSError(errors.EOPNOTSUPP)
+            raise _oserror(errors.EOPNOTSUPP)
         self.stack = stack
         self.state = UNCONNECTED
         self.tcb = None
@@ -295,7 +307,7 @@ class Socket(_Base):
             self._timeout_ms = -1
             return
         if value < 0:
-            raise OSError(errors.EINVAL)
+            raise _oserror(errors.EINVAL)
         ms = int(value * 1000)
         if ms == 0 and value > 0:
             ms = 1
@@ -314,7 +326,7 @@ class Socket(_Base):
         TCP_KEEPIDLE / TCP_KEEPINTVL (seconds), TCP_KEEPCNT. Linux and lwIP numbers both work
         (see LWIP_*); anything else is OSError(ENOPROTOOPT)."""
         if self.state == CLOSED:
-            raise OSError(errors.EBADF)
+            raise _oserror(errors.EBADF)
         opt = self._socket_option(level, optname)
         if opt == SO_REUSEADDR:
             self._reuseaddr = 1 if _int_option(value) else 0
@@ -324,9 +336,9 @@ class Socket(_Base):
         elif opt == SO_RCVBUF or opt == SO_SNDBUF:
             size = _int_option(value)
             if size <= 0:
-                raise OSError(errors.EINVAL)
+                raise _oserror(errors.EINVAL)
             if self.state != UNCONNECTED:
-                raise OSError(errors.EISCONN)  # the rings are made at connect
+                raise _oserror(errors.EISCONN)  # the rings are made at connect
             if size > _MAX_RING:
                 size = _MAX_RING
             if opt == SO_RCVBUF:
@@ -342,7 +354,7 @@ class Socket(_Base):
         elif opt == -TCP_KEEPIDLE or opt == -TCP_KEEPINTVL or opt == -TCP_KEEPCNT:
             v = _int_option(value)
             if v < 1 or v > (127 if opt == -TCP_KEEPCNT else 32767):
-                raise OSError(errors.EINVAL)  # Linux's limits (MAX_TCP_KEEPIDLE ...)
+                raise _oserror(errors.EINVAL)  # Linux's limits (MAX_TCP_KEEPIDLE ...)
             if opt == -TCP_KEEPIDLE:
                 self._ka_idle_ms = v * 1000
             elif opt == -TCP_KEEPINTVL:
@@ -351,11 +363,11 @@ class Socket(_Base):
                 self._ka_count = v
             self._apply_keepalive()
         else:
-            raise OSError(errors.ENOPROTOOPT)
+            raise _oserror(errors.ENOPROTOOPT)
 
     def getsockopt(self, level, optname, buflen=0):
         if self.state == CLOSED:
-            raise OSError(errors.EBADF)
+            raise _oserror(errors.EBADF)
         if (level == SOL_SOCKET and optname == SO_ERROR) or (
                 optname == LWIP_SO_ERROR and (level == SOL_SOCKET or level == LWIP_SOL_SOCKET)):
             v = self._take_error()
@@ -389,7 +401,7 @@ class Socket(_Base):
             elif opt == -TCP_KEEPCNT:
                 v = self._ka_count
             else:
-                raise OSError(errors.ENOPROTOOPT)
+                raise _oserror(errors.ENOPROTOOPT)
         if buflen:
             return (v & 0xFFFFFFFF).to_bytes(4, sys.byteorder)
         return v
@@ -449,13 +461,13 @@ class Socket(_Base):
     # -- addresses -------------------------------------------------------------------------------
     def bind(self, addr):
         if self.state != UNCONNECTED or self.bound_port:
-            raise OSError(errors.EINVAL)
+            raise _oserror(errors.EINVAL)
         host, port = parse_address(addr)
         tcp = self.stack.tcp
         if host != b"\x00\x00\x00\x00" and host != self.stack.route.addr:
-            raise OSError(errors.EADDRNOTAVAIL)
+            raise _oserror(errors.EADDRNOTAVAIL)
         if port and tcp.port_in_use(port):
-            raise OSError(errors.EADDRINUSE)
+            raise _oserror(errors.EADDRINUSE)
         if port == 0:
             # bind to an ephemeral port now (inet_csk_get_port picks one; any free one will do)
             def free(p):
@@ -473,19 +485,19 @@ class Socket(_Base):
 
     def getpeername(self):
         if self.state != CONNECTED or self.tcb is None:
-            raise OSError(errors.ENOTCONN)
+            raise _oserror(errors.ENOTCONN)
         return (ipv4.ntoa(self.tcb.remote_addr), self.tcb.remote_port)
 
     # -- connect (inet_stream_connect) -----------------------------------------------------------
     def connect(self, addr):
         if self.state == CLOSED:
-            raise OSError(errors.EBADF)
+            raise _oserror(errors.EBADF)
         if addr is None or addr == AF_UNSPEC:
             self._disconnect()
             return
         raddr, rport = parse_address(addr)
         if self.state == CONNECTED:
-            raise OSError(errors.EISCONN)
+            raise _oserror(errors.EISCONN)
         if self.state == UNCONNECTED:
             self.tcb = self.stack.tcp.connect(self.bound_addr, self.bound_port, raddr, rport,
                                               self._rcvbuf or None, self._sndbuf or None)
@@ -494,9 +506,9 @@ class Socket(_Base):
             if self._nodelay is not None:
                 self.tcb.set_nodelay(self._nodelay)
             if self._timeout_ms == 0:
-                raise OSError(errors.EINPROGRESS)
+                raise _oserror(errors.EINPROGRESS)
         elif self._in_handshake() and self._timeout_ms == 0:
-            raise OSError(errors.EALREADY)
+            raise _oserror(errors.EALREADY)
         if self._in_handshake():
             ms = None if self._timeout_ms < 0 else self._timeout_ms
             if not self.stack.run_until(self._handshake_over, ms):
@@ -504,7 +516,7 @@ class Socket(_Base):
                 self.tcb.fail(errors.ETIMEDOUT)
                 self.tcb = None
                 self.state = UNCONNECTED
-                raise OSError(errors.ETIMEDOUT)
+                raise _oserror(errors.ETIMEDOUT)
         self._finish_connect()
 
     def connect_ex(self, addr):
@@ -529,7 +541,7 @@ class Socket(_Base):
             err = tcb.error or errors.ECONNABORTED
             self.tcb = None
             self.state = UNCONNECTED
-            raise OSError(err)
+            raise _oserror(err)
         self.state = CONNECTED
         if self._keepalive:
             self._apply_keepalive()
@@ -553,12 +565,12 @@ class Socket(_Base):
         if st == CONNECTED:
             return self.tcb
         if st == CLOSED:
-            raise OSError(errors.EBADF)
+            raise _oserror(errors.EBADF)
         if st == CONNECTING:
             if not self._in_handshake():
                 self._finish_connect()
             return self.tcb
-        raise OSError(errors.ENOTCONN)
+        raise _oserror(errors.ENOTCONN)
 
     def _settle(self):
         """After a wait: a connect still CONNECTING completes (or raises its error)."""
@@ -603,7 +615,7 @@ class Socket(_Base):
             if not self._wait(self._can_read, start):
                 if self._timeout_ms == 0:
                     return -1
-                raise OSError(errors.ETIMEDOUT)
+                raise _oserror(errors.ETIMEDOUT)
             self._settle()
             tcb = self.tcb
         n = tcb.rx_len
@@ -611,17 +623,17 @@ class Socket(_Base):
             return n
         if tcb.state == _tcp.CLOSED and tcb.error and not self._error_reported:
             self._error_reported = True
-            raise OSError(tcb.error)
+            raise _oserror(tcb.error)
         return 0
 
     def _check_send(self, tcb):
         if self._wr_shut or tcb.fin_pending:
-            raise OSError(errors.EPIPE)
+            raise _oserror(errors.EPIPE)
         if tcb.state == _tcp.CLOSED:
             if tcb.error and not self._error_reported:
                 self._error_reported = True
-                raise OSError(tcb.error)
-            raise OSError(errors.EPIPE)
+                raise _oserror(tcb.error)
+            raise _oserror(errors.EPIPE)
 
     def _send_some(self, buf, off, n, start):
         """Queue up to n bytes of buf[off:]: the count, or -1 when non-blocking and no room."""
@@ -633,7 +645,7 @@ class Socket(_Base):
             if not self._wait(self._can_write, start):
                 if self._timeout_ms == 0:
                     return -1
-                raise OSError(errors.ETIMEDOUT)
+                raise _oserror(errors.ETIMEDOUT)
             self._settle()
             tcb = self.tcb
             self._check_send(tcb)
@@ -692,7 +704,7 @@ class Socket(_Base):
     def send(self, data, flags=0):
         n = self._send_some(data, 0, len(data), None)
         if n < 0:
-            raise OSError(errors.EAGAIN)
+            raise _oserror(errors.EAGAIN)
         return n
 
     def sendall(self, data, flags=0):
@@ -704,7 +716,7 @@ class Socket(_Base):
             if n > tcb.tx_free():
                 self.stack.poll()
                 if n > tcb.tx_free():
-                    raise OSError(errors.EAGAIN)
+                    raise _oserror(errors.EAGAIN)
         start = self._start()
         off = 0
         for _ in range(n + 1):  # bounded: every round queues at least one byte or raises
@@ -712,7 +724,7 @@ class Socket(_Base):
                 return
             r = self._send_some(data, off, n - off, start)
             if r < 0:
-                raise OSError(errors.EAGAIN)  # non-blocking, still connecting
+                raise _oserror(errors.EAGAIN)  # non-blocking, still connecting
             off += r
 
     def recv(self, bufsize, flags=0):
@@ -721,7 +733,7 @@ class Socket(_Base):
             return b""
         k = self._rx_ready(None)
         if k < 0:
-            raise OSError(errors.EAGAIN)
+            raise _oserror(errors.EAGAIN)
         if k > bufsize:
             k = bufsize
         if k <= 0:
@@ -736,7 +748,7 @@ class Socket(_Base):
             n = nbytes
         k = self._rx_ready(None)
         if k < 0:
-            raise OSError(errors.EAGAIN)
+            raise _oserror(errors.EAGAIN)
         if k == 0 or n == 0:
             return 0
         return self.tcb.recv_into(buf, 0, n)
@@ -854,7 +866,7 @@ class Socket(_Base):
     # -- ending ----------------------------------------------------------------------------------
     def shutdown(self, how):
         if how != SHUT_RD and how != SHUT_WR and how != SHUT_RDWR:
-            raise OSError(errors.EINVAL)
+            raise _oserror(errors.EINVAL)
         tcb = self._io_tcb()
         if how != SHUT_WR:
             self._rd_shut = True

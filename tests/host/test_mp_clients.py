@@ -28,8 +28,10 @@ import pytest
 from host_tools.bridge import FrameBridge
 from host_tools.netns import TestNamespace, child_env, micropython_binary
 from host_tools.tap import TapDevice
+from tcpip import errors
 from tcpip import socket as tsocket
 from tcpip import tcp
+from tcpip.poller import POLLIN, POLLOUT, poll
 from tcpip.stack import Stack
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -273,3 +275,46 @@ def test_http_client_on_cpython_over_tcpip_in_process(ns, server):
     assert len(srv.results) == 1, out
     check_transfer(0, out, "", srv.results[0], from_stack=True)
     assert left == [], left
+
+
+def test_poller_loop_on_cpython_over_tap(ns, server):
+    # docs/SOCKETS.md's polling loop for CPython: a non-blocking socket and tcpip.poller
+    srv = server()
+
+    def body():
+        with TapDevice(ns.tap) as dev:
+            stack = Stack(dev, addr=STACK_ADDR, gateway=LINUX_IP)
+            s = tsocket.Socket(stack)
+            s.setblocking(False)
+            try:
+                s.connect((LINUX_IP, PORT))
+            except OSError as e:
+                assert e.errno == errors.EINPROGRESS
+            p = poll()
+            p.register(s, POLLOUT)
+            assert p.poll(5000) == [(s, POLLOUT)]
+            request = b"GET /blob HTTP/1.0\r\n\r\n"
+            assert s.write(request) == len(request)
+            p.modify(s, POLLIN)
+            data = bytearray()
+            eof = False
+            deadline = time.monotonic() + 20
+            while not eof and time.monotonic() < deadline:
+                for obj, events in p.poll(1000):
+                    chunk = obj.read()  # non-blocking: what is there; b"" at EOF
+                    if chunk == b"":
+                        eof = True
+                    elif chunk is not None:
+                        data += chunk
+            s.close()
+            stack.run_until(lambda: all(t.state == tcp.TIME_WAIT for t in stack.tcp.tcbs), 3000)
+            return bytes(data), eof, [t.state_name() for t in stack.tcp.tcbs]
+
+    data, eof, left = ns.call(body, timeout=60)
+    srv.thread.join(20)
+    assert eof and left == []
+    head, _, body_bytes = data.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.0 200 OK\r\n")
+    assert hashlib.sha256(body_bytes).hexdigest() == hashlib.sha256(BODY).hexdigest()
+    assert len(srv.results) == 1 and srv.results[0]["fin"] and srv.results[0]["error"] is None
+    assert srv.results[0]["peer"][0] == STACK_IP
