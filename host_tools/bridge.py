@@ -67,14 +67,19 @@ class FrameBridge:
         self._poll = select.poll()
         self._poll.register(self.raw_tap.fileno(), select.POLLIN)
         self._poll.register(self.sock.fileno(), select.POLLIN)
+        self._poll_udp = select.poll()  # while the link's rx queue is full the TAP stays readable
+        self._poll_udp.register(self.sock.fileno(), select.POLLIN)
 
     def step(self, timeout_ms=POLL_MS):
         """Wait up to timeout_ms (less when a delayed frame falls due), then move up to BURST
         frames each way."""
         link = self.link
+        poll = self._poll
         if link is not None:
             timeout_ms = link.next_event_ms(timeout_ms)
-        self._poll.poll(timeout_ms)
+            if len(link.rx.queue) >= link.queue_limit:
+                poll = self._poll_udp
+        poll.poll(timeout_ms)
         if link is not None:
             link.service()
         self._tap_to_udp()

@@ -353,8 +353,12 @@ class Reporter:
             self.say(self._prefix(msg) + self._event_text(msg))
         elif kind == "sent":
             self.events.append({"conn": msg["conn"], "t": msg["t"], "event": "sent", "detail": msg["n"]})
-            text = self.send_text if self.send_text is not None else ""
-            self.say(self._prefix(msg) + "sent %d bytes at t=%s ms: %r" % (msg["n"], _fmt_t(msg["t"]), text))
+            if getattr(self.args, "send_file", None):
+                self.say(self._prefix(msg) + "queued all %d bytes of %s at t=%s ms" % (
+                    msg["n"], self.args.send_file, _fmt_t(msg["t"])))
+            else:
+                text = self.send_text if self.send_text is not None else ""
+                self.say(self._prefix(msg) + "sent %d bytes at t=%s ms: %r" % (msg["n"], _fmt_t(msg["t"]), text))
         elif kind == "data":
             n = len(msg["hex"]) // 2
             self.events.append({"conn": msg["conn"], "t": msg["t"], "event": "data", "detail": n})

@@ -252,7 +252,8 @@ class FaultLink:
             t = left if nxt is None else min(left, max(0, nxt - now))
             t_ms = (t + 999) // 1000
             ready = False
-            if self._dev_wait is not None:
+            rx_full = self.rx.faulted and len(self.rx.queue) >= self.queue_limit
+            if self._dev_wait is not None and not rx_full:  # (a full queue: the device stays readable)
                 ready = self._dev_wait(t_ms)
                 if ready and not self.rx.faulted:
                     return True

@@ -1,12 +1,15 @@
 """host_tools.faultlink.FaultLink: each fault kind with a fixed seed, counters, direction filter,
 delay/rate/jitter on a ManualClock, reproducibility, wait() returning when a delayed frame is due,
-and the stack's checksums catching every corrupted frame. CPython only (host tooling)."""
+the stack's checksums catching every corrupted frame, and the frame bridge relaying delayed frames
+on time (UDP on 127.0.0.1 only). CPython only (host tooling)."""
 import os
 import select
+import socket
 import time
 
 import pytest
 
+from host_tools.bridge import FrameBridge
 from host_tools.faultlink import FaultLink
 from segment import OUR_IP, OUR_MAC, PEER_IP, PEER_MAC, ACK, eth, ip_packet, tcp_segment
 from tcpip.clock import Clock, ManualClock
@@ -309,6 +312,7 @@ class PipeDevice:
         self.mtu = 1500
         self.r, self.w = os.pipe()
         self.inbox = []
+        self.sent = []
 
     def push(self, f):
         self.inbox.append(f)
@@ -323,10 +327,13 @@ class PipeDevice:
         return len(f)
 
     def send(self, buf, n):
-        pass
+        self.sent.append((time.monotonic(), bytes(buf[:n])))
 
     def wait(self, ms):
         return bool(select.select([self.r], [], [], ms / 1000)[0])
+
+    def fileno(self):
+        return self.r
 
     def close(self):
         os.close(self.r)
@@ -350,6 +357,52 @@ def test_wait_with_real_clock_and_device_returns_early_for_a_delayed_frame():
         dev.close()
 
 
+def test_bridge_with_faults_relays_delayed_frames_on_time_both_ways():
+    """FrameBridge(faults=...) wakes for a frame's due time, not only for its poll interval."""
+    dev = PipeDevice()
+    bridge = FrameBridge(dev, faults={"seed": 1, "delay_ms": 30})
+    peer = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        peer.bind(("127.0.0.1", 0))
+        peer.settimeout(2)
+        slot = bridge.slot
+        peer.sendto(b"HELLO" + bytes([slot >> 8, slot & 0xFF]), ("127.0.0.1", bridge.port))
+        bridge.step(0)
+        assert peer.recv(65536)[:5] == b"READY"
+        # TAP -> UDP: due 30 ms after it was read, relayed then although the step may wait 1 s
+        dev.push(frame(5))
+        t0 = time.monotonic()
+        got = None
+        peer.setblocking(False)
+        for _ in range(50):
+            bridge.step(1000)
+            try:
+                got = peer.recv(65536)
+                break
+            except BlockingIOError:
+                continue
+        waited = time.monotonic() - t0
+        assert got is not None and number(got) == 5 and len(got) == slot
+        assert 0.025 <= waited < 0.5, waited
+        # UDP -> TAP: the frame reaches the device 30 ms after the bridge took it
+        f = frame(6)
+        t0 = time.monotonic()
+        peer.sendto(f, ("127.0.0.1", bridge.port))
+        for _ in range(50):
+            bridge.step(1000)
+            if dev.sent:
+                break
+        assert [x for _, x in dev.sent] == [f]
+        assert 0.025 <= dev.sent[0][0] - t0 < 0.5
+        c = bridge.link.counters()
+        assert c["rx"]["delayed"] == 1 and c["tx"]["delayed"] == 1
+        assert bridge.counters["to_peer"] == 1 and bridge.counters["from_peer"] == 1
+    finally:
+        peer.close()
+        bridge.close()
+        dev.close()
+
+
 def test_wait_does_not_spin_on_a_device_wait_that_passes_no_time():
     class Stuck(Wire):
         def wait(self, ms):
@@ -358,6 +411,23 @@ def test_wait_does_not_spin_on_a_device_wait_that_passes_no_time():
     clock = ManualClock()
     link = FaultLink(Stuck(clock), 1, delay_ms=10, clock=clock)
     assert link.wait(1000) is False
+
+
+def test_wait_with_a_full_rx_queue_sleeps_instead_of_asking_the_readable_device():
+    class Readable(Wire):
+        calls = 0
+
+        def wait(self, ms):
+            Readable.calls += 1
+            return True  # frames are still waiting in the device: it is always readable
+
+    clock = ManualClock()
+    dev = Readable(clock, [frame(i) for i in range(5)])
+    link = FaultLink(dev, 1, delay_ms=30, queue_limit=2, clock=clock)
+    assert link.recv_into(bytearray(2048)) == 0  # two frames pulled, due at 30 ms; three wait
+    assert len(dev.inbox) == 3
+    assert link.wait(1000) is True and clock.ticks_ms() == 30
+    assert Readable.calls == 0
 
 
 def test_bad_settings_are_refused():
