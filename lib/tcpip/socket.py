@@ -473,7 +473,10 @@ class Socket(_Base):
             def free(p):
                 return not tcp.port_in_use(p) and not any(t.local_port == p for t in tcp.tcbs)
 
-            port = tcp.ports.allocate(host, b"\x00\x00\x00\x00", 0, free)
+            try:
+                port = tcp.ports.allocate(host, b"\x00\x00\x00\x00", 0, free)
+            except OSError as e:
+                raise _oserror(e.args[0])
         self.bound_addr = host
         self.bound_port = port
         tcp.bound.append([host, port])
@@ -499,8 +502,11 @@ class Socket(_Base):
         if self.state == CONNECTED:
             raise _oserror(errors.EISCONN)
         if self.state == UNCONNECTED:
-            self.tcb = self.stack.tcp.connect(self.bound_addr, self.bound_port, raddr, rport,
-                                              self._rcvbuf or None, self._sndbuf or None)
+            try:
+                self.tcb = self.stack.tcp.connect(self.bound_addr, self.bound_port, raddr, rport,
+                                                  self._rcvbuf or None, self._sndbuf or None)
+            except OSError as e:  # EADDRNOTAVAIL, ENETUNREACH ...: with e.errno on CPython too
+                raise _oserror(e.args[0])
             self.state = CONNECTING
             self._error_reported = False
             if self._nodelay is not None:
@@ -763,6 +769,9 @@ class Socket(_Base):
         else:
             off = a
             n = b
+        if n <= 0:
+            self._check_send(self._io_tcb())
+            return 0
         if self._timeout_ms == 0:
             r = self._send_some(buf, off, n, None)
             return None if r < 0 else r
@@ -785,6 +794,9 @@ class Socket(_Base):
             if k < 0:
                 return None
             return self.tcb.recv_into(buf, 0, n) if k and n else 0
+        if n == 0:
+            self._io_tcb()
+            return 0
         start = self._start()
         got = 0
         while got < n:

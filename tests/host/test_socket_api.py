@@ -125,6 +125,11 @@ def test_socket_uses_the_default_stack():
         s2 = tsocket.socket(AF_INET, SOCK_STREAM, IPPROTO_TCP)
         assert s2.stack is h.stack
         raises(errors.EAFNOSUPPORT, tsocket.socket, AF_INET6)
+        try:
+            s.connect(("192.0.2.255", 80))  # the subnet broadcast: refused by the stack's route
+            assert False
+        except OSError as e:
+            assert e.errno == errors.ENETUNREACH  # e.errno also for errors from below the socket
         raises(errors.EOPNOTSUPP, tsocket.socket, AF_INET, SOCK_DGRAM)
         raises(errors.EOPNOTSUPP, tsocket.socket, AF_INET, SOCK_STREAM, 17)
     finally:
@@ -328,6 +333,15 @@ def test_readline_over_the_ring_wrap_and_with_a_limit():
     assert s.readline(10) == b"e\n"
 
 
+def test_readline_of_a_line_longer_than_the_receive_ring():
+    h, s, peer = connected(timeout=5, rx_buffer=16)
+    line = b"0123456789abcdefghijklmnopqrstuvwxyzABCD\n"  # 41 bytes through a 16-byte ring
+    schedule(h, [(10, lambda: peer.data(line[:16])), (20, lambda: peer.data(line[16:32])),
+                 (30, lambda: peer.data(line[32:] + b"next\n"))])
+    assert s.readline() == line
+    assert s.readline() == b"next\n"
+
+
 def test_readline_without_newline_before_eof():
     h, s, peer = connected(timeout=5)
     h.feed(peer.data(b"tail"))
@@ -442,6 +456,9 @@ def test_closed_socket_is_ebadf_everywhere():
                      (s.sendall, (b"x",)), (s.shutdown, (SHUT_WR,)), (s.connect, (PEER,)),
                      (s.setsockopt, (SOL_SOCKET, SO_KEEPALIVE, 1)), (s.getsockopt, (SOL_SOCKET, SO_ERROR))):
         raises(errors.EBADF, fn, *args)
+    s.settimeout(None)
+    raises(errors.EBADF, s.write, b"")
+    raises(errors.EBADF, s.readinto, bytearray(0))
     s.close()  # twice is fine
     assert s.ioctl(3, INOUT) == POLLNVAL
 
