@@ -13,7 +13,6 @@ import os
 import queue
 import shutil
 import socket
-import subprocess
 import threading
 import time
 
