@@ -633,6 +633,8 @@ class Socket(_Base):
         return 0
 
     def _check_send(self, tcb):
+        # modlwip reports a pending error (state < 0, e.g. ERR_RST -> ECONNRESET) before sending;
+        # afterwards Linux says EPIPE (lwIP: EBADF)
         if self._wr_shut or tcb.fin_pending:
             raise _oserror(errors.EPIPE)
         if tcb.state == _tcp.CLOSED:
@@ -662,7 +664,9 @@ class Socket(_Base):
         POLLOUT when connected with room in the send ring (or a send would fail at once);
         POLLHUP when both directions are shut (Linux tcp_poll: SHUTDOWN_MASK or TCP_CLOSE, so
         also an unconnected socket); POLLERR while an error is pending; POLLNVAL once closed.
-        POLLIN/POLLOUT only when asked for in mask; the others always."""
+        POLLIN/POLLOUT only when asked for in mask; the others always. (modlwip's
+        lwip_socket_ioctl likewise: HUP for a new socket, RD|WR once the peer closed, HUP after
+        a RST, NVAL once closed.)"""
         st = self.state
         if st == CLOSED:
             return POLLNVAL
@@ -808,7 +812,8 @@ class Socket(_Base):
 
     def read(self, n=-1):
         """read(n): blocking -> n bytes unless EOF comes first; non-blocking -> what is there
-        (None when nothing is). read() reads to EOF (non-blocking: what is there)."""
+        (None when nothing is). read() reads to EOF (non-blocking: what is there). As
+        MicroPython's stream read over modlwip (py/stream.c mp_stream_rw loops until n)."""
         if n is None or n < 0:
             return self._readall()
         if n == 0:
@@ -845,7 +850,8 @@ class Socket(_Base):
 
     def readline(self, limit=-1):
         """One line, b"\\n" included (b"" at EOF). Non-blocking: the part that is there, None when
-        nothing is (MicroPython's unbuffered readline; asyncio's readline joins the parts)."""
+        nothing is (py/stream.c stream_unbuffered_readline, the readline of modlwip's sockets;
+        asyncio's Stream.readline joins the parts)."""
         if limit == 0:
             return b""
         start = self._start()
