@@ -29,6 +29,7 @@ NAMES = (
     "tcp_persist_probe", "tcp_keepalive_probe", "tcp_keepalive_timeout", "tcp_fin_wait2_timeout",
     "tcp_abort_on_close", "tcp_abort_on_data", "tcp_ack_too_old", "tcp_ack_ratelimited",
     "tcp_tlp_probe", "tcp_window_update_resent",
+    "tcp_limited_transmit",
 )
 
 

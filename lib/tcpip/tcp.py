@@ -1088,6 +1088,14 @@ class Tcb:
             self.in_recovery = True
             self._retransmit_first()
             self.cwnd = self.ssthresh + 3 * self.mss
+        elif self.dupacks <= 2:
+            # RFC 3042 limited transmit: a new segment for each of the first two duplicate ACKs
+            # (beyond cwnd by at most 2 MSS), so that a small window still yields enough of them
+            extra = self.dupacks * self.mss
+            self.cwnd += extra
+            if self.output():
+                c.tcp_limited_transmit += 1
+            self.cwnd -= extra
 
     def _dupthresh(self):
         """3 (RFC 5681), or fewer with under 4 segments out and nothing new to send: RFC 5827
@@ -1098,9 +1106,8 @@ class Tcb:
         if oseg >= 4:
             return 3
         unsent = self.tx_len - seq_diff(self.snd_nxt, self.snd_una)
-        wnd = self.snd_wnd if self.snd_wnd < self.cwnd else self.cwnd
-        if unsent > 0 and wnd - flight > 0:
-            return 3  # new data may go out and bring more duplicate ACKs (limited transmit)
+        if unsent > 0 and self.snd_wnd - flight > 0:
+            return 3  # new data can go (limited transmit) and bring more duplicate ACKs
         return oseg - 1 if oseg > 1 else 1
 
     def _ack_advanced(self, ack):
