@@ -559,7 +559,12 @@ class Tcb:
                 c.tcp_fin_wait2_timeout += 1
                 self._abort_with_rst(0)
             return
-        if not self.keepalive or (st != ESTABLISHED and st != CLOSE_WAIT):
+        if not self.keepalive:
+            return
+        if st == SYN_SENT or st == SYN_RECEIVED:
+            self._arm_aux(self.ka_idle)  # not yet: _established() starts the idle time
+            return
+        if st != ESTABLISHED and st != CLOSE_WAIT:
             return
         idle = ticks_diff(now, self.last_rx)
         if self.snd_max != self.snd_una or self.tx_len > 0:
@@ -805,6 +810,11 @@ class Tcb:
                 self.rto = RTO_FALLBACK_MS  # RFC 6298 5.7
             self.cwnd = self.mss  # RFC 5681 3.1: a lost SYN leaves a one-segment initial window
         self.retries = 0
+        if self.keepalive:
+            # asked for before the handshake finished: idle time counts from now (Linux
+            # tcp_finish_connect -> inet_csk_reset_keepalive_timer)
+            self.probes = 0
+            self._arm_aux(self.ka_idle)
         self.stack.counters.tcp_established += 1
         self._set_state(ESTABLISHED)
 

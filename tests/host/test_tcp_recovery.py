@@ -225,3 +225,18 @@ def test_fin_on_out_of_order_segment_waits_for_the_hole():
     assert tcb.state == tcp.CLOSE_WAIT and tcb.fin_received
     buf = bytearray(20)
     assert tcb.recv_into(buf, 0, 20) == 10 and bytes(buf[:10]) == b"helloworld"
+
+
+def test_keepalive_asked_for_during_syn_sent_starts_at_establishment():
+    h = Harness(delayed_ack_ms=0)
+    tcb, _ = h.connect()
+    tcb.set_keepalive(True, idle_ms=500, interval_ms=300, count=2)
+    h.advance(600)  # the aux timer fires in SYN-SENT: nothing to probe yet
+    h.expect_nothing()
+    h.feed(h.segment(tcb, SYN | ACK, IRS, tcb.iss + 1, mss=1460))
+    h.take()
+    h.advance(499)
+    h.expect_nothing()
+    h.advance(1)
+    h.expect_tcp(ACK, seq=tcb.iss, ack=IRS + 1, payload=b"")
+    assert h.stack.counters.tcp_keepalive_probe == 1
