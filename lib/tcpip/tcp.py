@@ -579,7 +579,10 @@ class Tcb:
             return
         self.probes += 1
         c.tcp_keepalive_probe += 1
-        self._emit(seq_add(self.snd_una, -1), _ACK, 0, 0)
+        # SEG.SEQ = SND.UNA - 1 with one garbage octet (RFC 9293 3.8.4, as BSD): a zero-length
+        # probe is an out-of-window ACK that Linux answers at most once per 500 ms
+        # (tcp_invalid_ratelimit); an old data byte is always answered
+        self._emit(seq_add(self.snd_una, -1), _ACK, 0, 1)
         self._arm_aux(self.ka_interval)
 
     def _arm_aux(self, ms):

@@ -557,7 +557,7 @@ def test_keepalive_timeout_is_etimedout_on_recv():
     raises(errors.ETIMEDOUT, s.recv, 10)
     sent_now()
     acks = [p for p in probes if p[1] == ACK]
-    assert len(acks) == 2 and all(p[2] == tcb.snd_una - 1 and p[3] == 0 for p in acks), probes
+    assert len(acks) == 2 and all(p[2] == tcb.snd_una - 1 and p[3] == 1 for p in acks), probes
     assert [ticks_diff(p[0], t0) for p in probes] == [2000, 3000, 4000], probes
     assert probes[-1][1] & RST
 
