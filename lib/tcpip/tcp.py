@@ -159,6 +159,7 @@ class Tcb:
         self.cwnd = cfg.init_cwnd * DEFAULT_MSS
         self.ssthresh = _BIG
         self.dupacks = 0
+        self.lt_bytes = 0  # sent by limited transmit since the last new ACK (not in FlightSize)
         self.in_recovery = False
         self.recover = 0
         self.tlp_armed = False  # the retransmit timer is a tail loss probe timer (RFC 8985)
@@ -531,7 +532,8 @@ class Tcb:
         self._set_timer(self.rto)
 
     def _half_flight(self):
-        h = seq_diff(self.snd_max, self.snd_una) >> 1
+        """RFC 5681 eq. (4): max(FlightSize / 2, 2 * SMSS), without what limited transmit sent."""
+        h = (seq_diff(self.snd_max, self.snd_una) - self.lt_bytes) >> 1
         m2 = 2 * self.mss
         return h if h > m2 else m2
 
@@ -555,7 +557,9 @@ class Tcb:
         c = self.stack.counters
         if st == FIN_WAIT_2:
             if self.orphan:
-                # Linux: tcp_fin_timeout over -> RST and forget (TCP_FIN_WAIT2 with the default)
+                # fin_wait2_ms over: RST and forget, as Linux's keep-alive timer does when
+                # tcp_fin_timeout exceeds 60 s (with the default it expires silently instead; the
+                # RST also frees the peer's CLOSE-WAIT socket)
                 c.tcp_fin_wait2_timeout += 1
                 self._abort_with_rst(0)
             return
@@ -652,9 +656,15 @@ class Tcb:
         self._done(err)
 
     def abort(self):
-        """Abort (RFC 9293 3.10.5): RST when synchronized; the socket sees no error."""
-        if self.state != CLOSED:
-            self.stack.now = self.stack.clock.ticks_ms()
+        """Abort (RFC 9293 3.10.5): RST when synchronized, except in CLOSING, LAST-ACK and
+        TIME-WAIT where the TCB just goes (as Linux tcp_disconnect); the socket sees no error."""
+        st = self.state
+        if st == CLOSED:
+            return
+        self.stack.now = self.stack.clock.ticks_ms()
+        if st == CLOSING or st == LAST_ACK or st == TIME_WAIT:
+            self._done(0)
+        else:
             self._abort_with_rst(0)
 
     def _enter_time_wait(self):
@@ -726,7 +736,7 @@ class Tcb:
             self._done(0)
         elif self.rx_len > 0 and st != TIME_WAIT and st != CLOSED:
             self.stack.counters.tcp_abort_on_close += 1
-            self.abort()
+            self._abort_with_rst(0)
         elif st == ESTABLISHED or st == CLOSE_WAIT or st == SYN_RECEIVED:
             self.shutdown_write()
         elif st == FIN_WAIT_2:
@@ -967,7 +977,9 @@ class Tcb:
             return
         if not ok:
             c.tcp_drop_out_of_window += 1
-            if plen or flags & _SYN or seq == seq_add(rcv_nxt, -1):
+            if flags & _SYN:
+                self._challenge_ack()  # RFC 5961 4.2: any SYN, whatever its sequence number
+            elif plen or seq == seq_add(rcv_nxt, -1):
                 # data, or a window / keep-alive probe (SEG.SEQ = RCV.NXT - 1): always answered;
                 # only other out-of-window ACKs are rate limited
                 self.send_ack()
@@ -1074,6 +1086,7 @@ class Tcb:
             elif seq_gt(seq_add(seq, plen), self.rcv_nxt):
                 self.ooo_fin = True
                 self.ooo_fin_seq = seq_add(seq, plen)
+                ack_now = True  # out of order: duplicate ACK at once (RFC 5681 4.2)
         elif flags & _FIN and self.fin_received:
             ack_now = True  # a retransmitted FIN: ACK again
         if self.ooo_fin and self.ooo_fin_seq == self.rcv_nxt and not self.fin_received:
@@ -1101,13 +1114,16 @@ class Tcb:
             self.in_recovery = True
             self._retransmit_first()
             self.cwnd = self.ssthresh + 3 * self.mss
+            self._set_timer(self.rto)  # no loss probe during recovery (RFC 8985 7.2)
         elif self.dupacks <= 2:
             # RFC 3042 limited transmit: a new segment for each of the first two duplicate ACKs
             # (beyond cwnd by at most 2 MSS), so that a small window still yields enough of them
             extra = self.dupacks * self.mss
+            before = self.snd_max
             self.cwnd += extra
             if self.output():
                 c.tcp_limited_transmit += 1
+                self.lt_bytes += seq_diff(self.snd_max, before)
             self.cwnd -= extra
 
     def _dupthresh(self):
@@ -1138,6 +1154,7 @@ class Tcb:
             self.snd_nxt = ack  # after go-back-N the peer had more than we resent so far
         self.retries = 0
         self.dupacks = 0
+        self.lt_bytes = 0
         if self.rtt_timing and seq_ge(ack, self.rtt_seq):
             self.rtt_timing = False
             self._rtt_sample(ticks_diff(self.stack.now, self.rtt_start))
