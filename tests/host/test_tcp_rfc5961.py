@@ -5,103 +5,11 @@
 # ACKs share one per-connection rate limit (invalid_ratelimit_ms, Linux __tcp_oow_rate_limited);
 # an ACK older than SND.UNA - MAX.SND.WND is challenged and its data dropped (5.2); an ACK of
 # unsent data is answered and dropped (RFC 9293 3.10.7.4). Sequence numbers wrap in every test.
-from segment import ACK, FIN, PSH, RST, SYN, Harness
+from segment import ACK, FIN, PSH, RST, SYN
 from tcpip import errors
 from tcpip import tcp
 
-ISS = 0xFFFFFF00  # our data crosses 2**32 after 255 bytes
-IRS = 0xFFFFFF80  # the peer's data crosses 2**32 after 127 bytes
-MASK = 0xFFFFFFFF
-MSS = 1460
-
-
-# -- helpers (module-local: segment.py is shared) ------------------------------------------------
-def sq(x):
-    return x & MASK
-
-
-def rel(seq, base):
-    """Signed distance of seq from base in sequence space."""
-    d = (seq - base) & MASK
-    return d - 0x100000000 if d >= 0x80000000 else d
-
-
-def pattern(n, salt=0):
-    b = bytearray(n)
-    for i in range(n):
-        b[i] = (i * 7 + (i >> 8) * 13 + salt) & 0xFF
-    return bytes(b)
-
-
-def fix_isn(h, iss=ISS):
-    h.stack.tcp.isn.isn = lambda laddr, lport, raddr, rport: iss
-
-
-def setup(window=65535, mss=MSS, handshake_ms=0, **opts):
-    """An ESTABLISHED connection; the SYN-ACK arrives handshake_ms after the SYN (first RTT)."""
-    h = Harness(**opts)
-    fix_isn(h)
-    tcb, _ = h.connect()
-    if handshake_ms:
-        h.advance(handshake_ms)
-    h.feed(h.segment(tcb, SYN | ACK, IRS, sq(ISS + 1), window, mss=mss))
-    h.expect_tcp(ACK, seq=sq(ISS + 1), ack=sq(IRS + 1))
-    assert tcb.state == tcp.ESTABLISHED
-    return h, tcb
-
-
-def peer(h, tcb, ack=0, seq=0, window=65535, payload=b"", flags=ACK):
-    """The peer sends a segment; seq and ack are offsets from its and our first data byte."""
-    h.feed(h.segment(tcb, flags, sq(IRS + 1 + seq), sq(ISS + 1 + ack), window, payload))
-
-
-def segs(h):
-    """Everything we sent since the last look (all TCP), oldest first."""
-    out = h.take()
-    for s in out:
-        assert s.tcp is not None, s
-    assert h.stack.counters.eth_drop_exception == 0
-    return out
-
-
-def layout(out):
-    """(seq offset, payload length, flags) of each segment."""
-    return [(rel(s.tcp.seq, sq(ISS + 1)), len(s.payload), s.tcp.flags) for s in out]
-
-
-def expect(h, flags, seq, ack=0, payload=None, window=None):
-    """Exactly one segment went out: flags, seq / ack as offsets, and payload / window if given."""
-    out = segs(h)
-    assert len(out) == 1, "expected one segment, got %r" % (layout(out),)
-    s = out[0]
-    assert s.tcp.flags == flags, (layout(out), flags)
-    assert s.tcp.seq == sq(ISS + 1 + seq), (layout(out), seq)
-    if flags & ACK:
-        assert s.tcp.ack == sq(IRS + 1 + ack), (rel(s.tcp.ack, sq(IRS + 1)), ack)
-    if payload is not None:
-        assert s.payload == payload, (len(s.payload), len(payload))
-    if window is not None:
-        assert s.tcp.window == window, (s.tcp.window, window)
-    assert h.stack.counters.eth_drop_exception == 0
-    return s
-
-
-def nothing(h):
-    out = segs(h)
-    assert out == [], layout(out)
-
-
-def to(h, t):
-    """Advance the clock to absolute time t (ms since the harness started)."""
-    now = h.clock.ticks_ms()
-    assert t >= now, (t, now)
-    h.advance(t - now)
-
-
-def read_all(tcb):
-    buf = bytearray(70000)
-    n = tcb.recv_into(buf, 0, len(buf))
-    return bytes(buf[:n])
+from tcpcase import (IRS, ISS, expect, nothing, pattern, peer, read_all, setup, sq, to)
 
 
 def challenge(h, seq=0, ack=0, window=2048):
