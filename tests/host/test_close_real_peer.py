@@ -12,9 +12,7 @@ Every wait is bounded in count and time.
 """
 import errno
 import hashlib
-import os
 import select
-import shutil
 import socket
 import struct
 import time
@@ -22,6 +20,7 @@ import time
 import pytest
 
 from host_tools.netns import TestNamespace
+from realpeer import payload, require_environment
 from host_tools.pcap import PcapTap, PcapWriter, read_pcap
 from host_tools.tap import TapDevice
 from tcpip import tcp
@@ -39,26 +38,7 @@ STEP_TIMEOUT_MS = 3000  # any single protocol step against a local kernel takes 
 
 @pytest.fixture(scope="module", autouse=True)
 def real_peer_environment():
-    problems = []
-    if os.geteuid() != 0:
-        problems.append("must run as root (network namespaces and TAP devices)")
-    if not os.path.exists("/dev/net/tun"):
-        problems.append("/dev/net/tun is missing (no TUN/TAP support)")
-    for tool in ("ip", "ss"):
-        if not shutil.which(tool):
-            problems.append("'%s' is not installed (Debian package iproute2)" % tool)
-    if problems:
-        pytest.fail("real-peer tests cannot run: " + "; ".join(problems), pytrace=False)
-
-
-def payload(n, seed):
-    """n reproducible pseudo-random bytes."""
-    out = bytearray()
-    i = 0
-    while len(out) < n:
-        out += hashlib.sha256(b"%d:%d" % (seed, i)).digest()
-        i += 1
-    return bytes(out[:n])
+    require_environment("real-peer tests", tools=("ip", "ss"))
 
 
 # -- segment trace from the pcap (diagnostics) ------------------------------------------------------

@@ -27,6 +27,7 @@ import pytest
 
 from host_tools.bridge import FrameBridge
 from host_tools.netns import TestNamespace, child_env, micropython_binary
+from realpeer import require_environment
 from host_tools.tap import TapDevice
 from tcpip import errors
 from tcpip import socket as tsocket
@@ -50,17 +51,7 @@ CHILD_TIMEOUT_S = 90
 
 @pytest.fixture(scope="module", autouse=True)
 def environment():
-    problems = []
-    if os.geteuid() != 0:
-        problems.append("must run as root (network namespaces and TAP devices)")
-    if not os.path.exists("/dev/net/tun"):
-        problems.append("/dev/net/tun is missing (no TUN/TAP support)")
-    try:
-        micropython_binary()
-    except RuntimeError as exc:
-        problems.append(str(exc))
-    if problems:
-        pytest.fail("client tests cannot run: " + "; ".join(problems), pytrace=False)
+    require_environment("client tests", tools=(), micropython=True)
 
 
 @pytest.fixture

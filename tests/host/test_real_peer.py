@@ -21,6 +21,7 @@ import time
 import pytest
 
 from host_tools.netns import TestNamespace, Tcpdump, child_env, micropython_binary, read_line
+from realpeer import missing_tool, require_environment
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 LINUX_IP = "192.0.2.1"
@@ -31,32 +32,16 @@ UNREACHABLE_IP = "198.51.100.2"
 PROHIBIT_IP = "198.51.100.3"
 SILENT_ON_LINK_IP = "192.0.2.99"  # on-link, nobody answers ARP for it
 RUNTIMES = ("cpython", "micropython")
-TOOL_PACKAGES = {"ip": "iproute2", "ss": "iproute2", "tcpdump": "tcpdump", "ping": "iputils-ping"}
-
 
 # -- environment -------------------------------------------------------------------------------
 @pytest.fixture(scope="module", autouse=True)
 def real_peer_environment():
-    problems = []
-    if os.geteuid() != 0:
-        problems.append("must run as root (network namespaces and TAP devices)")
-    if not os.path.exists("/dev/net/tun"):
-        problems.append("/dev/net/tun is missing (no TUN/TAP support)")
-    for tool in ("ip", "ss"):
-        if not shutil.which(tool):
-            problems.append(_missing(tool))
-    if problems:
-        pytest.fail("real-peer tests cannot run: " + "; ".join(problems), pytrace=False)
-
-
-def _missing(tool):
-    return "'%s' is not installed (Debian package %s)" % (tool, TOOL_PACKAGES[tool])
+    require_environment("real-peer tests", tools=("ip", "ss"))
 
 
 def require_tool(tool):
     if not shutil.which(tool):
-        pytest.fail("this test needs '%s', which is not installed (Debian package %s)"
-                    % (tool, TOOL_PACKAGES[tool]), pytrace=False)
+        pytest.fail("this test needs " + missing_tool(tool), pytrace=False)
 
 
 def require_micropython():

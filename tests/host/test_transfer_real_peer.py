@@ -19,6 +19,7 @@ import time
 import pytest
 
 from host_tools.netns import TestNamespace, child_env, micropython_binary
+from realpeer import payload, require_environment, sha
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 LINUX_IP = "192.0.2.1"
@@ -34,15 +35,7 @@ BIG_RINGS = ("--rx-buffer", "32768", "--tx-buffer", "32768")
 
 @pytest.fixture(scope="module", autouse=True)
 def real_peer_environment():
-    problems = []
-    if os.geteuid() != 0:
-        problems.append("must run as root (network namespaces and TAP devices)")
-    if not os.path.exists("/dev/net/tun"):
-        problems.append("/dev/net/tun is missing (no TUN/TAP support)")
-    if not shutil.which("ip"):
-        problems.append("'ip' is not installed (Debian package iproute2)")
-    if problems:
-        pytest.fail("real-peer tests cannot run: " + "; ".join(problems), pytrace=False)
+    require_environment("real-peer tests")
 
 
 @pytest.fixture
@@ -50,19 +43,6 @@ def ns():
     with TestNamespace() as space:
         yield space
 
-
-def payload(n, seed):
-    """n reproducible pseudo-random bytes (sha256 counter mode: fast, no pattern TCP could hide)."""
-    out = bytearray()
-    i = 0
-    while len(out) < n:
-        out += hashlib.sha256(b"%d:%d" % (seed, i)).digest()
-        i += 1
-    return bytes(out[:n])
-
-
-def sha(data):
-    return hashlib.sha256(data).hexdigest()
 
 
 class TransferServer:
