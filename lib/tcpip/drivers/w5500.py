@@ -1,0 +1,524 @@
+"""WIZnet W5500 in MACRAW mode on socket 0: the NIC contract (docs/ARCHITECTURE.md) over machine.SPI.
+
+    from tcpip.drivers.w5500 import W5500
+    nic = W5500(spi, cs, reset=Pin(20, Pin.OUT, value=1), int_pin=Pin(21, Pin.IN))
+    n = nic.recv_into(buf); nic.send(buf, n); nic.link_up(); nic.counters.snapshot()
+
+References: "DS" is the W5500 Datasheet v1.0.9 (2.1 SPI frame, 2.2 VDM/FDM modes, 3.3 memory,
+4.1 common registers, 4.2 socket registers, 5.5.1 reset timing); "ioLibrary" is WIZnet's
+ioLibrary_Driver (Ethernet/W5500/w5500.c, Ethernet/socket.c), whose MACRAW path MicroPython's
+extmod/network_wiznet5k.c uses.
+
+Bus use per frame. Every register group the hot path needs is one transaction (one CS-low period):
+several fixed-length (FDM, DS 2.2.2) frames follow each other inside it, the way the chip takes
+them with SCSn tied low, so registers far apart (Sn_CR at 0x01, Sn_RX_RSR at 0x26) share a
+transaction; buffer data is one variable-length (VDM, DS 2.2.1) frame whose length the driver picks
+while CS is still low (the 2-byte MACRAW length header is read first, then exactly the frame).
+  receive  3 transactions: [Sn_CR, Sn_RX_RSR+Sn_RX_RD, Sn_RX_RSR] / [length + frame] /
+           [Sn_RX_RD, Sn_CR=RECV]; 30 bytes besides the frame (34 with the INT pin)
+  send     3 transactions: [Sn_IR, Sn_TX_FSR, Sn_TX_FSR, Sn_TX_WR] / [frame] /
+           [Sn_IR=SEND_OK clear, Sn_TX_WR, Sn_CR=SEND]; 35 bytes besides the frame
+  idle poll 1 transaction (16 bytes)
+SEND_OK of a frame is awaited at the start of the next send() (bounded), so the chip puts the frame
+on the wire while the host goes on. fdm_chain=False sends each FDM frame in its own transaction
+(for a board whose bus cannot hold CS low across frames); the bytes stay the same.
+
+No allocation per frame: the frame goes through a preallocated staging buffer read and written
+through preallocated memoryviews (32-byte blocks plus a tail), so every SPI transfer has the exact
+length and the caller's buffer is reached with tcpip.mem.copy (about 2 cycles per byte on rp2).
+"""
+from tcpip import errors
+from tcpip import mem
+from tcpip.clock import Clock, ticks_diff
+
+try:
+    from micropython import const
+except ImportError:
+    def const(x):
+        return x
+
+# -- SPI frame (DS 2.1): address (2 bytes), control = BSB << 3 | RWB << 2 | OM ------------------
+_BSB_COMMON = const(0x00)  # common register block
+_BSB_S0 = const(0x08)      # socket 0 register block (BSB 00001)
+_BSB_S0_TX = const(0x10)   # socket 0 TX buffer (BSB 00010)
+_BSB_S0_RX = const(0x18)   # socket 0 RX buffer (BSB 00011)
+_SOCKET_STRIDE = const(0x20)  # socket n register block = (1 + 4n) << 3
+_RWB_WRITE = const(0x04)
+_OM_VDM = const(0x00)      # variable length: CS ends the frame (DS 2.2.1)
+_OM_FDM1 = const(0x01)     # fixed length 1, 2, 4 bytes (DS 2.2.2)
+_OM_FDM2 = const(0x02)
+_OM_FDM4 = const(0x03)
+
+# -- common registers (DS 4.1) -------------------------------------------------------------------
+_MR = const(0x0000)
+_SHAR = const(0x0009)
+_IMR = const(0x0016)
+_SIMR = const(0x0018)
+_PHYCFGR = const(0x002E)   # bit 0 LNK, bit 1 SPD (100M), bit 2 DPX (full)
+_VERSIONR = const(0x0039)  # always 0x04
+_MR_RST = const(0x80)      # software reset; reads 0 when done
+_CHIP_VERSION = const(0x04)
+
+# -- socket registers (DS 4.2) -------------------------------------------------------------------
+_Sn_MR = const(0x00)
+_Sn_CR = const(0x01)
+_Sn_IR = const(0x02)
+_Sn_SR = const(0x03)
+_Sn_RXBUF_SIZE = const(0x1E)  # KB; 0x1F Sn_TXBUF_SIZE follows
+_Sn_TX_FSR = const(0x20)
+_Sn_TX_WR = const(0x24)
+_Sn_RX_RSR = const(0x26)      # Sn_RX_RD follows at 0x28
+_Sn_RX_RD = const(0x28)
+_Sn_IMR = const(0x2C)
+_Sn_MR_MACRAW = const(0x04)
+_Sn_MR_MIP6B = const(0x10)    # MACRAW: block IPv6
+_Sn_MR_MFEN = const(0x80)     # MACRAW: only frames to SHAR, broadcast, multicast
+_CR_OPEN = const(0x01)
+_CR_CLOSE = const(0x10)
+_CR_SEND = const(0x20)
+_CR_RECV = const(0x40)
+_IR_SENDOK = const(0x10)
+_IR_TIMEOUT = const(0x08)
+_IR_RECV = const(0x04)
+_SOCK_CLOSED = const(0x00)
+_SOCK_MACRAW = const(0x42)
+
+_MAX_FRAME = const(1514)
+_MIN_FRAME = const(14)
+_BUF_KB = const(16)           # all 16 KB of TX and RX memory to socket 0 (DS 3.3)
+_BLOCK_SHIFT = const(5)       # staging views in 32-byte blocks plus a 0..31-byte tail
+_BLOCK = const(32)
+_BLOCKS = const(48)           # 48 * 32 = 1536 >= 1514
+
+_RSR_TRIES = const(8)         # reads of Sn_RX_RSR until two agree (ioLibrary getSn_RX_RSR)
+_SPIN_POLLS = const(32)       # polls before waits start sleeping 1 ms between polls
+_MAX_POLLS = const(2000)
+_TX_WAIT_MS = const(20)       # SEND_OK / free space: 1514 B take 1.2 ms at 10 Mbit/s
+_CMD_WAIT_MS = const(50)      # Sn_CR back to 0, Sn_SR reaching a state, MR_RST clearing
+
+
+def _chain(frames):
+    """One transaction of FDM frames: frames is a list of (address, control, data length).
+    Returns (wbuf, rbuf, offsets of each frame's data, write views, read views)."""
+    total = 0
+    for f in frames:
+        total += 3 + f[2]
+    w = bytearray(total)
+    r = bytearray(total)
+    wm = memoryview(w)
+    rm = memoryview(r)
+    offs = []
+    wv = []
+    rv = []
+    at = 0
+    for addr, ctrl, n in frames:
+        w[at] = addr >> 8
+        w[at + 1] = addr & 0xFF
+        w[at + 2] = ctrl
+        offs.append(at + 3)
+        wv.append(wm[at:at + 3 + n])
+        rv.append(rm[at:at + 3 + n])
+        at += 3 + n
+    return w, r, offs, wv, rv
+
+
+class W5500Counters:
+    """Driver counters: plain integers (the stack's own live in stack.counters)."""
+
+    NAMES = ("rx_frames", "tx_frames", "rx_malformed_reset", "rx_rsr_unstable", "rx_cmd_busy",
+             "rx_dropped_too_big", "tx_timeouts", "tx_no_space", "tx_dropped_size",
+             "socket_reopens", "reopen_failed", "spi_transactions")
+
+    def __init__(self):
+        for n in self.NAMES:
+            setattr(self, n, 0)
+
+    def snapshot(self):
+        d = {}
+        for n in self.NAMES:
+            d[n] = getattr(self, n)
+        return d
+
+
+def _default_mac():
+    """A locally administered unicast MAC from machine.unique_id(), else random."""
+    mac = bytearray(6)
+    try:
+        import machine
+        uid = machine.unique_id()
+        for i in range(len(uid)):
+            mac[1 + i % 5] ^= uid[i]
+    except Exception:
+        import os
+        rnd = os.urandom(5)
+        for i in range(5):
+            mac[1 + i] = rnd[i]
+    mac[0] = 0x02  # IEEE 802: U/L bit set (locally administered), I/G bit clear (unicast)
+    return bytes(mac)
+
+
+def _pin_setter(pin):
+    return pin.value if hasattr(pin, "value") else pin
+
+
+class W5500:
+    """W5500(spi, cs, reset=None, mac=None, int_pin=None, clock=None, ipv6=False, fdm_chain=True)
+
+    spi: machine.SPI-like (mode 0 or 3); cs, reset: Pin-like outputs (idle high); int_pin: Pin-like
+    input for INTn (then Sn_IR RECV drives it and wait() watches it). Resets the chip, checks it is
+    there (OSError ENODEV otherwise) and opens socket 0 in MACRAW with the MAC filter on and IPv6
+    blocked unless ipv6=True.
+    """
+
+    def __init__(self, spi, cs, reset=None, mac=None, int_pin=None, clock=None, ipv6=False,
+                 fdm_chain=True):
+        self._spi = spi
+        self._cs = _pin_setter(cs)
+        self._rst = _pin_setter(reset) if reset is not None else None
+        self._int = int_pin
+        self.clock = clock if clock is not None else Clock()
+        self.ipv6 = ipv6
+        self.fdm_chain = fdm_chain
+        self.mtu = 1500
+        self.counters = W5500Counters()
+        self.mac = bytes(mac) if mac is not None else _default_mac()
+        if len(self.mac) != 6:
+            raise ValueError("mac must be 6 bytes")
+        # scratch for register access and the buffer-frame header
+        self._h3 = bytearray(3)
+        self._r1 = bytearray(1)
+        self._len2 = bytearray(2)
+        # staging buffer with exact-length views (no slicing per frame)
+        self._stage = bytearray(_BLOCKS * _BLOCK)
+        sm = memoryview(self._stage)
+        self._blk = [sm[0:k * _BLOCK] for k in range(_BLOCKS + 1)]
+        self._tail = bytearray(_BLOCK)
+        tm = memoryview(self._tail)
+        self._tails = [tm[0:k] for k in range(_BLOCK)]
+        s0r = _BSB_S0
+        s0w = _BSB_S0 | _RWB_WRITE
+        # receive poll: [Sn_IR = RECV (INT pin only)] [Sn_CR] [Sn_RX_RSR, Sn_RX_RD] [Sn_RX_RSR]
+        frames = []
+        if int_pin is not None:
+            frames.append((_Sn_IR, s0w | _OM_FDM1, 1))
+        frames.append((_Sn_CR, s0r | _OM_FDM1, 1))
+        frames.append((_Sn_RX_RSR, s0r | _OM_FDM4, 4))
+        frames.append((_Sn_RX_RSR, s0r | _OM_FDM2, 2))
+        self._rxp = _chain(frames)
+        k = len(frames) - 3
+        if int_pin is not None:
+            self._rxp[0][self._rxp[2][0]] = _IR_RECV
+        self._o_cr = self._rxp[2][k]
+        self._o_rsr = self._rxp[2][k + 1]
+        self._o_rsr2 = self._rxp[2][k + 2]
+        # receive done: [Sn_RX_RD] [Sn_CR = RECV]
+        self._rxd = _chain([(_Sn_RX_RD, s0w | _OM_FDM2, 2), (_Sn_CR, s0w | _OM_FDM1, 1)])
+        self._rxd[0][self._rxd[2][1]] = _CR_RECV
+        # send poll: [Sn_IR] [Sn_TX_FSR] [Sn_TX_FSR] [Sn_TX_WR]
+        self._txp = _chain([(_Sn_IR, s0r | _OM_FDM1, 1), (_Sn_TX_FSR, s0r | _OM_FDM2, 2),
+                            (_Sn_TX_FSR, s0r | _OM_FDM2, 2), (_Sn_TX_WR, s0r | _OM_FDM2, 2)])
+        # send go: [Sn_IR = SEND_OK|TIMEOUT clear] [Sn_TX_WR] [Sn_CR = SEND]; the clear comes before
+        # SEND so it cannot wipe this frame's SEND_OK
+        self._txg = _chain([(_Sn_IR, s0w | _OM_FDM1, 1), (_Sn_TX_WR, s0w | _OM_FDM2, 2),
+                            (_Sn_CR, s0w | _OM_FDM1, 1)])
+        self._txg[0][self._txg[2][0]] = _IR_SENDOK | _IR_TIMEOUT
+        self._txg[0][self._txg[2][2]] = _CR_SEND
+        self._tx_pending = False
+        self._cs(1)
+        self.reset()
+
+    # -- bring-up ---------------------------------------------------------------------------------
+    def reset(self):
+        """Hardware reset (if wired), presence check, software reset, configuration, socket 0 open."""
+        clock = self.clock
+        if self._rst is not None:
+            self._rst(0)
+            clock.sleep_ms(1)   # DS 5.5.1: RSTn low for at least 500 us
+            self._rst(1)
+            clock.sleep_ms(2)   # DS 5.5.1: internal PLL locked at most 1 ms after RSTn goes high
+        v = self._read8(_BSB_COMMON, _VERSIONR)
+        if v != _CHIP_VERSION:
+            raise OSError(errors.ENODEV, "W5500 not found: VERSIONR reads 0x%02x, want 0x04 "
+                          "(check the SPI wiring, the CS pin and SPI mode 0 or 3)" % v)
+        self._write8(_BSB_COMMON, _MR, _MR_RST)  # DS 4.1 MR: every register to its reset value
+        self._wait_reg(_BSB_COMMON, _MR, _MR_RST, 0, "W5500 software reset (MR.RST) did not clear")
+        self._write(_BSB_COMMON, _SHAR, self.mac)
+        # DS 4.2 Sn_RXBUF_SIZE/Sn_TXBUF_SIZE: the sizes add up to at most 16 KB per direction;
+        # free sockets 1..7 first, then give all 16 KB to socket 0
+        sizes = self._len2
+        sizes[0] = 0
+        sizes[1] = 0
+        for n in range(7, 0, -1):
+            self._write(_BSB_S0 + n * _SOCKET_STRIDE, _Sn_RXBUF_SIZE, sizes)
+        sizes[0] = _BUF_KB
+        sizes[1] = _BUF_KB
+        self._write(_BSB_S0, _Sn_RXBUF_SIZE, sizes)
+        if self._int is not None:
+            # INTn follows socket 0's RECV only (DS 4.1 SIMR, 4.2 Sn_IMR)
+            self._write8(_BSB_S0, _Sn_IMR, _IR_RECV)
+            self._write8(_BSB_COMMON, _SIMR, 0x01)
+        else:
+            self._write8(_BSB_COMMON, _SIMR, 0x00)
+        self._write8(_BSB_COMMON, _IMR, 0x00)
+        self._open()
+
+    def _open(self):
+        mode = _Sn_MR_MACRAW | _Sn_MR_MFEN
+        if not self.ipv6:
+            mode |= _Sn_MR_MIP6B
+        self._write8(_BSB_S0, _Sn_MR, mode)
+        self._command(_CR_OPEN)
+        self._wait_reg(_BSB_S0, _Sn_SR, 0xFF, _SOCK_MACRAW, "W5500 socket 0 did not open in MACRAW")
+        self._tx_pending = False
+
+    def _close(self):
+        self._command(_CR_CLOSE)
+        self._write8(_BSB_S0, _Sn_IR, 0xFF)  # clear every socket interrupt (ioLibrary close())
+        self._wait_reg(_BSB_S0, _Sn_SR, 0xFF, _SOCK_CLOSED, "W5500 socket 0 did not close")
+        self._tx_pending = False
+
+    def _reopen(self):
+        """Close and open socket 0: pointers back in step (DS 4.2 Sn_CR OPEN), buffers emptied."""
+        try:
+            self._close()
+            self._open()
+            self.counters.socket_reopens += 1
+        except OSError:
+            self.counters.reopen_failed += 1
+
+    def close(self):
+        self._close()
+
+    def _command(self, cmd):
+        """Write Sn_CR and wait until the chip has taken it (DS 4.2: Sn_CR reads 0 again)."""
+        self._write8(_BSB_S0, _Sn_CR, cmd)
+        self._wait_reg(_BSB_S0, _Sn_CR, 0xFF, 0, "W5500 command not taken")
+
+    def _wait_reg(self, bsb, addr, mask, want, what):
+        clock = self.clock
+        start = clock.ticks_ms()
+        v = 0
+        for i in range(_MAX_POLLS):
+            v = self._read8(bsb, addr)
+            if v & mask == want:
+                return
+            if i >= _SPIN_POLLS:
+                if ticks_diff(clock.ticks_ms(), start) >= _CMD_WAIT_MS:
+                    break
+                clock.sleep_ms(1)
+        raise OSError(errors.ETIMEDOUT, "%s (reads 0x%02x)" % (what, v))
+
+    # -- register access (bring-up and link_up; one VDM transaction each) ------------------------
+    def _read(self, bsb, addr, buf):
+        h = self._h3
+        h[0] = addr >> 8
+        h[1] = addr & 0xFF
+        h[2] = bsb | _OM_VDM
+        self._cs(0)
+        self.counters.spi_transactions += 1
+        self._spi.write(h)
+        self._spi.readinto(buf)
+        self._cs(1)
+
+    def _write(self, bsb, addr, data):
+        h = self._h3
+        h[0] = addr >> 8
+        h[1] = addr & 0xFF
+        h[2] = bsb | _RWB_WRITE | _OM_VDM
+        self._cs(0)
+        self.counters.spi_transactions += 1
+        self._spi.write(h)
+        self._spi.write(data)
+        self._cs(1)
+
+    def _read8(self, bsb, addr):
+        self._read(bsb, addr, self._r1)
+        return self._r1[0]
+
+    def _write8(self, bsb, addr, v):
+        self._r1[0] = v
+        self._write(bsb, addr, self._r1)
+
+    def _run(self, ch):
+        """One chain of FDM frames: one transaction, or one per frame without fdm_chain."""
+        cs = self._cs
+        spi = self._spi
+        if self.fdm_chain:
+            cs(0)
+            self.counters.spi_transactions += 1
+            spi.write_readinto(ch[0], ch[1])
+            cs(1)
+        else:
+            wv = ch[3]
+            rv = ch[4]
+            for k in range(len(wv)):
+                cs(0)
+                self.counters.spi_transactions += 1
+                spi.write_readinto(wv[k], rv[k])
+                cs(1)
+
+    # -- the NIC contract -------------------------------------------------------------------------
+    def link_up(self):
+        """PHYCFGR.LNK (DS 4.1)."""
+        return bool(self._read8(_BSB_COMMON, _PHYCFGR) & 0x01)
+
+    def recv_into(self, buf):
+        """One received frame into buf; its length, or 0 when none is waiting. Never raises."""
+        c = self.counters
+        p = self._rxp
+        r = p[1]
+        o = self._o_rsr
+        o2 = self._o_rsr2
+        rsr = 0
+        for _ in range(_RSR_TRIES):
+            self._run(p)
+            if r[self._o_cr]:
+                c.rx_cmd_busy += 1  # the last RECV not taken yet: Sn_RX_RSR would be stale
+                return 0
+            rsr = (r[o] << 8) | r[o + 1]
+            # DS 4.2 Sn_RX_RSR changes while a frame arrives: trust it when two reads agree
+            # (ioLibrary getSn_RX_RSR)
+            if rsr == (r[o2] << 8) | r[o2 + 1]:
+                break
+            c.rx_rsr_unstable += 1
+        else:
+            return 0
+        if rsr == 0:
+            return 0
+        rd = (r[o + 2] << 8) | r[o + 3]
+        cs = self._cs
+        spi = self._spi
+        h = self._h3
+        h[0] = rd >> 8
+        h[1] = rd & 0xFF
+        h[2] = _BSB_S0_RX | _OM_VDM  # the offset maps into the 16 KB buffer by itself (DS 3.3)
+        cs(0)
+        c.spi_transactions += 1
+        spi.write(h)
+        ln = self._len2
+        spi.readinto(ln)
+        total = (ln[0] << 8) | ln[1]  # MACRAW: 2-byte length that counts itself (ioLibrary recvfrom)
+        if total < _MIN_FRAME + 2 or total > _MAX_FRAME + 2 or total > rsr:
+            cs(1)
+            c.rx_malformed_reset += 1  # out of step with the chip: start socket 0 afresh
+            self._reopen()
+            return 0
+        n = total - 2
+        if n > len(buf):
+            cs(1)
+            c.rx_dropped_too_big += 1
+            self._rx_done((rd + total) & 0xFFFF)
+            return 0
+        q = n >> _BLOCK_SHIFT
+        t = n & (_BLOCK - 1)
+        if q:
+            spi.readinto(self._blk[q])
+        if t:
+            spi.readinto(self._tails[t])
+        cs(1)
+        self._rx_done((rd + total) & 0xFFFF)
+        if q:
+            mem.copy(buf, 0, self._stage, 0, q << _BLOCK_SHIFT)
+        if t:
+            mem.copy(buf, q << _BLOCK_SHIFT, self._tail, 0, t)
+        c.rx_frames += 1
+        return n
+
+    def _rx_done(self, rd):
+        """Sn_RX_RD past the frame, then RECV (DS 4.2 Sn_RX_RD steps 3-4)."""
+        ch = self._rxd
+        w = ch[0]
+        at = ch[2][0]
+        w[at] = rd >> 8
+        w[at + 1] = rd & 0xFF
+        self._run(ch)
+
+    def send(self, buf, n):
+        """Transmit the first n bytes of buf as one frame. Never raises; drops are counted."""
+        c = self.counters
+        if n < _MIN_FRAME or n > _MAX_FRAME or n > len(buf):
+            c.tx_dropped_size += 1
+            return
+        clock = self.clock
+        p = self._txp
+        r = p[1]
+        offs = p[2]
+        o_ir = offs[0]
+        o_f1 = offs[1]
+        o_f2 = offs[2]
+        pending = self._tx_pending
+        recovered = False
+        polls = 0
+        start = clock.ticks_ms()
+        while True:
+            self._run(p)
+            polls += 1
+            if pending:
+                ir = r[o_ir]
+                if ir & (_IR_SENDOK | _IR_TIMEOUT):
+                    pending = False
+                    if not ir & _IR_SENDOK:
+                        c.tx_timeouts += 1
+            if not pending:
+                fsr = (r[o_f1] << 8) | r[o_f1 + 1]
+                # DS 4.2 Sn_TX_FSR: trust it when two reads agree (ioLibrary getSn_TX_FSR)
+                if fsr >= n and fsr == (r[o_f2] << 8) | r[o_f2 + 1]:
+                    break
+            if polls >= _MAX_POLLS or (polls > _SPIN_POLLS and
+                                       ticks_diff(clock.ticks_ms(), start) >= _TX_WAIT_MS):
+                if pending and not recovered:
+                    # no SEND_OK for the last frame: count it, restart socket 0, try once more
+                    c.tx_timeouts += 1
+                    self._reopen()
+                    pending = False
+                    recovered = True
+                    polls = 0
+                    start = clock.ticks_ms()
+                    continue
+                c.tx_no_space += 1
+                self._tx_pending = pending
+                return
+            if polls > _SPIN_POLLS:
+                clock.sleep_ms(1)
+        wr = (r[offs[3]] << 8) | r[offs[3] + 1]
+        q = n >> _BLOCK_SHIFT
+        t = n & (_BLOCK - 1)
+        if q:
+            mem.copy(self._stage, 0, buf, 0, q << _BLOCK_SHIFT)
+        if t:
+            mem.copy(self._tail, 0, buf, q << _BLOCK_SHIFT, t)
+        cs = self._cs
+        spi = self._spi
+        h = self._h3
+        h[0] = wr >> 8
+        h[1] = wr & 0xFF
+        h[2] = _BSB_S0_TX | _RWB_WRITE | _OM_VDM  # offset maps into the buffer (DS 3.3)
+        cs(0)
+        c.spi_transactions += 1
+        spi.write(h)
+        if q:
+            spi.write(self._blk[q])
+        if t:
+            spi.write(self._tails[t])
+        cs(1)
+        wr = (wr + n) & 0xFFFF  # DS 4.2 Sn_TX_WR: 16 bits, the carry is dropped
+        g = self._txg
+        at = g[2][1]
+        g[0][at] = wr >> 8
+        g[0][at + 1] = wr & 0xFF
+        self._run(g)
+        self._tx_pending = True
+        c.tx_frames += 1
+
+    def wait(self, timeout_ms):
+        """Up to timeout_ms until a frame may be waiting: INTn low with the INT pin, else 1 ms."""
+        clock = self.clock
+        pin = self._int
+        if pin is None:
+            clock.sleep_ms(1 if timeout_ms >= 1 else 0)
+            return True
+        for _ in range(timeout_ms if timeout_ms > 0 else 0):
+            if not pin.value():
+                return True
+            clock.sleep_ms(1)
+        return not pin.value()
