@@ -1,0 +1,355 @@
+# REPL helpers for a board running tcpip (docs/BOARDS.md). Installed as /lib/net.mpy.
+#
+#   >>> import net
+#   >>> net.up()                      # board, address, DNS from /tcpip_config.py (main.py does this)
+#   >>> net.status()                  # board, link, address, gateway, DNS, lease, counters
+#   >>> net.connect("example.com", 80, "GET / HTTP/1.0\r\nHost: example.com\r\n\r\n")
+#   >>> net.serve(30)                 # answer ARP and ping for 30 s
+#
+# net.connect prints the same timeline as `python -m host_tools connect` on the host: it runs the
+# same Session (host_tools/mp/connect_main.py, installed as /lib/connect_main.mpy) and formats its
+# messages the way host_tools/cli.py's Reporter does. What it receives is kept in RAM (and printed
+# at the end): fetch large things with tcpip.socket directly.
+#
+# /tcpip_config.py (written by `python -m host_tools deploy`, edit it and press Ctrl-D):
+#   BOARD = "w5500_evb_pico"   # boards/<BOARD>.py
+#   ADDR = None                # "192.168.1.50/24" for a static address; None: DHCP
+#   GATEWAY = None             # with ADDR
+#   DNS = None                 # ["192.168.1.1"]: servers (default: the DHCP server's)
+#   HOSTNAME = None            # sent to the DHCP server (option 12)
+#   AUTOSTART = True           # main.py brings the network up at boot
+try:
+    import binascii
+except ImportError:  # pragma: no cover
+    import ubinascii as binascii
+
+from tcpip.board import BoardError, bring_up, mac_text
+from tcpip.clock import ticks_diff
+from tcpip.wire import ipv4
+
+CONFIG_MODULE = "tcpip_config"
+DEFAULTS = {"BOARD": None, "ADDR": None, "GATEWAY": None, "DNS": None, "HOSTNAME": None,
+            "AUTOSTART": True, "LINK_TIMEOUT_MS": 5000, "DHCP_TIMEOUT_MS": 15000}
+
+stack = None   # the running Stack after up()
+last = None    # the result dict of the last connect()
+
+
+def config():
+    """The settings of /tcpip_config.py merged over DEFAULTS (a dict; "_missing" when no file)."""
+    out = dict(DEFAULTS)
+    try:
+        mod = __import__(CONFIG_MODULE)
+    except ImportError:
+        out["_missing"] = True
+        return out
+    for k in DEFAULTS:
+        v = getattr(mod, k, None)
+        if v is not None:
+            out[k] = v
+    return out
+
+
+def up(board=None, addr=None, gateway=None, dns=None, hostname=None, dhcp=True, quiet=False, **kw):
+    """Bring the board's chip and the stack up; arguments override /tcpip_config.py. Returns the
+    Stack (also net.stack and tcpip.socket's default). Raises BoardError with what to check."""
+    global stack
+    cfg = config()
+    board = board if board is not None else cfg["BOARD"]
+    if board is None:
+        raise BoardError("no board: net.up('w5500_evb_pico') or BOARD = '...' in /tcpip_config.py "
+                         "(python -m host_tools deploy --board NAME writes it)")
+    if addr is None and dhcp:
+        addr = cfg["ADDR"]
+        gateway = gateway if gateway is not None else cfg["GATEWAY"]
+    kw.setdefault("link_timeout_ms", cfg["LINK_TIMEOUT_MS"])
+    kw.setdefault("timeout_ms", cfg["DHCP_TIMEOUT_MS"])
+    stack = None
+    stack = bring_up(board, dhcp=dhcp, addr=addr, gateway=gateway,
+                     dns=dns if dns is not None else cfg["DNS"],
+                     hostname=hostname if hostname is not None else cfg["HOSTNAME"],
+                     log=None if quiet else _say, **kw)
+    return stack
+
+
+def boot():
+    """What main.py runs: up() from /tcpip_config.py; prints (never raises) a failure."""
+    cfg = config()
+    if cfg.get("_missing"):
+        _say("tcpip: no /tcpip_config.py; run `python -m host_tools deploy --board NAME` on the host, "
+             "or net.up('w5500_evb_pico') here")
+        return None
+    if not cfg["AUTOSTART"]:
+        _say("tcpip: AUTOSTART is off in /tcpip_config.py; net.up() brings the network up")
+        return None
+    try:
+        return up()
+    except Exception as exc:  # BoardError, driver errors, a bad ADDR: the REPL stays usable
+        _say("tcpip: bring-up failed: %s%s" % (
+            "" if isinstance(exc, OSError) else type(exc).__name__ + ": ", exc))
+        _say("tcpip: fix it (or /tcpip_config.py), then net.up()")
+        return None
+
+
+def _need_stack():
+    if stack is None:
+        raise BoardError("the network is down: net.up() first")
+    return stack
+
+
+def _say(text):
+    print(text)
+
+
+def _ntoa(a):
+    return ipv4.ntoa(a) if a is not None else None
+
+
+def status():
+    """Print the board, link, address, gateway, DNS servers, DHCP lease and counters."""
+    s = stack
+    if s is None:
+        _say("network down: net.up()")
+        return
+    nic = s.device
+    board = getattr(s, "board", None)
+    link = getattr(nic, "link_up", None)
+    r = s.route
+    _say("board    %s (%s)" % (getattr(board, "BOARD", "?"), getattr(board, "CHIP", "?")))
+    _say("mac      %s" % mac_text(s.mac))
+    _say("link     %s" % (("up" if link() else "DOWN") if link is not None else "unknown"))
+    if r.configured():
+        _say("address  %s/%d" % (_ntoa(r.addr), r.prefix_len))
+    else:
+        _say("address  none")
+    _say("gateway  %s" % (_ntoa(r.gateway) or "none"))
+    servers = getattr(s, "dns_servers", None) or []
+    _say("dns      %s" % (" ".join(servers) if servers else "none"))
+    d = getattr(s, "dhcp", None)
+    if d is not None:
+        _say("dhcp     %s" % _lease_text(d, s.clock))
+    else:
+        _say("dhcp     off (static address)")
+    _say("counters " + _pairs(s.counters.nonzero()))
+    nc = getattr(nic, "counters", None)
+    if nc is not None:
+        _say("chip     " + _pairs(nc if isinstance(nc, dict) else _attrs(nc)))
+
+
+def _lease_text(d, clock):
+    """What the DHCP client tells about its lease (state, server, lease left): best effort."""
+    parts = []
+    st = getattr(d, "state_name", None)
+    st = st() if callable(st) else getattr(d, "state", None)
+    if st is not None:
+        parts.append("state %s" % st)
+    server = getattr(d, "server", None)
+    if server is not None:
+        parts.append("server %s" % (server if isinstance(server, str) else _ntoa(server)))
+    lease = getattr(d, "lease_s", None)
+    if lease is not None:
+        parts.append("lease %d s" % lease)
+    return ", ".join(parts) if parts else "on"
+
+
+def _attrs(obj):
+    out = {}
+    for k in dir(obj):
+        if k[0] != "_":
+            v = getattr(obj, k)
+            if isinstance(v, int) and not isinstance(v, bool):
+                out[k] = v
+    return out
+
+
+def _pairs(d):
+    keys = sorted(k for k in d if d[k])
+    return " ".join("%s=%s" % (k, d[k]) for k in keys) if keys else "(all zero)"
+
+
+# -- connect: the host CLI's timeline --------------------------------------------------------------
+def _fmt_t(t):
+    if t is None:
+        return "?"
+    return ("%.1f" % t) if isinstance(t, float) and t != int(t) else "%d" % t
+
+
+def _text(hex_text):
+    """The received bytes as text, undecodable bytes as U+FFFD (as the CLI's errors='replace')."""
+    raw = binascii.unhexlify(hex_text or "")
+    try:
+        return raw.decode()
+    except UnicodeError:
+        return "".join(chr(b) if b < 0x80 else "\ufffd" for b in raw)
+
+
+def event_text(m):
+    """One timeline line for an "event" message (host_tools/cli.py Reporter._event_text)."""
+    ev = m["event"]
+    t = _fmt_t(m["t"])
+    d = m.get("detail")
+    if ev == "arp-request":
+        return "ARP request: who has %s? sent at t=%s ms" % (d, t)
+    if ev == "arp-resolved":
+        return "ARP resolved %s at t=%s ms" % (d, t)
+    if ev == "arp-failed":
+        if d is not None:
+            return "ARP failed: no reply from %s at t=%s ms" % (d, t)
+        return "next hop unreachable (ARP failed) at t=%s ms: connect aborted" % t
+    if ev == "connect":
+        return "connect %s -> %s at t=%s ms: local port %s, ISN %s" % (
+            m.get("local"), m.get("remote"), t, m.get("local", ":?").rsplit(":", 1)[1], m.get("isn"))
+    if ev == "syn":
+        if d == 1:
+            return "SYN sent at t=%s ms (ISN %s, %s -> %s)" % (t, m.get("isn"), m.get("local"), m.get("remote"))
+        return "SYN sent at t=%s ms (retransmission %d)" % (t, d - 1)
+    if ev == "state":
+        if d == "ESTABLISHED":
+            rtt = m.get("rtt_ms")
+            rtt_text = ("RTT %s ms" % rtt) if rtt is not None else "no RTT sample (SYN retransmitted: Karn)"
+            return "SYN-ACK received at t=%s ms: ESTABLISHED (%s, MSS %s)" % (t, rtt_text, m.get("mss"))
+        if d == "CLOSED" and m.get("error"):
+            return "CLOSED at t=%s ms: %s" % (t, m["error"])
+        return "state %s at t=%s ms" % (d, t)
+    if ev == "icmp":
+        return "ICMP error for our SYN at t=%s ms: %s" % (t, d)
+    return "%s %s at t=%s ms" % (ev, "" if d is None else d, t)
+
+
+def conn_lines(c):
+    """The lines for a connection summary ("conn" message), as the CLI prints them."""
+    out = []
+    if c["result"] == "connected":
+        rtt = c.get("rtt_ms")
+        out.append("connected: %s -> %s, ISN %s, RTT %s, connect took %s ms" % (
+            c["local"], c["remote"], c["isn"], ("%s ms" % rtt) if rtt is not None else "n/a (Karn)",
+            _fmt_t(c["connect_ms"])))
+        if c.get("ended"):
+            how = {"peer-closed": "the peer closed", "timeout": "timeout (peer did not close)",
+                   "error": "error %s" % c.get("exchange_error"), "recv-limit": "receive limit"}
+            out.append("exchange ended: %s; received %d bytes" % (
+                how.get(c["ended"], c["ended"]),
+                c.get("received_bytes", len(c.get("received_hex") or "") // 2)))
+            tp = c.get("throughput")
+            if tp:
+                snd, rcv = tp["send"], tp["receive"]
+                out.append("throughput: sent %d bytes in %.3f s (%.3f MB/s%s); received %d bytes "
+                           "in %.3f s (%.3f MB/s)" % (
+                               snd["bytes"], snd["seconds"], snd["mb_per_s"],
+                               ", all acknowledged" if snd.get("complete") else ", not all acknowledged",
+                               rcv["bytes"], rcv["seconds"], rcv["mb_per_s"]))
+            text = _text(c.get("received_hex"))
+            if text:
+                out.append("----- received -----")
+                out.append(text.rstrip("\n"))
+                out.append("--------------------")
+        out.append("closed (%s)" % c.get("final_state"))
+    else:
+        syns = c.get("syn_sent_ms") or []
+        where = (" (local %s)" % c["local"]) if c.get("local") else ""
+        if not syns:
+            out.append("connect failed: %s at t=%s ms, no SYN sent%s" % (
+                c["result"], _fmt_t(c["connect_ms"]), where))
+        else:
+            out.append("connect failed: %s after %d SYN%s sent at t=%s ms; gave up at t=%s ms%s" % (
+                c["result"], len(syns), "" if len(syns) == 1 else "s",
+                ", ".join("%d" % s for s in syns) or "-", _fmt_t(c["connect_ms"]), where))
+    return out
+
+
+class Timeline:
+    """Session messages -> the CLI's timeline lines, handed to out(line) (print by default)."""
+
+    def __init__(self, host, port, send_text=None, where="board", out=None):
+        self.host = host
+        self.port = port
+        self.send_text = send_text
+        self.where = where
+        self.out = out if out is not None else _say
+        self.result = None
+
+    def feed(self, msg):
+        kind = msg.get("type")
+        say = self.out
+        if kind == "start":
+            say("tcpip %s: %s mac %s%s on %s -> connect %s:%d" % (
+                msg.get("runtime"), msg.get("addr"), msg.get("mac"),
+                (" gw " + msg["gateway"]) if msg.get("gateway") else "", self.where, self.host, self.port))
+        elif kind == "event":
+            say(event_text(msg))
+        elif kind == "sent":
+            text = self.send_text if self.send_text is not None else ""
+            say("sent %d bytes at t=%s ms: %r" % (msg["n"], _fmt_t(msg["t"]), text))
+        elif kind == "data":
+            say("received %d bytes at t=%s ms" % (len(msg["hex"]) // 2, _fmt_t(msg["t"])))
+        elif kind == "conn":
+            for line in conn_lines(msg):
+                say(line)
+        elif kind == "result":
+            self.result = msg
+            c = msg.get("counters", {})
+            say("counters: " + " ".join("%s=%s" % (k, c[k]) for k in sorted(c)))
+
+
+def _elapsed_ms(clock, t0):
+    return ticks_diff(clock.ticks_ms(), t0)
+
+
+def connect(host, port, send=None, timeout=10.0, connect_timeout=None, half_close=False, out=None):
+    """Connect to host:port (a name goes through DNS first), send `send` (str or bytes) and print
+    what comes back until the peer closes or `timeout` s pass; prints the CLI's timeline. Returns
+    True when connected (and the exchange ended without error); the result dict is net.last."""
+    global last
+    from connect_main import Session
+    from tcpip import socket as tsocket
+
+    s = _need_stack()
+    say = out if out is not None else _say
+    try:
+        ipv4.aton(host)
+        ip = host
+    except ValueError:
+        t0 = s.clock.ticks_ms()
+        try:
+            ip = tsocket.getaddrinfo(host, port)[0][-1][0]
+        except OSError as exc:
+            say("DNS: cannot resolve %s: %s" % (host, exc))
+            return False
+        say("DNS: %s is %s (%d ms)" % (host, ip, _elapsed_ms(s.clock, t0)))
+    if isinstance(send, str):
+        send_text = send
+        send = send.encode()
+    elif send is not None:
+        send = bytes(send)
+        try:
+            send_text = send.decode()
+        except UnicodeError:
+            send_text = _text(binascii.hexlify(send))
+    else:
+        send_text = None
+    board = getattr(s, "board", None)
+    tl = Timeline(ip, port, send_text, getattr(board, "BOARD", "board"), say)
+    session = Session(s, tl.feed)
+    try:
+        session.start_message()
+        session.connect(ip, port, send, connect_timeout, timeout, half_close)
+    finally:
+        s.trace = None  # Session set it: no timeline work outside connect()
+    last = tl.result
+    r = last or {}
+    return r.get("result") == "connected" and not r.get("exchange_error")
+
+
+def serve(seconds=60):
+    """Keep the stack answering ARP and ping (and DHCP renewing) for `seconds`; Ctrl-C stops."""
+    s = _need_stack()
+
+    def never():
+        return False
+
+    try:
+        s.run_until(never, int(seconds * 1000))
+    except KeyboardInterrupt:
+        pass
+    _say("counters " + _pairs(s.counters.nonzero()))
+

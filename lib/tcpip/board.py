@@ -1,0 +1,280 @@
+"""Bring a board up: SPI and pins from its board file, the chip driver, the Stack, an address (DHCP
+or static) and DNS.
+
+    from tcpip.board import bring_up, load_board
+    stack = bring_up(load_board("w5500_evb_pico"))          # DHCP, DNS from the DHCP server
+    stack = bring_up("pico_enc28j60", addr="192.168.1.50/24", gateway="192.168.1.1",
+                     dns="192.168.1.1")                      # static
+
+A board file (boards/<name>.py) holds constants only: BOARD (a display name), CHIP ("w5500" or
+"enc28j60"), SPI_ID, SCK, MOSI, MISO, CS, RST, INT (GPIO numbers; RST and INT may be None) and
+BAUDRATE. load_board(name) imports it as `boards.<name>`: on a board the files live in /lib/boards/
+(the bundle and mip put them there; /boards/ works too, '' is on sys.path) or are frozen into the
+firmware (firmware/manifest.py). Adding a board is adding a file.
+
+Every failure is a BoardError (an OSError) whose text says what to check and whose `reason` is one
+of "bad-board", "unknown-chip", "no-machine", "no-chip", "no-link", "dhcp-timeout", "no-address", "bad-address".
+Drivers and DHCP/DNS are imported only when used, so a bundle may carry one driver.
+"""
+from tcpip.clock import Clock, ticks_diff
+from tcpip.route import Route
+from tcpip.stack import Stack
+
+# CHIP -> (module, class); each driver takes (spi, cs, reset=, mac=, int_pin=, clock=)
+CHIPS = {
+    "w5500": ("tcpip.drivers.w5500", "W5500"),
+    "enc28j60": ("tcpip.drivers.enc28j60", "Enc28j60"),
+}
+REQUIRED = ("CHIP", "SPI_ID", "SCK", "MOSI", "MISO", "CS", "BAUDRATE")
+LINK_TIMEOUT_MS = 5000    # auto-negotiation takes 1.5-3 s after a PHY reset (W5500, ENC28J60 10BASE-T)
+DHCP_TIMEOUT_MS = 15000   # DISCOVER is retried with backoff (RFC 2131 4.1); a LAN answers in < 1 s
+DNS_TIMEOUT_MS = 5000     # per getaddrinfo() call through the resolver
+_LINK_POLL_MS = 50
+
+
+class BoardError(OSError):
+    """Bring-up failed; str() says what and what to check, .reason names the step."""
+    reason = None
+
+
+def _fail(reason, text):
+    e = BoardError(text)
+    e.reason = reason
+    return e
+
+
+def _valid_name(name):
+    if not isinstance(name, str) or not name:
+        return False
+    for c in name:
+        if not (c.isalpha() or c.isdigit() or c == "_"):
+            return False
+    return not name[0].isdigit()
+
+
+def known_boards():
+    """Names of the board files found in <each sys.path entry>/boards (sorted, no duplicates)."""
+    import os
+    import sys
+
+    found = []
+    for p in sys.path:
+        d = (p + "/boards") if p else "boards"
+        try:
+            names = os.listdir(d)
+        except OSError:  # no such folder, or .frozen
+            continue
+        for n in names:
+            for ext in (".py", ".mpy"):
+                if n.endswith(ext) and n[0] != "_":
+                    n = n[:-len(ext)]
+                    if n not in found:
+                        found.append(n)
+    found.sort()
+    return found
+
+
+def load_board(name):
+    """The board module boards/<name>.py (name without .py, e.g. "w5500_evb_pico")."""
+    if not _valid_name(name):
+        raise _fail("bad-board", "bad board name %r: the file name of boards/<name>.py, e.g. "
+                    "'w5500_evb_pico'" % (name,))
+    try:
+        mod = __import__("boards." + name, None, None, ("CHIP",))
+    except ImportError as exc:
+        known = known_boards()
+        raise _fail("bad-board", "no board file boards/%s.py (%s); known boards: %s" % (
+            name, exc, ", ".join(known) if known else "none found on sys.path"))
+    check_board(mod, name)
+    return mod
+
+
+def check_board(board, name=None):
+    """BoardError unless board has every constant bring_up needs."""
+    name = name or getattr(board, "BOARD", None) or getattr(board, "__name__", "?")
+    missing = [k for k in REQUIRED if getattr(board, k, None) is None]
+    if missing:
+        raise _fail("bad-board", "board file %s lacks %s" % (name, ", ".join(missing)))
+
+
+def driver_class(chip):
+    """The driver class for a CHIP value (imported now)."""
+    entry = CHIPS.get(chip)
+    if entry is None:
+        raise _fail("unknown-chip", "unknown CHIP %r in the board file; supported: %s" % (
+            chip, ", ".join(sorted(CHIPS))))
+    try:
+        mod = __import__(entry[0], None, None, (entry[1],))
+    except ImportError as exc:
+        raise _fail("unknown-chip", "the %s driver (%s) is not installed: %s" % (chip, entry[0], exc))
+    return getattr(mod, entry[1])
+
+
+def wiring(board):
+    """'SPI0 SCK GP18 MOSI GP19 MISO GP16 CS GP17 RST GP20 at 24 MHz': for error messages."""
+    text = "SPI%s SCK GP%s MOSI GP%s MISO GP%s CS GP%s" % (
+        board.SPI_ID, board.SCK, board.MOSI, board.MISO, board.CS)
+    if getattr(board, "RST", None) is not None:
+        text += " RST GP%s" % board.RST
+    return text + " at %g MHz" % (board.BAUDRATE / 1000000)
+
+
+def mac_text(mac):
+    return ":".join("%02x" % b for b in mac)
+
+
+def _servers(dns):
+    """dns (None, a server, or a list of them; texts or 4-byte addresses) -> 4-byte addresses."""
+    from tcpip.wire import ipv4
+
+    if dns is None:
+        return []
+    if isinstance(dns, (str, bytes, bytearray)):
+        dns = [dns]
+    out = []
+    for d in dns:
+        out.append(ipv4.aton(d) if isinstance(d, str) else bytes(d))
+    return out
+
+
+def open_nic(board, mac=None, clock=None, machine=None, driver=None):
+    """SPI, CS/RST/INT pins and the chip driver from the board's constants -> the driver."""
+    check_board(board)
+    name = getattr(board, "BOARD", "board")
+    chip = board.CHIP
+    if driver is None:
+        driver = driver_class(chip)
+    if machine is None:
+        try:
+            import machine
+        except ImportError:
+            raise _fail("no-machine", "no `machine` module: bring_up runs on a board, or on the unix "
+                        "port with host_tools/mp/machine_shim.py installed")
+    Pin = machine.Pin
+    spi = machine.SPI(board.SPI_ID, baudrate=board.BAUDRATE, sck=Pin(board.SCK), mosi=Pin(board.MOSI),
+                      miso=Pin(board.MISO))
+    cs = Pin(board.CS, Pin.OUT, value=1)
+    rst = getattr(board, "RST", None)
+    reset = Pin(rst, Pin.OUT, value=1) if rst is not None else None
+    irq = getattr(board, "INT", None)
+    int_pin = None
+    if irq is not None:
+        pull = getattr(Pin, "PULL_UP", None)
+        int_pin = Pin(irq, Pin.IN, pull) if pull is not None else Pin(irq, Pin.IN)
+    try:
+        return driver(spi, cs, reset=reset, mac=mac, int_pin=int_pin, clock=clock)
+    except OSError as exc:
+        raise _fail("no-chip", "no %s answers on %s (%s): %s. Check the wiring, the module's power "
+                    "(3.3 V) and the board file" % (chip, name, wiring(board), exc))
+
+
+def wait_link(nic, clock, timeout_ms):
+    """True once nic.link_up() (polled every 50 ms), False after timeout_ms. Drivers without
+    link_up() count as linked."""
+    link_up = getattr(nic, "link_up", None)
+    if link_up is None:
+        return True
+    t0 = clock.ticks_ms()
+    for _ in range(timeout_ms // _LINK_POLL_MS + 2):
+        if link_up():
+            return True
+        if ticks_diff(clock.ticks_ms(), t0) >= timeout_ms:
+            break
+        clock.sleep_ms(_LINK_POLL_MS)
+    return False
+
+
+def bring_up(board, dhcp=True, addr=None, gateway=None, dns=None, mac=None, clock=None,
+             timeout_ms=DHCP_TIMEOUT_MS, link_timeout_ms=LINK_TIMEOUT_MS, hostname=None,
+             tcp_config=None, machine=None, driver=None, log=None):
+    """Board -> a running Stack, also made tcpip.socket's default stack (and its resolver's).
+
+    board: a board module (or its name, for load_board). addr "a.b.c.d/n" (+ gateway) gives a static
+    address; else dhcp=True runs the DHCP client for up to timeout_ms. dns: a server or a list of
+    them (static mode, or to override the DHCP server's). link_timeout_ms: wait for the Ethernet link
+    first (None: do not wait). mac: 6 bytes (None: the driver derives one from machine.unique_id()).
+    machine/driver: stand-ins for tests (the machine module, a driver class). log: callable(text)
+    for progress lines. The stack gets attributes board, nic, dhcp (client or None), resolver
+    (or None when tcpip.dns is absent); stack.dns_servers holds the DNS servers (4-byte addresses)."""
+    from tcpip import socket as tsocket
+
+    if isinstance(board, str):
+        board = load_board(board)
+    say = log if log is not None else (lambda text: None)
+    clock = clock if clock is not None else Clock()
+    name = getattr(board, "BOARD", "board")
+    if addr is None and not dhcp:
+        raise _fail("no-address", "no address for %s: pass addr='a.b.c.d/n' or dhcp=True" % name)
+    if addr is not None:
+        try:
+            Route().configure(addr, 24, gateway)
+        except ValueError as exc:
+            raise _fail("bad-address", "bad static address %r / gateway %r: %s (want 'a.b.c.d/n' and "
+                        "a gateway on that network)" % (addr, gateway, exc))
+    nic = open_nic(board, mac, clock, machine, driver)
+    say("%s: %s ready, mac %s" % (name, board.CHIP, mac_text(nic.mac)))
+    if link_timeout_ms is not None:
+        if not wait_link(nic, clock, link_timeout_ms):
+            raise _fail("no-link", "%s: no Ethernet link after %d ms: plug the cable into a switch "
+                        "or router port (and check its link LED)" % (name, link_timeout_ms))
+        say("%s: link up" % name)
+    stack = Stack(nic, clock=clock, addr=addr, gateway=gateway, tcp_config=tcp_config)
+    stack.board = board
+    stack.nic = nic
+    stack.dhcp = None
+    stack.resolver = None
+    servers = _servers(dns)
+    if addr is None:
+        from tcpip.dhcp import DhcpClient
+
+        client = DhcpClient(stack, hostname=hostname)
+        stack.dhcp = client
+        if log is not None:
+            stack.trace = _dhcp_log(say)
+        try:
+            ok = client.run(timeout_ms)
+        finally:
+            stack.trace = None
+        if not ok or not stack.route.configured():
+            client.stop()
+            raise _fail("dhcp-timeout", "%s: no DHCP lease within %d ms: is a DHCP server on this "
+                        "network? (or pass addr='a.b.c.d/n' for a static address)" % (name, timeout_ms))
+    if servers:
+        stack.dns_servers = servers  # static, or overriding the DHCP server's (until a renewal)
+    tsocket.set_default_stack(stack)
+    tsocket.set_resolver(None)
+    try:
+        from tcpip.dns import Resolver
+    except ImportError:
+        Resolver = None  # a bundle without DNS: numeric addresses only
+    if Resolver is not None:
+        resolver = Resolver(stack)  # reads stack.dns_servers (DHCP keeps them current)
+        stack.resolver = resolver
+
+        def resolve(host):
+            return resolver.resolve(host, DNS_TIMEOUT_MS)
+
+        tsocket.set_resolver(resolve)
+    say(status_line(stack))
+    return stack
+
+
+def _dhcp_log(say):
+    def trace(event, tcb, detail):
+        if event == "dhcp":
+            say("DHCP: %s" % (detail,))
+    return trace
+
+
+def status_line(stack):
+    """'W5500-EVB-Pico: 192.168.1.23/24 gw 192.168.1.1 dns 192.168.1.1 (DHCP)'."""
+    from tcpip.wire import ipv4
+
+    r = stack.route
+    board = getattr(stack, "board", None)
+    dns = getattr(stack, "dns_servers", None) or []
+    return "%s: %s/%d%s%s%s" % (
+        getattr(board, "BOARD", "board"), ipv4.ntoa(r.addr), r.prefix_len,
+        (" gw " + ipv4.ntoa(r.gateway)) if r.gateway is not None else "",
+        (" dns " + " ".join(ipv4.ntoa(d) for d in dns)) if dns else "",
+        " (DHCP)" if getattr(stack, "dhcp", None) is not None else " (static)")
