@@ -1,4 +1,4 @@
-"""The stack: one Ethernet device, ARP, IPv4, ICMP and TCP, driven by poll().
+"""The stack: one Ethernet device, ARP, IPv4, ICMP, TCP and a minimal UDP, driven by poll().
 
 Frames are received into one preallocated buffer and built in one preallocated transmit buffer;
 poll() never raises: a frame that trips an unexpected error is counted (eth_drop_exception) and
@@ -12,6 +12,7 @@ from tcpip.clock import Clock, ticks_diff
 from tcpip.counters import Counters
 from tcpip.route import Route
 from tcpip.tcp import Tcp, TcpConfig
+from tcpip.udp import Udp
 from tcpip.wire import ethernet
 from tcpip.wire import ipv4
 
@@ -28,6 +29,7 @@ _ETHERTYPE_IPV4 = const(0x0800)
 _ETHERTYPE_ARP = const(0x0806)
 _PROTO_ICMP = const(1)
 _PROTO_TCP = const(6)
+_PROTO_UDP = const(17)
 _MIN_FRAME = const(60)  # Ethernet minimum without FCS: shorter frames are padded
 _FRAMES_PER_POLL = const(16)
 _IDLE_WAIT_MS = const(1000)
@@ -72,6 +74,8 @@ class Stack:
         self.trace = None  # optional callable(event, tcb_or_None, detail) for timelines
         self.arp = ArpCache(self, arp_entries, arp_queue, len(self.tx))
         self.tcp = Tcp(self, tcp_config if tcp_config is not None else TcpConfig())
+        self.udp = Udp(self)  # UDP for DHCP and DNS (tcpip.udp, tcpip.dhcp, tcpip.dns)
+        self.dns_servers = []  # 4-byte addresses; DHCP sets them, tcpip.dns.Resolver reads them
         self._isn_refresh = self.now
 
     # -- configuration ---------------------------------------------------------------------------
@@ -101,6 +105,7 @@ class Stack:
         now = self.now
         self.arp.poll(now)
         self.tcp.poll(now)
+        self.udp.poll(now)  # DHCP and DNS timers
         if ticks_diff(now, self._isn_refresh) >= 60000:
             # keep the ISN clock's extended count ahead of the 2**30 tick wrap
             self._isn_refresh = now
@@ -111,6 +116,7 @@ class Stack:
         now = self.clock.ticks_ms()
         best = self.arp.next_deadline(now, _IDLE_WAIT_MS)
         best = self.tcp.next_deadline(now, best)
+        best = self.udp.next_deadline(now, best)
         return best if best > 0 else 0
 
     def run_until(self, done, timeout_ms=None):
@@ -175,8 +181,13 @@ class Stack:
             return
         route = self.route
         if not route.configured() or not route.is_local(buf, _IP + 16):
-            c.ip_drop_not_for_us += 1
-            return
+            # UDP only (DHCP): datagrams to a broadcast address, and while we have no address
+            # (RFC 2131 4.1) any unicast that reached our MAC: a server's reply to yiaddr
+            if buf[_IP + 9] != _PROTO_UDP or not (
+                route.is_broadcast(buf, _IP + 16) or (not route.configured() and not buf[0] & 1)
+            ):
+                c.ip_drop_not_for_us += 1
+                return
         if ipv4.is_multicast(buf, _IP + 12) or route.is_broadcast(buf, _IP + 12):
             c.ip_drop_bad_source += 1
             return
@@ -188,6 +199,8 @@ class Stack:
         proto = buf[_IP + 9]
         if proto == _PROTO_TCP:
             self.tcp.input(buf, _IP, _IP + hl, total - hl)
+        elif proto == _PROTO_UDP:
+            self.udp.input(buf, _IP, _IP + hl, total - hl)
         elif proto == _PROTO_ICMP:
             self._icmp_input(buf, _IP + hl, total - hl)
         else:
@@ -223,11 +236,18 @@ class Stack:
             if code == 4 or code >= len(_UNREACH_ERRNO):
                 c.icmp_unreach_ignored += 1  # path MTU / unknown codes: not an abort
                 return
-            self.tcp.icmp_error(buf, off + 8, n - 8, _UNREACH_ERRNO[code])
+            self._icmp_error(buf, off + 8, n - 8, _UNREACH_ERRNO[code])
         elif t == 11:
-            self.tcp.icmp_error(buf, off + 8, n - 8, errors.EHOSTUNREACH)
+            self._icmp_error(buf, off + 8, n - 8, errors.EHOSTUNREACH)
         else:
             c.icmp_drop_type += 1
+
+    def _icmp_error(self, buf, q, qlen, err):
+        # the quoted datagram's protocol picks the layer told (UDP: tcpip.udp; else TCP)
+        if qlen >= 20 and buf[q + 9] == _PROTO_UDP:
+            self.udp.icmp_error(buf, q, qlen, err)
+        else:
+            self.tcp.icmp_error(buf, q, qlen, err)
 
     # -- output ----------------------------------------------------------------------------------
     def send_frame(self, buf, n):
@@ -243,7 +263,11 @@ class Stack:
         c = self.counters
         f = self.tx
         route = self.route
-        if route.on_link(dst, doff):
+        bcast = route.is_broadcast(dst, doff)  # UDP (DHCP) only: Ethernet broadcast, no ARP
+        if bcast:
+            nh = None
+            nho = 0
+        elif route.on_link(dst, doff):
             nh = dst
             nho = doff
         elif route.gateway is not None:
@@ -256,7 +280,7 @@ class Stack:
         ipv4.emit_header(f, _IP, src, soff, dst, doff, proto, l4_len, self.ident, 64, True)
         n = _L4 + l4_len
         c.ip_tx += 1
-        mac = self.arp.lookup(nh, nho, self.now)
+        mac = ethernet.BROADCAST if bcast else self.arp.lookup(nh, nho, self.now)
         ethernet.emit_header(f, 0, mac if mac is not None else ethernet.BROADCAST, self.mac, _ETHERTYPE_IPV4)
         if mac is None:
             self.arp.enqueue(f, n, nh, nho, self.now)
