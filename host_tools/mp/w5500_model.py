@@ -202,6 +202,7 @@ class W5500Model:
         self._rsr_prev = 0
         self._last_arrival = 0
         self._latch = 0
+        self._glitch_seq = 0
 
     def soft_reset(self):
         self.soft_resets += 1
@@ -508,7 +509,8 @@ class W5500Model:
                 v = self._fsr(n)
                 if n == 0 and self.fsr_glitch_reads > 0:
                     self.fsr_glitch_reads -= 1
-                    v = (v >> 1) | 1
+                    self._glitch_seq += 1  # a read while a send frees space: changes per read
+                    v = (v - 1 - self._glitch_seq % 64) & 0xFFFF if v > 64 else v + 1
                 self._latch = v
                 return v >> 8
             return self._latch & 0xFF
@@ -520,8 +522,11 @@ class W5500Model:
                 v = self._rsr(n)
                 if n == 0 and self.rsr_glitch_reads > 0:
                     self.rsr_glitch_reads -= 1
-                    # a read during an arrival: part of the newest frame counted
-                    v = (self._rsr_prev + (self._last_arrival >> 1) + 1) & 0xFFFF
+                    # a read during an arrival: part of the newest frame counted, a little
+                    # more at each read (so two such reads disagree)
+                    self._glitch_seq += 1
+                    span = self._last_arrival - 1 if self._last_arrival > 2 else 1
+                    v = (self._rsr_prev + 1 + self._glitch_seq % span) & 0xFFFF
                     if v == self._rsr(n):
                         v = (v + 1) & 0xFFFF
                 self._latch = v
