@@ -10,7 +10,8 @@
 #   deselect()          CS high: it ends (a variable-length frame ends here)
 #   xfer(wbuf, rbuf, n) n bytes clocked; wbuf None = MOSI idle 0x00, rbuf None = MISO discarded
 #   reset_pin(level)    the RSTn line (0 = held in reset, registers back to reset values)
-#   int_level()         the INTn line: 0 while an enabled interrupt is pending, else 1
+#   int_level()         the INTn line: 0 while an enabled interrupt is pending, else 1 (frames
+#                       waiting on the link are taken in first, as the chip would have by then)
 # Frame format (2.1): 16-bit offset address (MSB first), control byte = BSB[4:0] << 3 | RWB << 2 |
 # OM[1:0], then data. BSB 0 = common registers, 1+4n / 2+4n / 3+4n = socket n registers / TX
 # buffer / RX buffer. OM 00 = variable length (VDM: data until CS goes high), 01/10/11 = fixed
@@ -248,6 +249,8 @@ class W5500Model:
         """INTn (4.1 IR, SIR): low while IR & IMR or SIR & SIMR is non-zero."""
         if not self.present or self._in_reset:
             return 1
+        if self._state == _IDLE:
+            self._pull_frames()  # INTn does not wait for the host: frames arriving now count
         c = self.common
         if (c[IR] & c[IMR]) or (self._sir() & c[SIMR]):
             return 0

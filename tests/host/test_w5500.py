@@ -415,6 +415,8 @@ def test_rx_rsr_read_during_arrival_is_not_trusted():
     r.model.rsr_glitch_reads = 1000
     t, _ = r.cost(lambda: r.nic.recv_into(r.buf))
     assert t == 8 and r.nic.counters.rx_rsr_unstable == 9
+    start = r.clock.ticks_ms()
+    assert r.nic.wait(100) and r.clock.ticks_ms() == start  # frames may wait: no sleeping
     r.model.rsr_glitch_reads = 0
     assert r.recv() == f and r.nic.counters.rx_malformed_reset == 0
 
@@ -583,6 +585,9 @@ def test_int_pin_follows_received_frames():
     r.nic.send(frame(100, dst=PEER_MAC), 100)
     r.nic.send(frame(100, dst=PEER_MAC), 100)
     assert r.int_pin.value() == 1  # SEND_OK does not raise INTn
+    # INTn falls when a frame arrives, without waiting for the host's next transaction
+    r.link.inq.append(f)
+    assert r.int_pin.value() == 0 and r.recv() == f and r.int_pin.value() == 1
 
 
 # -- SPI cost per frame ----------------------------------------------------------------------------

@@ -224,6 +224,7 @@ class W5500:
         self._txg[0][self._txg[2][0]] = _IR_SENDOK | _IR_TIMEOUT
         self._txg[0][self._txg[2][2]] = _CR_SEND
         self._tx_pending = False
+        self._rx_more = False  # a recv_into returned 0 with frames possibly still waiting
         self._cs(1)
         self.reset()
 
@@ -374,6 +375,7 @@ class W5500:
             self._run(p)
             if r[self._o_cr]:
                 c.rx_cmd_busy += 1  # the last RECV not taken yet: Sn_RX_RSR would be stale
+                self._rx_more = True
                 return 0
             rsr = (r[o] << 8) | r[o + 1]
             # DS 4.2 Sn_RX_RSR changes while a frame arrives: trust it when two reads agree
@@ -382,6 +384,7 @@ class W5500:
                 break
             c.rx_rsr_unstable += 1
         else:
+            self._rx_more = True
             return 0
         if rsr == 0:
             return 0
@@ -408,6 +411,7 @@ class W5500:
             cs(1)
             c.rx_dropped_too_big += 1
             self._rx_done((rd + total) & 0xFFFF)
+            self._rx_more = True
             return 0
         q = n >> _BLOCK_SHIFT
         t = n & (_BLOCK - 1)
@@ -514,6 +518,9 @@ class W5500:
         """Up to timeout_ms until a frame may be waiting: INTn low with the INT pin, else 1 ms."""
         clock = self.clock
         pin = self._int
+        if self._rx_more:
+            self._rx_more = False
+            return True
         if pin is None:
             clock.sleep_ms(1 if timeout_ms >= 1 else 0)
             return True
