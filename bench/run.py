@@ -1,7 +1,7 @@
 """Run every benchmark and print their tables (`make bench`). Not a CI gate.
 
     python bench/run.py                      # all
-    python bench/run.py checksum heap        # some of: checksum, heap, throughput
+    python bench/run.py checksum heap        # some of: checksum, heap, throughput, spi
 
 heap's second table and throughput need root (a private network namespace with TAP devices);
 without root, heap prints its first table only and throughput is skipped with a note.
@@ -15,7 +15,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 from host_tools.netns import micropython_binary  # noqa: E402
 
-NAMES = ("checksum", "heap", "throughput")
+NAMES = ("checksum", "heap", "throughput", "spi")
 
 
 def run(title, argv, env=None, timeout=900):
@@ -49,6 +49,9 @@ def main(names):
                 [sys.executable, "bench/bench_throughput.py"])
         else:
             print("== throughput: skipped (needs root for the network namespace and TAP devices)\n")
+    if not names or "spi" in names:
+        run("spi: SPI bytes and transactions per frame, drivers on the chip models; RP2040 estimate",
+            [sys.executable, "bench/bench_spi.py"])
     return 0
 
 

@@ -53,6 +53,12 @@ from tcpip.wire import ipv4  # noqa: E402
 
 MP_SCRIPT = os.path.join(ROOT, "host_tools", "mp", "connect_main.py")
 MP_PATH = os.path.join(ROOT, "lib") + ":" + os.path.join(ROOT, "host_tools", "mp")
+# --runtime virtual-*: the unix port runs host_tools/mp/virtual_board.py, the board file's firmware
+# path over the machine shim and a chip model (runtime -> board module in boards/)
+VIRTUAL_BOARDS = {"virtual-w5500": "w5500_evb_pico", "virtual-enc28j60": "pico_enc28j60"}
+VB_SCRIPT = os.path.join(ROOT, "host_tools", "mp", "virtual_board.py")
+VB_PATH = MP_PATH + ":" + os.path.join(ROOT, "boards")
+VB_EXTRA_PATHS = []   # more MICROPYPATH folders for virtual boards (tests add their own board files)
 MP_HEAP = "4M"
 DEFAULT_EXCHANGE_TIMEOUT_S = 10.0
 ARP_GIVE_UP_S = 3.0       # the stack's ARP: 3 requests 1 s apart
@@ -191,9 +197,12 @@ def _add_device_args(p):
                    help="default gateway (on the --addr network), e.g. 192.0.2.1")
     p.add_argument("--pcap", metavar="FILE", help="record every frame to this pcap file")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of the timeline")
-    p.add_argument("--runtime", choices=("cpython", "micropython"), default="cpython",
+    p.add_argument("--runtime", choices=("cpython", "micropython") + tuple(sorted(VIRTUAL_BOARDS)),
+                   default="cpython",
                    help="run the stack here (cpython, default) or under the MicroPython unix port "
-                        "through the UDP frame bridge")
+                        "through the UDP frame bridge (micropython), or there as a virtual board: "
+                        "the board file, the machine shim, the chip driver and a model of the chip "
+                        "(virtual-w5500: W5500-EVB-Pico, virtual-enc28j60: Pico + ENC28J60)")
     _add_fault_args(p)
 
 
@@ -334,6 +343,12 @@ class Reporter:
                 self.say("tcpip %s: %s mac %s%s on %s -> connect %s:%d" % (
                     msg.get("runtime"), msg.get("addr"), msg.get("mac"),
                     (" gw " + msg["gateway"]) if msg.get("gateway") else "", a.tap, a.host, a.port))
+            if msg.get("board"):
+                self.say("virtual board %s: %s driver and model on SPI%s at %s MHz (CS %s, RST %s, INT %s); "
+                         "bring-up by %s" % (
+                             msg["board"], msg.get("chip"), msg.get("spi_id"),
+                             "%g" % (msg.get("spi_hz", 0) / 1e6), msg.get("cs"), msg.get("rst"),
+                             msg.get("int"), msg.get("bring_up")))
             if self.faults is not None:
                 f = self.faults
                 self.say("fault link (%s): seed %d, drop %g, corrupt %g, duplicate %g, reorder %g, "
@@ -378,6 +393,16 @@ class Reporter:
             if msg.get("mode") == "serve":
                 self.say("served %.1f s" % (msg.get("elapsed_ms", 0) / 1000.0))
             self.say("counters: " + " ".join("%s=%s" % kv for kv in sorted(msg.get("counters", {}).items())))
+            spi = msg.get("spi")
+            if spi:
+                b = spi.get("bus", {})
+                self.say("spi: %s transactions, %s bytes, %s calls, %s wiring errors%s" % (
+                    b.get("transactions"), b.get("bytes"), b.get("calls"), b.get("wiring_errors"),
+                    (" %s" % b["errors"]) if b.get("errors") else ""))
+                for part in ("model", "driver"):
+                    if spi.get(part):
+                        self.say("%s: %s" % (part, " ".join(
+                            "%s=%s" % kv for kv in sorted(spi[part].items()))))
 
     def say_fault_counters(self):
         if self.fault_counters is not None:
@@ -504,6 +529,10 @@ class Reporter:
         if self.faults is not None:
             out["faults"] = dict(self.faults)
             out["faults"]["counters"] = self.fault_counters
+        if self.start.get("board"):  # virtual boards: the board and the chip's SPI counters
+            out["board"] = self.start["board"]
+            out["heap"] = self.start.get("heap")
+            out["spi"] = r.get("spi")
         if error is not None:
             out["error"] = error
         if extra:
@@ -693,8 +722,9 @@ def run_cpython(args, reporter):
     return None
 
 
-def run_micropython(args, reporter):
-    """Bridge in a thread here, the stack in a micropython child; returns an error text or None."""
+def run_micropython(args, reporter, script=MP_SCRIPT, mp_path=MP_PATH, extra_cfg=None):
+    """Bridge in a thread here, the stack in a micropython child; returns an error text or None.
+    script/mp_path/extra_cfg: what the child runs (virtual boards: virtual_board.py + the board)."""
     from host_tools.bridge import FrameBridge
     from host_tools.netns import micropython_binary
 
@@ -703,6 +733,8 @@ def run_micropython(args, reporter):
     except RuntimeError as exc:
         return str(exc)
     cfg = _config(args)
+    if extra_cfg:
+        cfg.update(extra_cfg)
     bridge = _open_tap_or_exit(args, lambda: FrameBridge(args.tap, pcap=args.pcap, faults=reporter.faults))
     cfg["bridge_port"] = bridge.port
     if cfg.get("send_file") and not cfg.get("recv_file"):
@@ -717,7 +749,7 @@ def run_micropython(args, reporter):
                              daemon=True)
     relay.start()
     env = dict(os.environ)
-    env["MICROPYPATH"] = MP_PATH
+    env["MICROPYPATH"] = mp_path
     serve = cfg["mode"] == "serve"
     cfg["watch_stdin"] = serve
     child = None
@@ -727,7 +759,7 @@ def run_micropython(args, reporter):
     error = None
     try:
         # the config goes in as stdin's first line: this unix port dies on argv strings >= 256 chars
-        child = subprocess.Popen([mp, "-X", "heapsize=" + MP_HEAP, MP_SCRIPT], env=env, cwd=ROOT,
+        child = subprocess.Popen([mp, "-X", "heapsize=" + MP_HEAP, script], env=env, cwd=ROOT,
                                  stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         child.stdin.write(json.dumps(cfg).encode() + b"\n")
         child.stdin.flush()
@@ -812,6 +844,9 @@ def run_session(args):
     reporter.faults = fault_settings(args)
     if args.runtime == "micropython":
         error = run_micropython(args, reporter)
+    elif args.runtime in VIRTUAL_BOARDS:
+        error = run_micropython(args, reporter, VB_SCRIPT, ":".join([VB_PATH] + VB_EXTRA_PATHS),
+                                {"board": VIRTUAL_BOARDS[args.runtime]})
     else:
         error = run_cpython(args, reporter)
     reporter.say_fault_counters()

@@ -390,6 +390,9 @@ def _emit_line(msg):
     print(json.dumps(msg))  # the unix port writes stdout unbuffered: one line per message
 
 
+emit_line = _emit_line
+
+
 def _stdin_closed_check():
     """A stop() for serve mode: true once stdin is readable (the CLI closes it to stop us)."""
     import select
@@ -416,19 +419,24 @@ def main(argv=None):
 
     dev = UdpFrameDevice(cfg["bridge_port"], mtu=cfg.get("mtu", 1500))
     try:
-        stack = build_stack(dev, cfg)
-        session = Session(stack, _emit_line)
-        session.start_message({"bridge_port": cfg["bridge_port"]})
-        if cfg["mode"] == "serve":
-            session.serve(cfg["seconds"], _stdin_closed_check() if cfg.get("watch_stdin") else None)
-        else:
-            send = cfg.get("send_hex")
-            send = binascii.unhexlify(send) if send is not None else None
-            session.connect(cfg["host"], cfg["port"], send, cfg.get("connect_timeout"),
-                            cfg.get("exchange_timeout", 10.0), cfg.get("half_close", False),
-                            cfg.get("count", 1), cfg.get("send_file"), cfg.get("recv_file"))
+        run_config(build_stack(dev, cfg), cfg, {"bridge_port": cfg["bridge_port"]})
     finally:
         dev.close()
+
+
+def run_config(stack, cfg, start_extra=None, emit=None):
+    """The session a config asks for (connect or serve) on stack, messages to emit (default: JSON
+    lines on stdout). Shared with the virtual board (virtual_board.py)."""
+    session = Session(stack, emit if emit is not None else _emit_line)
+    session.start_message(start_extra)
+    if cfg["mode"] == "serve":
+        session.serve(cfg["seconds"], _stdin_closed_check() if cfg.get("watch_stdin") else None)
+    else:
+        send = cfg.get("send_hex")
+        send = binascii.unhexlify(send) if send is not None else None
+        session.connect(cfg["host"], cfg["port"], send, cfg.get("connect_timeout"),
+                        cfg.get("exchange_timeout", 10.0), cfg.get("half_close", False),
+                        cfg.get("count", 1), cfg.get("send_file"), cfg.get("recv_file"))
 
 
 if __name__ == "__main__":

@@ -1,0 +1,315 @@
+"""The virtual boards: the MicroPython unix port running the firmware path (board file -> machine
+shim -> chip driver -> Stack) against a chip model bridged to a TAP, with Linux as the peer.
+
+Per board, in a fresh namespace each (tap0, Linux 192.0.2.1/24, the board 192.0.2.2):
+  * the CLI (`python -m host_tools connect|serve --runtime virtual-...  --json`): connect and
+    exchange data with a server, a refused port, Linux pings the board; the JSON carries the SPI
+    counters (no wiring errors, transactions and bytes counted);
+  * tests/device/board_script.py, the scenarios a real board runs (test_real_board.py), on the
+    virtual board through virtual_runner.py: bring-up by tcpip.board, ping, echo, refused.
+Boards: W5500-EVB-Pico (virtual-w5500), Pico + ENC28J60 (virtual-enc28j60), and the FIFO test board
+(tests/device/fifo_*.py: a tiny chip that tests the plumbing apart from the real chip models).
+Needs root, /dev/net/tun, ip, ping and the unix port, like tests/host/test_real_peer.py (missing
+pieces fail the tests, never skip them). Each test takes a few seconds.
+"""
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+
+import pytest
+
+import devicecase
+from devicecase import EchoServer, check_scenarios, closed_port, drive, scenario_config
+from host_tools.bridge import FrameBridge
+from host_tools.netns import TestNamespace, child_env, micropython_binary, read_line
+from realpeer import require_environment
+
+ROOT = devicecase.ROOT
+HERE = devicecase.HERE
+LINUX_IP = "192.0.2.1"
+STACK_ADDR = "192.0.2.2/24"
+STACK_IP = "192.0.2.2"
+# runtime -> (board file, chip, its driver and model files: those of the real chips must exist)
+BOARDS = {
+    "virtual-fifo": ("tests/device/fifo_board.py", "fifo", ()),
+    "virtual-w5500": ("boards/w5500_evb_pico.py", "w5500",
+                      ("lib/tcpip/drivers/w5500.py", "host_tools/mp/w5500_model.py")),
+    "virtual-enc28j60": ("boards/pico_enc28j60.py", "enc28j60",
+                         ("lib/tcpip/drivers/enc28j60.py", "host_tools/mp/enc28j60_model.py")),
+}
+RUNTIMES = sorted(BOARDS)
+CLI_TIMEOUT_S = 60
+
+
+@pytest.fixture(scope="module", autouse=True)
+def environment():
+    require_environment("virtual-board tests", tools=("ip", "ping"), micropython=True)
+
+
+def require_chip(runtime):
+    missing = [p for p in BOARDS[runtime][2] if not os.path.exists(os.path.join(ROOT, p))]
+    if missing:
+        pytest.skip("%s: the chip's driver/model is not in this checkout yet: %s" % (
+            runtime, ", ".join(missing)))
+
+
+@pytest.fixture
+def ns():
+    with TestNamespace() as space:
+        yield space
+
+
+def cli_argv(ns, command, *args, runtime):
+    # fifo_cli.py is the CLI with one more runtime (virtual-fifo); the real boards go through
+    # `python -m host_tools` itself
+    entry = ["tests/device/fifo_cli.py"] if runtime == "virtual-fifo" else ["-m", "host_tools"]
+    return ns.python_argv(*entry) + [command] + [str(a) for a in args] + [
+        "--tap", ns.tap, "--addr", STACK_ADDR, "--runtime", runtime, "--json"]
+
+
+def describe(rc, out, err):
+    return "CLI exit %s\n--- stdout ---\n%s\n--- stderr ---\n%s" % (rc, out, err)
+
+
+def last_json(rc, out, err):
+    lines = [line for line in (out or "").strip().splitlines() if line.strip()]
+    assert lines, "CLI printed nothing\n" + describe(rc, out, err)
+    try:
+        return json.loads(lines[-1])
+    except ValueError:
+        raise AssertionError("the CLI's last line is not JSON\n" + describe(rc, out, err))
+
+
+def check_spi(res, runtime, diag):
+    spi = res.get("spi")
+    assert spi, "no spi counters in the JSON\n" + diag
+    bus = spi["bus"]
+    assert bus["wiring_errors"] == 0 and bus["errors"] == {}, diag
+    assert bus["transactions"] > 0 and bus["bytes"] > bus["transactions"] and bus["calls"] >= bus["transactions"], diag
+    assert spi["chip"] == BOARDS[runtime][1], diag
+    model = spi["model"]
+    # the shim and the model saw the same bus (the model counts what reached it)
+    assert model.get("spi_transactions") == bus["transactions"], diag
+    assert model.get("spi_bytes") == bus["bytes"], diag
+    assert res["board"] == spi["board"], diag
+
+
+# -- the CLI ---------------------------------------------------------------------------------------
+@pytest.mark.parametrize("runtime", RUNTIMES)
+def test_cli_connect_and_exchange(ns, runtime):
+    require_chip(runtime)
+    server = EchoServer(LINUX_IP, 7001, sock_factory=lambda *a: ns.call(__import__("socket").create_server, *a))
+    try:
+        t0 = time.monotonic()
+        proc = ns.run(cli_argv(ns, "connect", LINUX_IP, 7001, "--send", devicecase.PAYLOAD.replace("\n", "\\n"),
+                               "--timeout", "20", runtime=runtime),
+                      check=False, timeout=CLI_TIMEOUT_S, env=child_env(), cwd=ROOT)
+        elapsed = time.monotonic() - t0
+    finally:
+        server.close()
+    diag = describe(proc.returncode, proc.stdout, proc.stderr)
+    res = last_json(proc.returncode, proc.stdout, proc.stderr)
+    assert proc.returncode == 0 and res["result"] == "connected", diag
+    assert res["runtime"] == runtime, diag
+    assert res["received"] == devicecase.ECHO_PREFIX + devicecase.PAYLOAD, diag
+    assert res["ended"] == "peer-closed" and res["final_state"] in ("CLOSED", "TIME-WAIT"), diag
+    assert server.accepted is not None and "%s:%d" % server.accepted == res["local"], diag
+    assert any(e["event"] == "arp-resolved" for e in res["events"]), diag
+    check_spi(res, runtime, diag)
+    assert res["spi"]["model"].get("spi_transactions", 0) > 0, diag
+    assert elapsed < 30, diag
+
+
+@pytest.mark.parametrize("runtime", RUNTIMES)
+def test_cli_refused_port(ns, runtime):
+    require_chip(runtime)
+    proc = ns.run(cli_argv(ns, "connect", LINUX_IP, 7002, runtime=runtime), check=False,
+                  timeout=CLI_TIMEOUT_S, env=child_env(), cwd=ROOT)
+    diag = describe(proc.returncode, proc.stdout, proc.stderr)
+    res = last_json(proc.returncode, proc.stdout, proc.stderr)
+    assert proc.returncode == 1 and res["result"] == "ECONNREFUSED", diag
+    assert res["syn_sent_ms"] == [0], diag
+    assert res["counters"].get("tcp_connect_refused") == 1, diag
+    check_spi(res, runtime, diag)
+
+
+@pytest.mark.parametrize("runtime", RUNTIMES)
+def test_cli_linux_pings_the_board(ns, runtime):
+    require_chip(runtime)
+    proc = ns.popen(cli_argv(ns, "serve", "--seconds", "30", runtime=runtime), env=child_env(), cwd=ROOT,
+                    stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        ready = read_line(proc.stdout, time.monotonic() + 20)
+        if ready is None or not ready.startswith("ready"):
+            proc.kill()
+            out, err = proc.communicate(timeout=10)
+            raise AssertionError("no ready line (got %r)\n%s" % (ready, describe(proc.returncode, out.decode(), err.decode())))
+        p = devicecase.ping(ns.exec_prefix, STACK_IP)
+        out, err = proc.communicate(timeout=20)  # closes stdin: serve ends and prints its counters
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate(timeout=10)
+    diag = describe(proc.returncode, out.decode(), err.decode())
+    assert p.returncode == 0 and "3 received" in p.stdout, p.stdout + p.stderr + diag
+    res = last_json(proc.returncode, out.decode(), err.decode())
+    assert proc.returncode == 0 and res["result"] == "served", diag
+    assert res["counters"].get("icmp_echo_reply_sent", 0) >= 3, diag
+    check_spi(res, runtime, diag)
+
+
+# -- the real-board scenarios on the virtual board -------------------------------------------------
+@pytest.mark.parametrize("runtime", RUNTIMES)
+def test_board_script_on_the_virtual_board(ns, runtime, tmp_path):
+    """The program test_real_board.py sends to a board (tests/device/board_script.py with its
+    config and the board file) run by virtual_runner.py: bring-up by tcpip.board over the machine
+    shim, ping, echo, refused."""
+    require_chip(runtime)
+    make = lambda *a: ns.call(__import__("socket").create_server, *a)  # noqa: E731
+    server = EchoServer(LINUX_IP, 0, sock_factory=make)
+    cfg = scenario_config(LINUX_IP, server.port, closed_port(LINUX_IP, make), addr=STACK_ADDR,
+                          gateway=LINUX_IP)
+    board_file = os.path.join(ROOT, BOARDS[runtime][0])
+    program = tmp_path / "program.py"
+    program.write_text(devicecase.board_program(cfg, board_file))
+    run = {"program": str(program), "board_file": board_file}
+    bridge = ns.call(FrameBridge, ns.tap)
+    stop = threading.Event()
+    relay = threading.Thread(target=bridge.serve, kwargs={"stop_event": stop, "duration": 60}, daemon=True)
+    relay.start()
+    run["bridge_port"] = bridge.port
+    env = child_env({"MICROPYPATH": ":".join([os.path.join(ROOT, "lib"), os.path.join(ROOT, "host_tools", "mp"), HERE])})
+    proc = ns.popen([micropython_binary(), "-X", "heapsize=4M", os.path.join(HERE, "virtual_runner.py")],
+                    env=env, cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        proc.stdin.write((json.dumps(run) + "\n").encode())
+        proc.stdin.close()
+        steps, lines = drive(proc, lambda s: devicecase.ping(ns.exec_prefix, STACK_IP),
+                             time.monotonic() + 40, last_step="spi")
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        err = proc.stderr.read().decode(errors="replace")
+        proc.wait(10)
+        stop.set()
+        relay.join(5)
+        bridge.close()
+        server.close()
+    lines.append("--- stderr ---\n" + err)
+    check_scenarios(steps, lines, server)
+    assert steps["up"]["ip"] == STACK_IP and steps["up"]["chip"] == BOARDS[runtime][1]
+    spi = steps.get("spi")
+    assert spi is not None and spi["bus"]["wiring_errors"] == 0 and spi["bus"]["transactions"] > 0, lines[-20:]
+
+
+# -- in-process (CPython), no network ----------------------------------------------------------------
+class QueueLink:
+    """The model's wire side as two lists: frames to deliver to the chip, frames it sent."""
+
+    def __init__(self):
+        self.inbox = []
+        self.sent = []
+
+    def recv_into(self, buf):
+        if not self.inbox:
+            return 0
+        f = self.inbox.pop(0)
+        buf[:len(f)] = f
+        return len(f)
+
+    def send(self, buf, n):
+        self.sent.append(bytes(buf[:n]))
+
+
+def arp_request(sender_mac, sender_ip, target_ip):
+    import socket
+
+    return (b"\xff" * 6 + sender_mac + b"\x08\x06" + b"\x00\x01\x08\x00\x06\x04\x00\x01" + sender_mac
+            + socket.inet_aton(sender_ip) + b"\x00" * 6 + socket.inet_aton(target_ip) + b"\x00" * 18)
+
+
+@pytest.fixture
+def shim():
+    import machine_shim
+
+    machine_shim.reset_board()
+    yield machine_shim
+    machine_shim.uninstall()
+    machine_shim.reset_board()
+
+
+@pytest.mark.parametrize("runtime", RUNTIMES)
+def test_in_process_board_answers_arp_through_driver_and_model(shim, runtime):
+    require_chip(runtime)
+    import board_script
+    from virtual_board import VirtualBoard
+
+    with open(os.path.join(ROOT, BOARDS[runtime][0])) as f:
+        board = board_script.board_from_source(f.read())
+    link = QueueLink()
+    vb = VirtualBoard(board, link, unique_id=b"\x01\x02\x03\x04\x05\x06\x07\x08")
+    stack = vb.bring_up("192.0.2.2/24", "192.0.2.1")
+    assert vb.how == "tcpip.board.bring_up"
+    import machine
+
+    assert machine is shim
+    peer = b"\x02\x00\x00\x00\x00\x09"
+    link.inbox.append(arp_request(peer, "192.0.2.1", "192.0.2.2"))
+    for _ in range(20):
+        stack.poll()
+        if link.sent:
+            break
+    replies = [f for f in link.sent if f[12:14] == b"\x08\x06" and f[20:22] == b"\x00\x02"]
+    assert len(replies) == 1, link.sent
+    assert replies[0][0:6] == peer and replies[0][6:12] == stack.mac
+    c = vb.spi_counters()
+    assert c["bus"]["wiring_errors"] == 0 and c["bus"]["transactions"] > 0, c
+    assert c["model"]["spi_transactions"] == c["bus"]["transactions"], c
+
+
+def test_unknown_chip_is_refused_with_its_name(shim):
+    from virtual_board import VirtualBoard
+
+    class Board:
+        BOARD = "nothing"
+        CHIP = "cs8900"
+        SPI_ID = 0
+        CS = 17
+
+    with pytest.raises(ValueError) as info:
+        VirtualBoard(Board, QueueLink())
+    assert "cs8900" in str(info.value) and "w5500" in str(info.value)
+
+
+def probe_int(runtime):
+    """Bring the board up in-process, put an ARP request for it on the link, read the INT pin."""
+    import board_script
+    import machine_shim
+    from virtual_board import VirtualBoard
+
+    with open(os.path.join(ROOT, BOARDS[runtime][0])) as f:
+        board = board_script.board_from_source(f.read())
+    machine_shim.reset_board()
+    link = QueueLink()
+    vb = VirtualBoard(board, link)
+    stack = vb.bring_up("192.0.2.2/24")
+    for _ in range(5):
+        stack.poll()
+    pin = machine_shim.Pin(board.INT)
+    idle = pin.value()
+    link.inbox.append(arp_request(b"\x02\x00\x00\x00\x00\x09", "192.0.2.1", "192.0.2.2"))
+    waiting = pin.value()
+    stack.poll()
+    return idle == 1 and waiting == 0 and link.inbox == []
+
+
+@pytest.mark.parametrize("runtime", RUNTIMES)
+def test_int_pin_goes_low_for_a_frame_waiting_on_the_wire(shim, runtime):
+    """INTn is a level the chip drives as soon as a frame lands: reading the pin must see a frame
+    that waits on the link (a lazy model pulls it in int_level() as in select()), or the driver's
+    wait() on the INT pin sleeps to its timeout and every frame of a quiet line arrives late."""
+    require_chip(runtime)
+    assert probe_int(runtime), "INT stayed high with a frame waiting on the link (model int_level())"
