@@ -141,6 +141,12 @@ class FifoDriver:
         self.mtu = 1500
         self.hdr = bytearray(3)
         self.rhdr = bytearray(3)
+        self.int_pin = int_pin
+        if clock is None:
+            from tcpip.clock import Clock
+
+            clock = Clock()
+        self.clock = clock
         self.counters = {"rx_frames": 0, "tx_frames": 0}
         if reset is not None:
             reset(0)
@@ -188,3 +194,14 @@ class FifoDriver:
 
     def link_up(self):
         return True
+
+    def wait(self, timeout_ms):
+        """Up to timeout_ms until INT says a frame waits (1 ms sleeps without an INT pin)."""
+        pin = self.int_pin
+        if pin is None:
+            self.clock.sleep_ms(1 if timeout_ms >= 1 else 0)
+            return
+        for _ in range(timeout_ms if timeout_ms > 0 else 0):
+            if not pin.value():
+                return
+            self.clock.sleep_ms(1)
