@@ -2,10 +2,11 @@
 
     python -m host_tools connect HOST PORT --tap IFNAME --addr A.B.C.D/N [--gateway IP]
         [--send TEXT | --send-file PATH] [--recv-file PATH] [--syn-retries N] [--timeout SECONDS]
-        [--pcap FILE] [--json] [--runtime cpython|micropython] [--count N] [--half-close]
+        [--pcap FILE] [--json] [--runtime RUNTIME] [--count N] [--half-close]
         [--rx-buffer N] [--tx-buffer N] [fault options]
     python -m host_tools serve --tap IFNAME --addr A.B.C.D/N [--gateway IP] [--seconds S]
-        [--pcap FILE] [--json] [--runtime cpython|micropython] [fault options]
+        [--pcap FILE] [--json] [--runtime RUNTIME] [fault options]
+    RUNTIME: cpython | micropython | virtual-w5500 | virtual-enc28j60
     python -m host_tools demo
 
 Fault options (a seeded host_tools.faultlink.FaultLink between the TAP and the stack):
@@ -24,6 +25,9 @@ that are printed here exactly as for cpython. --pcap records every frame in both
 around the device, or the bridge's capture). Fault options wrap the TAP in a FaultLink: here on
 cpython, inside the bridge on micropython; the pcap shows the stack's side of it. --send-file and
 --recv-file stream through preallocated buffers; on micropython the child opens the files itself.
+--runtime virtual-w5500|virtual-enc28j60 is micropython running a virtual board instead
+(host_tools/mp/virtual_board.py): the board file, the machine shim, tcpip.board.bring_up and the chip
+driver, against a model of the chip whose wire side is the bridge; the JSON adds board, heap, spi.
 
 Exit status: 0 connected (and the --send exchange ended without error: the peer closed, or the
 timeout ended it); 1 connect error, exchange error (reset) or a failure of the runtime; 2 usage
