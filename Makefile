@@ -37,3 +37,17 @@ mpy-check: setup
 	done < <(find lib -name '*.py' -print0 | sort -z); \
 	if [ $$fail -ne 0 ]; then echo "mpy-check: errors (of $$count files)" >&2; exit 1; fi; \
 	echo "mpy-check: $$count files compile for armv6m"
+
+# The armv6m .mpy bundle for a board (build/bundle; BUNDLE_ARGS="--board w5500_evb_pico"), with its
+# size table; fails over the budget (host_tools/build.py, docs/BOARDS.md).
+.PHONY: bundle firmware
+bundle: setup
+	$(PY) -m host_tools build $(BUNDLE_ARGS)
+
+# A MicroPython firmware with tcpip frozen in (firmware/manifest.py). Needs a MicroPython checkout
+# with its rp2 toolchain: make firmware MPY_DIR=/path/to/micropython [MPY_BOARD=RPI_PICO]
+MPY_BOARD ?= RPI_PICO
+firmware:
+	@test -n "$(MPY_DIR)" -a -d "$(MPY_DIR)/ports/rp2" || { echo "firmware: set MPY_DIR to a MicroPython checkout (with ports/rp2 and the pico-sdk submodules)" >&2; exit 2; }
+	$(MAKE) -C "$(MPY_DIR)/ports/rp2" BOARD=$(MPY_BOARD) FROZEN_MANIFEST="$(abspath firmware/manifest.py)"
+	@echo "firmware: $(MPY_DIR)/ports/rp2/build-$(MPY_BOARD)/firmware.uf2"

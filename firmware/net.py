@@ -124,7 +124,7 @@ def status():
         _say("address  none")
     _say("gateway  %s" % (_ntoa(r.gateway) or "none"))
     servers = getattr(s, "dns_servers", None) or []
-    _say("dns      %s" % (" ".join(servers) if servers else "none"))
+    _say("dns      %s" % (" ".join(_ntoa(d) for d in servers) if servers else "none"))
     d = getattr(s, "dhcp", None)
     if d is not None:
         _say("dhcp     %s" % _lease_text(d, s.clock))

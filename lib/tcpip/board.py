@@ -150,7 +150,10 @@ def open_nic(board, mac=None, clock=None, machine=None, driver=None):
         except ImportError:
             raise _fail("no-machine", "no `machine` module: bring_up runs on a board, or on the unix "
                         "port with host_tools/mp/machine_shim.py installed")
-    Pin = machine.Pin
+    Pin = getattr(machine, "Pin", None)
+    if Pin is None or getattr(machine, "SPI", None) is None:
+        raise _fail("no-machine", "this `machine` module has no SPI/Pin (the unix port's): bring_up "
+                    "runs on a board, or with host_tools/mp/machine_shim.py installed")
     spi = machine.SPI(board.SPI_ID, baudrate=board.BAUDRATE, sck=Pin(board.SCK), mosi=Pin(board.MOSI),
                       miso=Pin(board.MISO))
     cs = Pin(board.CS, Pin.OUT, value=1)
@@ -261,7 +264,7 @@ def bring_up(board, dhcp=True, addr=None, gateway=None, dns=None, mac=None, cloc
 
 def _dhcp_log(say):
     def trace(event, tcb, detail):
-        if event == "dhcp":
+        if event == "dhcp" and not str(detail).startswith("state "):
             say("DHCP: %s" % (detail,))
     return trace
 

@@ -12,7 +12,7 @@ import sys
 
 from tcpip import board as tboard
 from tcpip import socket as tsocket
-from tcpip.checksum import checksum
+from tcpip.checksum import checksum, pseudo_sum
 from tcpip.clock import ManualClock
 from tcpip.wire import ipv4
 
@@ -148,8 +148,8 @@ def _dhcp_options(buf, off, end):
 
 class Lan:
     """The network behind a NIC. send(buf, n): a frame the stack sent; recv_into(buf): the next
-    frame for the stack (0 when none). Answers ARP for the server and the DNS server, DHCP (when
-    dhcp=True) and DNS A queries for names in `names`."""
+    frame for the stack (0 when none). Answers ARP for the server, the DNS server and the hosts of
+    `names`, DHCP (when dhcp=True), DNS A queries for names in `names`; a TCP SYN gets a RST."""
 
     def __init__(self, dhcp=True, names=None, dns_ip=DNS_IP):
         self.dhcp = dhcp
@@ -175,6 +175,8 @@ class Lan:
         if et == 0x0806:
             self.sent.append(("arp", ipv4.ntoa(f, 38)))
             self._arp(f)
+        elif et == 0x0800 and f[23] == 6:
+            self._tcp(f)
         elif et == 0x0800 and f[23] == 17:
             dport = _u16(f, 36)
             if dport == 67:
@@ -186,11 +188,42 @@ class Lan:
         else:
             self.sent.append(("other", et))
 
+    def _tcp(self, f):
+        t = 34
+        flags = f[t + 13]
+        self.sent.append(("tcp", flags))
+        if not flags & 0x02 or flags & 0x04:
+            return
+        seq = int.from_bytes(f[t + 4:t + 8], "big")
+        r = bytearray(54)
+        r[0:6] = f[6:12]
+        r[6:12] = SERVER_MAC
+        r[12] = 0x08
+        r[14] = 0x45
+        r[17] = 40
+        r[22] = 64
+        r[23] = 6
+        r[26:30] = f[30:34]
+        r[30:34] = f[26:30]
+        cs = checksum(r, 14, 34)
+        r[24] = cs >> 8
+        r[25] = cs & 0xFF
+        r[34:36] = f[t + 2:t + 4]
+        r[36:38] = f[t:t + 2]
+        r[42:46] = ((seq + 1) & 0xFFFFFFFF).to_bytes(4, "big")
+        r[46] = 0x50
+        r[47] = 0x14  # RST|ACK (RFC 9293 3.10.7.1: a SYN to a closed port)
+        cs = checksum(r, 34, 54, pseudo_sum(r, 26, r, 30, 6, 20))
+        r[50] = cs >> 8
+        r[51] = cs & 0xFF
+        self.queue.append(r)
+
     def _arp(self, f):
         if _u16(f, 20) != 1:
             return
         tpa = f[38:42]
-        if tpa != SERVER_IP and tpa != self.dns_ip:
+        hosts = [ipv4.aton(a) for a in self.names.values()]
+        if tpa != SERVER_IP and tpa != self.dns_ip and tpa not in hosts:
             return
         r = bytearray(42)
         r[0:6] = f[6:12]
@@ -486,3 +519,38 @@ def test_dhcp_timeout():
 def test_static_address_wins_over_dhcp():
     stack, m, nic, lan, clock = up(addr="192.0.2.7/24", dhcp=True)
     assert ipv4.ntoa(stack.route.addr) == "192.0.2.7" and lan.dhcp_types == []
+
+
+# -- DNS through the resolver bring_up plugs into tcpip.socket --------------------------------------
+def test_getaddrinfo_uses_the_dhcp_dns_server():
+    lan = Lan(names={"printer.lan": "192.0.2.80"})
+    stack, m, nic, lan, clock = up(lan=lan)
+    ai = tsocket.getaddrinfo("printer.lan", 631)
+    assert ai[0][-1] == ("192.0.2.80", 631)
+    assert lan.dns_queries == ["printer.lan"]
+    try:
+        tsocket.getaddrinfo("nothing.lan", 80)
+        raise AssertionError("resolved an unknown name")
+    except OSError as exc:
+        assert exc.args[0] == -2  # EAI_NONAME, as MicroPython
+    assert "nothing.lan" in lan.dns_queries
+
+
+def test_a_syn_to_the_lan_is_refused():
+    stack, m, nic, lan, clock = up(addr="192.0.2.2/24")
+    s = tsocket.socket()
+    s.settimeout(5)
+    try:
+        s.connect(("192.0.2.1", 80))
+        raise AssertionError("connected")
+    except OSError as exc:
+        assert exc.args[0] == 111  # ECONNREFUSED
+    s.close()
+
+
+def test_a_machine_module_without_spi():
+    class UnixMachine:  # the unix port's own `machine`: no SPI, no Pin
+        pass
+    text = raises(lambda: tboard.bring_up(Board, addr="192.0.2.2/24", machine=UnixMachine(),
+                                          driver=nic_class(Lan(), ManualClock())), "no-machine")
+    assert "machine_shim" in text

@@ -1,0 +1,641 @@
+"""What goes onto a board: the .mpy bundle (host_tools/build.py), package.json (mip),
+firmware/manifest.py, `python -m host_tools deploy|repl` (host_tools/deploy.py), firmware/boot.py,
+main.py and net.py.
+
+The board side runs on the MicroPython unix port: from a built armv6m bundle (its bytecode .mpy
+files load on any MicroPython >= 1.19; only _viper.mpy is arch-specific and stays unused there),
+with host_tools/mp/machine_shim.py wiring a chip model whose network side is test_board.Lan (ARP,
+DHCP, DNS, a RST for every SYN). mpremote itself runs against FakeSerialBoard: a unix-port process
+behind a pty pair, which speaks the raw REPL as a board does (the unix port has it) while this
+class emulates the soft reset (a fresh interpreter). What a real board adds (USB CDC, flash
+filesystem, rp2 SPI) is not covered here.
+"""
+import argparse
+import ast
+import json
+import os
+import pty
+import select
+import shlex
+import shutil
+import subprocess
+import sys
+import threading
+import time
+import tty
+
+import pytest
+
+from host_tools import build, deploy
+from host_tools.netns import micropython_binary, venv_tool
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+MP_DIR = os.path.join(ROOT, "host_tools", "mp")
+HOST_TESTS = os.path.join(ROOT, "tests", "host")
+RAW_PROMPT = b"raw REPL; CTRL-B to exit\r\n>"
+BOARDS = {"w5500_evb_pico": ("w5500_model", "W5500Model"),
+          "pico_enc28j60": ("enc28j60_model", "Enc28j60Model")}
+
+
+def lib_sources():
+    out = []
+    for dirpath, dirnames, filenames in os.walk(os.path.join(ROOT, "lib", "tcpip")):
+        dirnames[:] = [d for d in dirnames if d != "__pycache__"]
+        for fn in filenames:
+            if fn.endswith(".py"):
+                out.append(os.path.relpath(os.path.join(dirpath, fn), os.path.join(ROOT, "lib")))
+    return sorted(p.replace(os.sep, "/") for p in out)
+
+
+@pytest.fixture(scope="module")
+def bundle(tmp_path_factory):
+    out = str(tmp_path_factory.mktemp("bundle") / "all")
+    return build.build_bundle(out, report=None)
+
+
+def files_under(root):
+    out = []
+    for dirpath, dirnames, filenames in os.walk(root):
+        for fn in filenames:
+            out.append(os.path.relpath(os.path.join(dirpath, fn), root).replace(os.sep, "/"))
+    return sorted(out)
+
+
+# -- the bundle --------------------------------------------------------------------------------
+def test_bundle_has_every_module_as_armv6m_mpy(bundle):
+    got = files_under(bundle["out"])
+    for rel in lib_sources():
+        assert "lib/" + rel[:-3] + ".mpy" in got, rel
+    for f in ("boot.py", "main.py", "lib/net.mpy", "lib/connect_main.mpy",
+              "lib/boards/w5500_evb_pico.py", "lib/boards/pico_enc28j60.py"):
+        assert f in got, f
+    assert not [f for f in got if f.startswith("lib/") and f.endswith(".py") and "/boards/" not in f]
+    for f in got:
+        if f.endswith(".mpy"):
+            with open(os.path.join(bundle["out"], f), "rb") as fh:
+                head = fh.read(4)
+            # header: 'M', version 6, then arch << 2 | sub-version: bytecode-only files carry no
+            # arch (0: any port loads them); native code (the viper core) is armv6m (4), mpy 6.3
+            assert head[0] == ord("M") and head[1] == 6, (f, head)
+            if f == "lib/tcpip/_viper.mpy":
+                assert head[2] == 4 << 2 | 3, (f, head)
+            else:
+                assert head[2] == 0, (f, head)
+    sizes = {r[0]: r[2] for r in bundle["rows"]}
+    assert sum(n for f, n in sizes.items() if f.endswith(".mpy")) == bundle["total"]
+    assert all(n > 0 for n in sizes.values())
+
+
+def test_bundle_is_under_its_budget(bundle):
+    assert bundle["budget"] == build.BUDGET_BYTES
+    assert bundle["ok"] and bundle["total"] <= build.BUDGET_BYTES, build.size_table(bundle)
+
+
+def test_board_bundle_keeps_only_its_driver_and_board(tmp_path):
+    for board, other_driver, other_board in (("w5500_evb_pico", "enc28j60", "pico_enc28j60"),
+                                              ("pico_enc28j60", "w5500", "w5500_evb_pico")):
+        r = build.build_bundle(str(tmp_path / board), board, report=None)
+        got = files_under(r["out"])
+        assert "lib/tcpip/drivers/%s.mpy" % other_driver not in got
+        assert "lib/boards/%s.py" % other_board not in got
+        assert "lib/boards/%s.py" % board in got
+        mine = "enc28j60" if other_driver == "w5500" else "w5500"
+        assert "lib/tcpip/drivers/%s.mpy" % mine in got
+
+
+def test_build_command(tmp_path):
+    out = tmp_path / "b"
+    py = sys.executable
+    p = subprocess.run([py, "-m", "host_tools", "build", "--board", "w5500_evb_pico", "--out", str(out)],
+                       cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert p.returncode == 0, p.stderr
+    assert "lib/tcpip/tcp.mpy" in p.stdout and "total .mpy" in p.stdout and ": ok (" in p.stdout
+    assert (out / "lib" / "tcpip" / "stack.mpy").is_file()
+    # over budget: exit 1 and says so
+    p = subprocess.run([py, "-m", "host_tools", "build", "--out", str(out), "--budget", "10"],
+                       cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert p.returncode == 1 and "exceeds the budget" in p.stderr and "EXCEEDED" in p.stdout
+    # unknown board: usage error
+    p = subprocess.run([py, "-m", "host_tools", "build", "--board", "nope", "--out", str(out)],
+                       cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert p.returncode == 2 and "unknown board 'nope'" in p.stderr
+
+
+def test_build_never_empties_a_directory_it_did_not_make(tmp_path):
+    (tmp_path / "precious.txt").write_text("keep")
+    with pytest.raises(build.BuildError, match="not touching"):
+        build.build_bundle(str(tmp_path), report=None)
+    assert (tmp_path / "precious.txt").read_text() == "keep"
+
+
+# -- package.json (mip) and manifest.py --------------------------------------------------------------
+def test_package_json_lists_every_lib_file_and_nothing_missing():
+    with open(os.path.join(ROOT, "package.json")) as f:
+        pkg = json.load(f)
+    assert sorted(pkg) == ["deps", "urls", "version"]
+    dests = [d for d, _ in pkg["urls"]]
+    assert len(set(dests)) == len(dests)
+    for dest, src in pkg["urls"]:
+        assert not src.startswith(("/", "http")), src  # relative: mip resolves it next to package.json
+        assert os.path.isfile(os.path.join(ROOT, src)), src
+    listed = {src for _, src in pkg["urls"]}
+    for rel in lib_sources():
+        assert "lib/" + rel in listed, rel
+        assert [rel, "lib/" + rel] in pkg["urls"]  # installed as /lib/tcpip/...
+    assert ["net.py", "firmware/net.py"] in pkg["urls"]
+    assert ["connect_main.py", "host_tools/mp/connect_main.py"] in pkg["urls"]
+    for b in build.board_names():
+        assert ["boards/%s.py" % b, "boards/%s.py" % b] in pkg["urls"]
+    from tcpip import __version__
+    assert pkg["version"] == __version__
+    with open(os.path.join(ROOT, "package.json")) as f:
+        assert f.read() == build.package_json_text(), "package.json is stale: python -m host_tools build --write-package-json"
+
+
+def test_manifest_freezes_the_stack_helpers_and_boards():
+    path = os.path.join(ROOT, "firmware", "manifest.py")
+    here = os.path.dirname(path)
+    calls = []
+
+    def include(p):
+        calls.append(("include", p))
+
+    def metadata(**kw):
+        calls.append(("metadata", kw))
+
+    def package(name, files=None, base_path=".", opt=None):
+        d = os.path.normpath(os.path.join(here, base_path, name))
+        assert os.path.isdir(d), d
+        calls.append(("package", name, d))
+
+    def module(name, base_path=".", opt=None):
+        f = os.path.normpath(os.path.join(here, base_path, name))
+        assert os.path.isfile(f), f
+        calls.append(("module", name, f))
+
+    def require(name, **kw):
+        calls.append(("require", name))
+
+    with open(path) as f:
+        code = compile(f.read(), path, "exec")
+    exec(code, {"include": include, "metadata": metadata, "package": package, "module": module,
+                "require": require})
+    assert ("include", "$(PORT_DIR)/boards/manifest.py") in calls
+    from tcpip import __version__
+    assert [c for c in calls if c[0] == "metadata"][0][1]["version"] == __version__
+    assert ("package", "tcpip", os.path.join(ROOT, "lib", "tcpip")) in calls
+    assert ("package", "boards", os.path.join(ROOT, "boards")) in calls
+    assert ("module", "net.py", os.path.join(ROOT, "firmware", "net.py")) in calls
+    assert ("module", "connect_main.py", os.path.join(MP_DIR, "connect_main.py")) in calls
+
+
+# -- deploy / repl: the mpremote commands --------------------------------------------------------
+def run_host_tools(*args, timeout=300):
+    return subprocess.run([sys.executable, "-m", "host_tools"] + list(args), cwd=ROOT,
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def test_deploy_dry_run_prints_the_mpremote_commands(tmp_path):
+    out = tmp_path / "d"
+    p = run_host_tools("deploy", "--board", "pico_enc28j60", "--port", "/dev/ttyACM7", "--static",
+                       "192.168.1.50/24", "--gateway", "192.168.1.1", "--dns", "192.168.1.1", "--dns",
+                       "9.9.9.9", "--hostname", "pico-eth", "--out", str(out), "--dry-run")
+    assert p.returncode == 0, p.stderr
+    lines = p.stdout.strip().splitlines()
+    d = str(out)
+    want = [
+        ["mpremote", "connect", "/dev/ttyACM7", "run", d + "/cleanup.py"],
+        ["mpremote", "connect", "/dev/ttyACM7", "fs", "cp", "-r", d + "/lib", d + "/boot.py",
+         d + "/main.py", d + "/tcpip_config.py", ":."],
+        ["mpremote", "connect", "/dev/ttyACM7", "soft-reset", "exec", "import main"],
+    ]
+    assert [shlex.split(x) for x in lines[-3:]] == want
+    assert "lib/tcpip/drivers/enc28j60.mpy" in p.stdout  # the size table came first
+    cfg = {}
+    exec((out / "tcpip_config.py").read_text(), cfg)
+    assert (cfg["BOARD"], cfg["ADDR"], cfg["GATEWAY"], cfg["DNS"], cfg["HOSTNAME"], cfg["AUTOSTART"]) == (
+        "pico_enc28j60", "192.168.1.50/24", "192.168.1.1", ["192.168.1.1", "9.9.9.9"], "pico-eth", True)
+    cleanup = (out / "cleanup.py").read_text()
+    ast.parse(cleanup)
+    assert "'lib/tcpip'" in cleanup and "'lib/net.py'" in cleanup and "'lib/net.mpy'" in cleanup
+    assert "'lib/boards/pico_enc28j60.py'" in cleanup
+    assert "/lib" not in cleanup.replace("'lib/", "")  # relative paths only: never the host's /lib
+
+
+def test_deploy_defaults_dhcp_and_auto_port(tmp_path):
+    p = run_host_tools("deploy", "--board", "w5500_evb_pico", "--out", str(tmp_path / "d"), "--dry-run")
+    assert p.returncode == 0, p.stderr
+    assert p.stdout.strip().splitlines()[-1] == "mpremote connect auto soft-reset exec 'import main'"
+    cfg = {}
+    exec((tmp_path / "d" / "tcpip_config.py").read_text(), cfg)
+    assert (cfg["BOARD"], cfg["ADDR"], cfg["DNS"], cfg["AUTOSTART"]) == ("w5500_evb_pico", None, None, True)
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--board", "nope"], "unknown board 'nope'"),
+    (["--board", "w5500_evb_pico", "--gateway", "192.168.1.1"], "--gateway goes with --static"),
+    (["--board", "w5500_evb_pico", "--static", "192.168.1.50/24", "--gateway", "10.0.0.1"], "--gateway"),
+    (["--board", "w5500_evb_pico", "--static", "192.168.1.50"], "prefix length"),
+    (["--board", "w5500_evb_pico", "--dns", "nine"], "--dns"),
+    (["--board", "w5500_evb_pico", "--hostname", "bad name"], "hostname"),
+    ([], "--board"),
+])
+def test_deploy_usage_errors(args, message, tmp_path):
+    p = run_host_tools("deploy", *args, "--out", str(tmp_path / "d"), "--dry-run")
+    assert p.returncode == 2 and message in p.stderr, p.stderr
+    assert not (tmp_path / "d").exists()
+
+
+def test_repl_dry_run():
+    p = run_host_tools("repl", "--port", "/dev/ttyACM0", "--dry-run")
+    assert p.returncode == 0 and p.stdout.strip() == "mpremote connect /dev/ttyACM0 repl"
+    p = run_host_tools("repl", "--dry-run")
+    assert p.stdout.strip() == "mpremote connect auto repl"
+
+
+def test_deploy_stops_at_the_first_failing_command(tmp_path, capsys):
+    seen = []
+
+    def runner(cmd):
+        seen.append(cmd)
+        return 1
+
+    rc = deploy.main(["--board", "w5500_evb_pico", "--port", "/dev/null0"], runner=runner)
+    assert rc == 1 and len(seen) == 1 and seen[0][1:4] == ["connect", "/dev/null0", "run"]
+    err = capsys.readouterr().err
+    assert "mpremote failed (exit 1)" in err and "--port" in err
+    assert not os.path.exists(os.path.dirname(seen[0][4]))  # the temporary bundle is gone
+
+
+# -- a board behind a pty, for mpremote ---------------------------------------------------------------
+class FakeSerialBoard:
+    """A MicroPython unix-port process behind a pty pair that mpremote opens like a board's USB serial
+    port (`port`). The unix port has the raw REPL and raw paste mode that mpremote speaks; a soft
+    reset (Ctrl-D at the raw REPL prompt) is emulated here: a fresh interpreter runs `setup` and
+    boot.py, and the board's answer ("OK", "MPY: soft reboot", the raw REPL prompt) goes back. The
+    board's filesystem is `root` (its working directory); sys.path is '', root/lib, then extra_path."""
+
+    def __init__(self, root, setup="", extra_path=()):
+        self.root = root
+        self.setup = setup
+        self.path = ":" + ":".join([os.path.join(root, "lib")] + list(extra_path))
+        self.dev_m, self.dev_s = pty.openpty()
+        self.host_m, self.host_s = pty.openpty()
+        tty.setraw(self.dev_s)
+        tty.setraw(self.host_s)
+        self.port = os.ttyname(self.host_s)
+        self.proc = None
+        self.soft_resets = 0
+        self.at_prompt = False
+        self.tail = b""
+        self.stop = threading.Event()
+        self._spawn()
+        self.thread = threading.Thread(target=self._relay, daemon=True)
+        self.thread.start()
+
+    def _spawn(self):
+        code = self.setup + (
+            "\nimport os\ntry:\n    os.stat('boot.py')\nexcept OSError:\n    pass\n"
+            "else:\n    exec(open('boot.py').read())\n")
+        env = dict(os.environ, MICROPYPATH=self.path)
+        self.proc = subprocess.Popen([micropython_binary(), "-X", "heapsize=4M", "-i", "-c", code],
+                                     stdin=self.dev_s, stdout=self.dev_s, stderr=self.dev_s,
+                                     cwd=self.root, env=env, close_fds=True)
+
+    def _read_until(self, marker, timeout):
+        buf = b""
+        end = time.monotonic() + timeout
+        while marker not in buf and time.monotonic() < end:
+            r, _, _ = select.select([self.dev_m], [], [], 0.05)
+            if r:
+                buf += os.read(self.dev_m, 4096)
+        return buf
+
+    def _soft_reset(self):
+        self.proc.kill()
+        self.proc.wait(10)
+        self.soft_resets += 1
+        self._spawn()
+        self._read_until(b">>> ", 20)  # the banner (after setup and boot.py)
+        os.write(self.dev_m, b"\r\x01")
+        self._read_until(RAW_PROMPT, 20)
+        os.write(self.host_m, b"OK\r\nMPY: soft reboot\r\n" + RAW_PROMPT)
+        self.tail = RAW_PROMPT
+        self.at_prompt = True
+
+    def _relay(self):
+        while not self.stop.is_set():
+            r, _, _ = select.select([self.dev_m, self.host_m], [], [], 0.05)
+            if self.dev_m in r:
+                try:
+                    data = os.read(self.dev_m, 4096)
+                except OSError:
+                    data = b""
+                if data:
+                    self.tail = (self.tail + data)[-64:]
+                    self.at_prompt = self.tail.endswith(RAW_PROMPT) or self.tail.endswith(b"\x04>")
+                    os.write(self.host_m, data)
+            if self.host_m in r:
+                data = os.read(self.host_m, 4096)
+                if data == b"\x04" and self.at_prompt:
+                    self._soft_reset()
+                elif data:
+                    self.at_prompt = False
+                    os.write(self.dev_m, data)
+
+    def close(self):
+        self.stop.set()
+        self.thread.join(10)
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.wait(10)
+        for fd in (self.dev_m, self.dev_s, self.host_m, self.host_s):
+            os.close(fd)
+
+
+def virtual_setup(board="w5500_evb_pico"):
+    """Setup code for a fake board: the machine shim with the board's chip model on SPI0 / CS GP17,
+    its network side a test_board.Lan (skipped while the bundle is not installed yet)."""
+    mod, cls = BOARDS[board]
+    return (
+        "import sys\n"
+        "try:\n"
+        "    import machine_shim\n"
+        "    from %s import %s\n"
+        "    from test_board import Lan\n"
+        "    machine_shim.wire(0, 17, %s(Lan(names={'example.test': '192.0.2.80'})), reset_pin=20, int_pin=21)\n"
+        "    machine_shim.install()\n"
+        "except ImportError as e:\n"
+        "    print('no bundle yet:', e)\n"
+    ) % (mod, cls, cls)
+
+
+@pytest.fixture
+def fake_board(tmp_path):
+    boards = []
+
+    def make(setup="", extra_path=(MP_DIR, HOST_TESTS)):
+        root = tmp_path / "board"
+        root.mkdir(exist_ok=True)
+        b = FakeSerialBoard(str(root), setup, extra_path)
+        boards.append(b)
+        return b
+
+    yield make
+    for b in boards:
+        b.close()
+
+
+def mpremote(board, *args, timeout=120):
+    return subprocess.run([venv_tool("mpremote"), "connect", board.port] + list(args),
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def test_deploy_with_mpremote_to_a_fake_board(fake_board):
+    b = fake_board(virtual_setup())
+    root = b.root
+    # leftovers of an earlier install that would shadow the new .mpy files, and a user file
+    os.makedirs(os.path.join(root, "lib", "tcpip"))
+    with open(os.path.join(root, "lib", "tcpip", "stack.py"), "w") as f:
+        f.write("raise ImportError('stale')\n")
+    with open(os.path.join(root, "lib", "net.py"), "w") as f:
+        f.write("raise ImportError('stale')\n")
+    with open(os.path.join(root, "mine.py"), "w") as f:
+        f.write("X = 1\n")
+    p = run_host_tools("deploy", "--board", "w5500_evb_pico", "--port", b.port, "--hostname", "fakepico")
+    assert p.returncode == 0, p.stdout + p.stderr
+    got = files_under(root)
+    for rel in lib_sources():
+        if not rel.endswith("drivers/enc28j60.py"):
+            assert "lib/" + rel[:-3] + ".mpy" in got, rel
+    assert "lib/tcpip/stack.py" not in got and "lib/net.py" not in got  # cleaned up
+    assert "mine.py" in got  # not ours: kept
+    for f in ("boot.py", "main.py", "tcpip_config.py", "lib/net.mpy", "lib/connect_main.mpy",
+              "lib/boards/w5500_evb_pico.py"):
+        assert f in got
+    assert "cleanup: done" in p.stdout
+    # the soft reset ran main.py on the board: DHCP through the driver and the chip model
+    assert "W5500-EVB-Pico: link up" in p.stdout
+    assert "W5500-EVB-Pico: 192.0.2.50/24 gw 192.0.2.1 dns 192.0.2.53 (DHCP)" in p.stdout, p.stdout
+    assert b.soft_resets >= 3
+    # the network stays up after mpremote leaves: resume (no soft reset) and ask net.status()
+    r = mpremote(b, "resume", "exec", "import net; net.status()")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "address  192.0.2.50/24" in r.stdout and "dhcp     state BOUND" in r.stdout
+    r = mpremote(b, "resume", "exec", "import net; print(net.connect('example.test', 80, 'hi'))")
+    assert "DNS: example.test is 192.0.2.80" in r.stdout
+    assert "connect failed: ECONNREFUSED after 1 SYN sent at t=" in r.stdout, r.stdout
+    assert r.stdout.strip().splitlines()[-1] == "False"
+
+
+def test_mip_install_from_package_json_to_a_fake_board(fake_board):
+    b = fake_board()
+    r = mpremote(b, "mip", "install", os.path.join(ROOT, "package.json"), timeout=300)
+    assert r.returncode == 0, r.stdout + r.stderr
+    with open(os.path.join(ROOT, "package.json")) as f:
+        pkg = json.load(f)
+    got = files_under(os.path.join(b.root, "lib"))
+    assert got == sorted(d for d, _ in pkg["urls"])
+    r = mpremote(b, "exec", "import tcpip.board, tcpip.dhcp, tcpip.dns, net, connect_main; "
+                            "from tcpip.board import load_board; print(load_board('w5500_evb_pico').BOARD)")
+    assert r.returncode == 0 and r.stdout.strip() == "W5500-EVB-Pico", r.stdout + r.stderr
+
+
+# -- boot.py / main.py / net on the unix port --------------------------------------------------------
+RUNNER = """\
+import sys
+sys.path.insert(0, "")   # a board's sys.path starts with '' (the unix port put the script's dir there)
+%s
+exec(open("boot.py").read())
+exec(open("main.py").read())
+import net
+print("stack up:", net.stack is not None)
+if net.stack is not None:
+    net.status()
+    print("connect returned", net.connect("example.test", 80, "GET / HTTP/1.0\\r\\n\\r\\n", timeout=2))
+"""
+
+
+def run_board(bundle, tmp_path, config, setup):
+    root = tmp_path / "dev"
+    shutil.copytree(bundle["out"], str(root))
+    (root / "tcpip_config.py").write_text(config)
+    (root / "runner.py").write_text(RUNNER % setup)
+    env = dict(os.environ, MICROPYPATH=":" + ":".join([str(root / "lib"), MP_DIR, HOST_TESTS]))
+    p = subprocess.run([micropython_binary(), "-X", "heapsize=4M", "runner.py"], cwd=str(root), env=env,
+                       capture_output=True, text=True, timeout=120)
+    return p
+
+
+@pytest.mark.parametrize("board", sorted(BOARDS))
+def test_boot_and_main_bring_the_board_up_by_dhcp(bundle, tmp_path, board):
+    config = deploy.config_text(board, hostname="fake")
+    p = run_board(bundle, tmp_path, config, virtual_setup(board))
+    assert p.returncode == 0, p.stdout + p.stderr
+    out = p.stdout
+    name = {"w5500_evb_pico": "W5500-EVB-Pico", "pico_enc28j60": "Pico+ENC28J60"}[board]
+    assert "%s: link up" % name in out
+    assert "DHCP: ACK 192.0.2.50/24 gw 192.0.2.1 dns 192.0.2.53" in out
+    assert "%s: 192.0.2.50/24 gw 192.0.2.1 dns 192.0.2.53 (DHCP)" % name in out
+    assert "stack up: True" in out
+    for line in ("address  192.0.2.50/24", "gateway  192.0.2.1", "dns      192.0.2.53", "link     up"):
+        assert line in out
+    assert "DNS: example.test is 192.0.2.80" in out
+    assert "tcpip micropython: 192.0.2.50/24 mac " in out and "on %s -> connect 192.0.2.80:80" % name in out
+    assert "connect failed: ECONNREFUSED after 1 SYN sent at t=" in out
+    assert "connect returned False" in out
+
+
+def test_main_with_a_static_address(bundle, tmp_path):
+    config = deploy.config_text("w5500_evb_pico", "192.0.2.9/24", "192.0.2.1", ["192.0.2.53"])
+    p = run_board(bundle, tmp_path, config, virtual_setup("w5500_evb_pico"))
+    assert p.returncode == 0, p.stdout + p.stderr
+    assert "W5500-EVB-Pico: 192.0.2.9/24 gw 192.0.2.1 dns 192.0.2.53 (static)" in p.stdout
+    assert "DHCP" not in p.stdout and "dhcp     off (static address)" in p.stdout
+    assert "DNS: example.test is 192.0.2.80" in p.stdout
+
+
+def test_main_reports_a_missing_chip_and_returns(bundle, tmp_path):
+    # nothing wired on SPI0: the driver reads no chip; main.py prints why and the REPL stays usable
+    setup = "import machine_shim\nmachine_shim.install()\n"
+    p = run_board(bundle, tmp_path, deploy.config_text("w5500_evb_pico"), setup)
+    assert p.returncode == 0, p.stdout + p.stderr
+    assert "tcpip: bring-up failed: no w5500 answers on W5500-EVB-Pico (SPI0 SCK GP18 MOSI GP19 MISO GP16 CS GP17 RST GP20 at 24 MHz)" in p.stdout
+    assert "then net.up()" in p.stdout and "stack up: False" in p.stdout
+
+
+def test_main_without_a_config_file(bundle, tmp_path):
+    root = tmp_path / "dev"
+    p = run_board(bundle, tmp_path, "", "")
+    assert p.returncode == 0, p.stdout + p.stderr
+    (root / "tcpip_config.py").unlink()
+    env = dict(os.environ, MICROPYPATH=":" + str(root / "lib"))
+    p = subprocess.run([micropython_binary(), "runner.py"], cwd=str(root), env=env, capture_output=True,
+                       text=True, timeout=60)
+    assert p.returncode == 0, p.stdout + p.stderr
+    assert "tcpip: no /tcpip_config.py" in p.stdout and "stack up: False" in p.stdout
+
+
+def test_autostart_off(bundle, tmp_path):
+    config = deploy.config_text("w5500_evb_pico", autostart=False)
+    p = run_board(bundle, tmp_path, config, "")
+    assert p.returncode == 0, p.stdout + p.stderr
+    assert "AUTOSTART is off" in p.stdout and "stack up: False" in p.stdout
+
+
+# -- net.connect prints the host CLI's timeline --------------------------------------------------------
+def _net_module():
+    for p in (os.path.join(ROOT, "firmware"), MP_DIR):
+        if p not in sys.path:
+            sys.path.insert(0, p)
+    import net
+    return net
+
+
+def _cli_lines(msgs, where, host, port, send):
+    from host_tools.cli import Reporter
+
+    class Out:
+        def __init__(self):
+            self.text = ""
+
+        def write(self, s):
+            self.text += s
+
+        def flush(self):
+            pass
+
+    args = argparse.Namespace(command="connect", json=False, tap=where, host=host, port=port, count=1,
+                              send=send, send_file=None, recv_file=None, runtime="micropython")
+    out = Out()
+    rep = Reporter(args, out)
+    for m in msgs:
+        rep.feed(m)
+    return out.text.splitlines()
+
+
+SUCCESS = [
+    {"type": "start", "runtime": "micropython", "mac": "02:11:22:33:44:55", "addr": "192.0.2.50/24",
+     "gateway": "192.0.2.1"},
+    {"type": "event", "conn": 0, "t": 0.0, "event": "connect", "local": "192.0.2.50:40000",
+     "remote": "192.0.2.80:80", "isn": 12345},
+    {"type": "event", "conn": 0, "t": 0.1, "event": "arp-request", "detail": "192.0.2.80"},
+    {"type": "event", "conn": 0, "t": 0.1, "event": "syn", "detail": 1, "local": "192.0.2.50:40000",
+     "remote": "192.0.2.80:80", "isn": 12345},
+    {"type": "event", "conn": 0, "t": 1.4, "event": "arp-resolved", "detail": "192.0.2.80"},
+    {"type": "event", "conn": 0, "t": 1000.2, "event": "syn", "detail": 2},
+    {"type": "event", "conn": 0, "t": 1003.5, "event": "state", "detail": "ESTABLISHED", "rtt_ms": None,
+     "mss": 1460},
+    {"type": "sent", "conn": 0, "t": 1003.6, "n": 18},
+    {"type": "data", "conn": 0, "t": 1010.0, "hex": "48545450"},
+    {"type": "event", "conn": 0, "t": 1011.0, "event": "dhcp", "detail": "RENEW"},
+    {"type": "event", "conn": 0, "t": 1012.0, "event": "state", "detail": "CLOSED", "error": "ECONNRESET"},
+    {"type": "conn", "conn": 0, "result": "connected", "errno": 0, "local": "192.0.2.50:40000",
+     "remote": "192.0.2.80:80", "isn": 12345, "syn_sent_ms": [0, 1000], "rtt_ms": None, "srtt_ms": 3,
+     "mss": 1460, "connect_ms": 1003.5, "sent": 18, "received_hex": "48545450c3",
+     "ended": "peer-closed", "exchange_error": None, "final_state": "TIME-WAIT", "received_bytes": 5,
+     "received_sha256": "x", "throughput": {"send": {"bytes": 18, "seconds": 0.001, "mb_per_s": 0.018,
+                                                     "complete": True},
+                                            "receive": {"bytes": 5, "seconds": 0.007, "mb_per_s": 0.0007}}},
+    {"type": "result", "mode": "connect", "result": "connected", "counters": {"tcp_rx": 4, "eth_tx": 6}},
+]
+FAILURE = [
+    {"type": "event", "conn": 0, "t": 3077.4, "event": "arp-failed"},
+    {"type": "event", "conn": 0, "t": 3077.4, "event": "arp-failed", "detail": "192.0.2.80"},
+    {"type": "event", "conn": 0, "t": 5.0, "event": "icmp", "detail": "EHOSTUNREACH", "errno": 113},
+    {"type": "conn", "conn": 0, "result": "ECONNREFUSED", "errno": 111, "local": "192.0.2.50:40001",
+     "remote": "192.0.2.80:81", "isn": 1, "syn_sent_ms": [0], "connect_ms": 2.5, "sent": 0,
+     "received_hex": "", "ended": None, "exchange_error": None, "final_state": "CLOSED"},
+    {"type": "conn", "conn": 0, "result": "ENETUNREACH", "errno": 101, "local": None, "remote": None,
+     "isn": None, "syn_sent_ms": [], "connect_ms": 0.0, "sent": 0, "received_hex": "", "ended": None,
+     "exchange_error": None, "final_state": None},
+]
+
+
+def test_timeline_lines_are_the_cli_lines():
+    net = _net_module()
+    send = "GET / HTTP/1.0\r\n\r\n"
+    for msgs in (SUCCESS, FAILURE):
+        mine = []
+        tl = net.Timeline("192.0.2.80", 80, send, "W5500-EVB-Pico", mine.append)
+        for m in msgs:
+            tl.feed(m)
+        theirs = _cli_lines(msgs, "W5500-EVB-Pico", "192.0.2.80", 80, send)
+        assert mine == theirs
+        assert len(mine) >= len(msgs) - 1
+
+
+def test_net_connect_timeline_against_the_cli_reporter():
+    """net.connect over a stack on the scripted LAN (CPython): the lines it prints are what the
+    CLI's Reporter prints for the very messages the Session emitted."""
+    import test_board
+    net = _net_module()
+    stack, m, nic, lan, clock = test_board.up(lan=test_board.Lan(names={"example.test": "192.0.2.80"}))
+    seen = []
+    old = net.Timeline
+
+    class Recording(old):
+        def feed(self, msg):
+            seen.append(json.loads(json.dumps(msg)))
+            old.feed(self, msg)
+
+    lines = []
+    net.stack = stack
+    net.Timeline = Recording
+    try:
+        ok = net.connect("example.test", 80, "hello", timeout=1, out=lines.append)
+    finally:
+        net.Timeline = old
+        net.stack = None
+    assert ok is False and net.last["result"] == "ECONNREFUSED"
+    assert lines[0].startswith("DNS: example.test is 192.0.2.80 (")
+    assert lines[1:] == _cli_lines(seen, "Test-Board", "192.0.2.80", 80, "hello")
+    assert any(x.startswith("connect failed: ECONNREFUSED after 1 SYN sent at t=0 ms") for x in lines)
+    assert stack.trace is None
+    out = []
+    net.stack = stack
+    try:
+        assert net.connect("nowhere.test", 80, out=out.append) is False
+    finally:
+        net.stack = None
+    assert out[0].startswith("DNS: cannot resolve nowhere.test")
