@@ -22,7 +22,7 @@
 # Writing value() on a CS or reset pin that is not an output is a wiring error too (the latch
 # changes, the line does not). Bus settings are checked against the rp2 port and the chip: SPI0/1
 # pin numbers as the RP2040 allows them (ValueError, as rp2 raises), the clock rp2 really makes
-# (48 MHz peripheral clock, pico-sdk prescaler), and per chip (model.spi_modes, model.spi_max_hz
+# (48 MHz peripheral clock, pico-sdk spi_set_baudrate), and per chip (model.spi_modes, model.spi_max_hz
 # when the model has them) a mode or clock it cannot take: counted as wiring errors per transfer.
 #
 # Counters per bus (spi_counters(id)): transactions (CS low periods), bytes (clocked), calls
@@ -70,7 +70,7 @@ def rp2_spi_baudrate(baudrate, clk_peri=PERIPHERAL_HZ):
         return 0
     prescale = 2
     while prescale <= 254:
-        if clk_peri < prescale * 256 * baudrate:
+        if clk_peri < (prescale + 2) * 256 * baudrate:
             break
         prescale += 2
     if prescale > 254:

@@ -149,6 +149,8 @@ def test_rp2_spi_clock_comes_from_48_mhz():
     assert f(10000000) == 8000000
     assert f(1000000) == 1000000
     assert f(80000000) == 24000000
+    assert f(100000) == 100000 and f(3000000) == 3000000
+    assert f(400) == 48000000 // (254 * 256)  # below the slowest clock: the slowest clock
     machine_shim.reset_board()
     spi = SPI(0, baudrate=20000000, sck=18, mosi=19, miso=16)
     c = spi.counters()
