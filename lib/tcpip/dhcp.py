@@ -302,8 +302,9 @@ class DhcpClient:
         if self._sends >= self.tries:
             # RFC 2131 3.1.5 / 4.1: no answer after the whole series: back to INIT
             c.dhcp_restart += 1
-            self._event("no answer to %s after %d tries: restart" % (
-                "DISCOVER" if self.state == SELECTING else "REQUEST", self._sends))
+            if self.stack.trace is not None:
+                self._event("no answer to %s after %d tries: restart" % (
+                    "DISCOVER" if self.state == SELECTING else "REQUEST", self._sends))
             self._init(now)
             return
         c.dhcp_retransmit += 1
@@ -316,7 +317,8 @@ class DhcpClient:
     def _set_state(self, st):
         if st != self.state:
             self.state = st
-            self._event("state " + STATE_NAMES[st])
+            if self.stack.trace is not None:
+                self._event("state " + STATE_NAMES[st])
 
     def _event(self, text):
         t = self.stack.trace
@@ -340,7 +342,8 @@ class DhcpClient:
         self._sends += 1
         n = self._build(DISCOVER, False, False, False)
         self._send(n, None)
-        self._event("DISCOVER xid=%s try %d" % (_hex(self.xid), self._sends))
+        if self.stack.trace is not None:
+            self._event("DISCOVER xid=%s try %d" % (_hex(self.xid), self._sends))
         self._backoff(now)
 
     def _send_select_request(self, now):
@@ -348,8 +351,9 @@ class DhcpClient:
         n = self._build(REQUEST, False, True, True)
         self._req_sent = now
         self._send(n, None)
-        self._event("REQUEST %s from %s (selecting) try %d" % (
-            ipv4.ntoa(self.offered), ipv4.ntoa(self.server), self._sends))
+        if self.stack.trace is not None:
+            self._event("REQUEST %s from %s (selecting) try %d" % (
+                ipv4.ntoa(self.offered), ipv4.ntoa(self.server), self._sends))
         self._backoff(now)
 
     def _lease_request(self, now):
@@ -363,8 +367,9 @@ class DhcpClient:
         if wait < self.renew_min_s:
             wait = self.renew_min_s
         self._next_s = self._elapsed_s + wait
-        self._event("REQUEST %s %s" % (ipv4.ntoa(self.addr), "to " + ipv4.ntoa(self.server) if renewing
-                                       else "(rebinding, broadcast)"))
+        if self.stack.trace is not None:
+            self._event("REQUEST %s %s" % (ipv4.ntoa(self.addr), "to " + ipv4.ntoa(self.server) if renewing
+                                           else "(rebinding, broadcast)"))
 
     def _unconfigure(self):
         s = self.stack
@@ -487,7 +492,8 @@ class DhcpClient:
             c.dhcp_offer += 1
             mem.copy(self.offered, 0, buf, off + YIADDR, 4)
             mem.copy(self.server, 0, buf, o_server, 4)
-            self._event("OFFER %s from %s" % (ipv4.ntoa(self.offered), ipv4.ntoa(self.server)))
+            if self.stack.trace is not None:
+                self._event("OFFER %s from %s" % (ipv4.ntoa(self.offered), ipv4.ntoa(self.server)))
             # RFC 2131 4.4.1: the REQUEST carries the OFFER's xid, requested IP and server id
             self._set_state(REQUESTING)
             self._sends = 0

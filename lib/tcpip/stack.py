@@ -263,7 +263,8 @@ class Stack:
         c = self.counters
         f = self.tx
         route = self.route
-        bcast = route.is_broadcast(dst, doff)  # UDP (DHCP) only: Ethernet broadcast, no ARP
+        # UDP to a broadcast address (DHCP): Ethernet broadcast, no ARP (TCP never gets here)
+        bcast = proto == _PROTO_UDP and route.is_broadcast(dst, doff)
         if bcast:
             nh = None
             nho = 0
