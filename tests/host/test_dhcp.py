@@ -11,7 +11,7 @@ from tcpip.wire import ethernet
 from tcpip.wire import ipv4
 from tcpip.wire.arp import ArpRepr
 from tcpip.wire.udp import UdpRepr
-from wirecheck import unhex
+from wirecheck import heap_locked, unhex
 
 SERVER = PEER_IP  # 192.0.2.1, also the router and the DNS server
 SERVER_MAC = PEER_MAC
@@ -653,3 +653,19 @@ def test_run_gives_up_after_its_timeout_and_keeps_trying():
     dev.answer = True
     assert c.run(5000)
     assert c.state == dhcp.BOUND
+
+
+def test_polling_a_bound_client_allocates_nothing():
+    h = DhcpHarness()
+    h.bind()
+    assert h.client in h.stack.udp.timers
+
+    def idle():
+        for _ in range(200):
+            h.clock.advance(250)  # 50 s: below T1 (60 s), every poll folds the lease clock
+            h.stack.poll()
+            h.stack.next_timer_ms()
+
+    heap_locked(idle)  # MicroPython: MemoryError if the timer path allocated
+    assert h.client.state == dhcp.BOUND and h.client._elapsed_s == 50
+    assert h.dev.sent == []
