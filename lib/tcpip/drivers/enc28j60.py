@@ -24,7 +24,7 @@ transmit area 1A00h-1FFFh: control byte, up to 1514 frame bytes, the 7-byte stat
 
 SPI cost per frame (what tests/host/test_enc28j60.py asserts; one transaction = one CS-low period):
 receive 7 transactions, 19 bytes + the byte count (frame + 4 CRC, + 1 pad when odd); a burst of
-waiting frames 5 transactions each after the first. Transmit 10 transactions, 20 bytes + the
+waiting frames 4 transactions (13 bytes + the byte count) each after the first. Transmit 10 transactions, 20 bytes + the
 frame (8 and 16 when the length repeats). Bank switches: at most 2 per received and per sent
 frame, none of them extra transactions on the transmit path (folded into the BFS/BFC of ECON1).
 """
@@ -322,8 +322,11 @@ class Enc28j60:
         for i in range(_VCACHE):
             if vb[i] is buf:
                 return self._vlists[i]
+        # a plain loop: a comprehension here would make mv a closure cell, allocated on every call
         mv = memoryview(buf)
-        lst = [mv[:k] for k in range(_G, len(buf) + 1, _G)]
+        lst = []
+        for k in range(_G, len(buf) + 1, _G):
+            lst.append(mv[:k])
         i = self._vnext
         self._vnext = (i + 1) % _VCACHE
         vb[i] = buf
