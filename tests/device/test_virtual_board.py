@@ -161,6 +161,74 @@ def test_cli_linux_pings_the_board(ns, runtime):
     check_spi(res, runtime, diag)
 
 
+class SinkServer:
+    """Accepts one connection in ns, reads to EOF, answers "<bytes> <sha256>" and closes."""
+
+    def __init__(self, ns, port):
+        import socket
+
+        self.sock = ns.call(socket.create_server, (LINUX_IP, port))
+        self.sock.settimeout(30)
+        self.got = None
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self):
+        import hashlib
+
+        try:
+            conn, _ = self.sock.accept()
+        except OSError:
+            return
+        with conn:
+            conn.settimeout(30)
+            h = hashlib.sha256()
+            n = 0
+            for _ in range(100000):
+                d = conn.recv(65536)
+                if not d:
+                    break
+                h.update(d)
+                n += len(d)
+            self.got = (n, h.hexdigest())
+            conn.sendall(("%d %s" % self.got).encode())
+
+    def close(self):
+        self.sock.close()
+        self.thread.join(5)
+
+
+@pytest.mark.parametrize("runtime", RUNTIMES)
+def test_cli_upload_through_a_lossy_link(ns, runtime, tmp_path):
+    """100 KB through the driver and the chip model while the bridge drops, reorders and
+    duplicates frames (seeded): the server's sha256 must match, recovery goes through the chip."""
+    require_chip(runtime)
+    from realpeer import payload, sha
+
+    data = payload(100000, 4)
+    src = tmp_path / "up.bin"
+    src.write_bytes(data)
+    server = SinkServer(ns, 7003)
+    try:
+        proc = ns.run(cli_argv(ns, "connect", LINUX_IP, 7003, "--send-file", str(src), "--rx-buffer", "8192",
+                               "--tx-buffer", "8192", "--timeout", "30", "--drop-chance", "0.03",
+                               "--reorder-chance", "0.03", "--duplicate-chance", "0.02", "--fault-seed", "404",
+                               runtime=runtime),
+                      check=False, timeout=CLI_TIMEOUT_S, env=child_env(), cwd=ROOT)
+    finally:
+        server.close()
+    diag = describe(proc.returncode, proc.stdout, proc.stderr)
+    res = last_json(proc.returncode, proc.stdout, proc.stderr)
+    assert proc.returncode == 0 and res["result"] == "connected", diag
+    assert server.got == (len(data), sha(data)), (server.got, diag)
+    assert res["received"] == "%d %s" % (len(data), sha(data)), diag
+    assert res["throughput"]["send"]["complete"], diag
+    f = res["faults"]["counters"]
+    assert f["dropped"] > 0, diag  # the faults really happened
+    check_spi(res, runtime, diag)
+    assert res["spi"]["bus"]["bytes"] > len(data), diag
+
+
 # -- the real-board scenarios on the virtual board -------------------------------------------------
 @pytest.mark.parametrize("runtime", RUNTIMES)
 def test_board_script_on_the_virtual_board(ns, runtime, tmp_path):
