@@ -8,6 +8,10 @@
 #     spi = machine.SPI(0, baudrate=24_000_000, sck=machine.Pin(18), mosi=machine.Pin(19), miso=machine.Pin(16))
 #     cs = machine.Pin(17, machine.Pin.OUT, value=1)
 #
+# install() puts this module in sys.modules["machine"]: `import` looks there first, on the unix port
+# too, whose built-in machine (no SPI, no Pin) it then shadows. (A file named machine.py on
+# MICROPYPATH also shadows that built-in, tried on 1.29; install() needs no such file.)
+#
 # Pins are board pins: Pin(17) twice is the same pin (state lives in a registry keyed by the id), as
 # on a board. A wired chip sees what its pins really do:
 #   CS pin     a high->low edge of the driven level calls model.select() (a transaction starts and
