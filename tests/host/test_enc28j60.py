@@ -16,7 +16,7 @@ if _MP not in sys.path:
 
 from enc28j60_model import Enc28j60Model  # noqa: E402
 from segment import OUR_IP, OUR_MAC, PEER_IP, PEER_MAC, Sent, eth, ip_packet  # noqa: E402
-from spi_fake import FakeCs, FakeResetPin, FakeSpi  # noqa: E402
+from spi_fake import FakeCs, FakeIntPin, FakeResetPin, FakeSpi  # noqa: E402
 from tcpip import errors  # noqa: E402
 from tcpip import mem  # noqa: E402
 from tcpip.clock import ManualClock  # noqa: E402
@@ -611,6 +611,38 @@ def test_idle_poll_is_one_transaction():
 
 
 # -- link, wait -----------------------------------------------------------------------------------
+def test_slow_chip_mii_and_transmit_polled_within_bounds():
+    clk = ManualClock()
+    link = Link()
+    m = Enc28j60Model(link, clock=clk)
+    m.mii_busy = 5                                    # MISTAT.BUSY for 5 transactions
+    m.tx_delay = 40                                   # past the back-to-back polls: 1 ms sleeps
+    d = Enc28j60(FakeSpi(m), FakeCs(m), mac=OUR_MAC, clock=clk)
+    assert m.phy[PHCON1] == 0x0100 and m.violations == 0, m.last_violation
+    t0 = clk.ticks_ms()
+    f = frame(1514)
+    d.send(f, 1514)
+    assert link.sent == [f] and d.counters.tx_timeouts == 0
+    assert 1 <= clk.ticks_diff(clk.ticks_ms(), t0) < 50
+    assert d._phy_read(0x02) == 0x0083 and d._phy_read(0x03) == 0x1400    # PHID1, PHID2
+
+
+def test_int_pin_enables_packet_interrupt_but_pktif_is_unreliable():
+    for errata in (True, False):
+        clk = ManualClock()
+        link = Link()
+        m = Enc28j60Model(link, clock=clk)
+        m.errata_pktif = errata
+        d = Enc28j60(FakeSpi(m), FakeCs(m), mac=OUR_MAC, clock=clk, int_pin=FakeIntPin(m))
+        assert m.peek(EIE) == 0xC0                    # INTIE | PKTIE
+        m.deliver(frame(100))
+        assert m.int_level() == (1 if errata else 0)
+        t0 = clk.ticks_ms()
+        d.wait(20)                                    # EPKTCNT is polled either way
+        assert clk.ticks_diff(clk.ticks_ms(), t0) == 0
+        assert recv(d) == frame(100) and m.int_level() == 1
+
+
 def test_link_up_follows_phstat2():
     d, m, link, _ = make()
     assert d.link_up()
@@ -788,3 +820,15 @@ def test_model_receive_vector_layout():
     assert m.mem[67:71] == bytearray([c & 0xFF, (c >> 8) & 0xFF, (c >> 16) & 0xFF, c >> 24])
     assert m.peek16(ERXWRPTL) == 72 and m.peek(EPKTCNT) == 1
     assert recv(d) == f
+
+
+def test_model_transmit_status_vector_layout():
+    d, m, link, _ = make()
+    f = frame(100, dst=b"\xff" * 6)
+    d.send(f, 100)
+    end = m.peek16(ETXNDL)
+    assert end == 0x1A00 + 100 and m.mem[0x1A00] == 0x00          # per-packet control byte
+    assert m.mem[0x1A01:0x1A01 + 100] == bytearray(f)
+    tsv = m.mem[end + 1:end + 8]
+    # byte count 100, Transmit Done (bit 23), Broadcast (bit 25), 104 bytes on the wire
+    assert tsv == bytearray([100, 0, 0x80, 0x02, 104, 0, 0]), tsv

@@ -251,9 +251,9 @@ class Enc28j60:
         cs.value(1)
         if reset is not None:
             reset.value(0)
-            self.clock.sleep_ms(1)        # DS 2.3: RESET low at least 400 ns
+            self.clock.sleep_ms(1)        # RESET low: the data sheet asks for 400 ns
             reset.value(1)
-            self.clock.sleep_ms(1)        # oscillator start-up 300 us
+            self.clock.sleep_ms(1)        # oscillator start-up timer, 300 us (DS 2.2)
         self._init()
 
     # -- SPI primitives --------------------------------------------------------------------------
@@ -401,13 +401,14 @@ class Enc28j60:
         self._wcr(_ERXFCON, fc)
         # MAC (DS 6.5); duplex in the MAC and the PHY together (DS 6.6)
         full = self.full_duplex
+        # pause frames are full-duplex flow control (DS Register 6-1): only then TXPAUS/RXPAUS
         self._wcr(_MACON1, _MACON1_MARXEN | (_MACON1_TXPAUS | _MACON1_RXPAUS if full else 0))
         self._wcr(_MACON3, _MACON3_PADCFG0 | _MACON3_TXCRCEN | _MACON3_FRMLNEN
                   | (_MACON3_FULDPX if full else 0))
-        self._wcr(_MACON4, 0 if full else _MACON4_DEFER)
+        self._wcr(_MACON4, 0 if full else _MACON4_DEFER)   # DEFER for IEEE 802.3 (Register 6-3)
         self._wcr16(_MAMXFLL, _MAX_RX_COUNT)
-        self._wcr(_MABBIPG, 0x15 if full else 0x12)
-        self._wcr(_MAIPGL, 0x12)
+        self._wcr(_MABBIPG, 0x15 if full else 0x12)      # back-to-back gap, 9.6 us (Register 6-4)
+        self._wcr(_MAIPGL, 0x12)                          # non-back-to-back gap (DS 6.5)
         if not full:
             self._wcr(_MAIPGH, 0x0C)
         m = self.mac
@@ -493,7 +494,7 @@ class Enc28j60:
         if ok:
             q = n & ~(_G - 1)
             if q:
-                spi.readinto(self._views(buf)[(q >> 6) - 1])
+                spi.readinto(self._views(buf)[q // _G - 1])
             t = n - q
             spi.readinto(self._tailv[t + 4 + (count & 1)])
             copy(buf, q, self._tail, 0, t)
@@ -581,7 +582,7 @@ class Enc28j60:
         spi.write(self._wbm2)
         q = n & ~(_G - 1)
         if q:
-            spi.write(self._views(buf)[(q >> 6) - 1])
+            spi.write(self._views(buf)[q // _G - 1])
         t = n - q
         if t:
             copy(self._tail, 0, buf, q, t)
