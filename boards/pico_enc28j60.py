@@ -8,4 +8,5 @@ MISO = 16
 CS = 17
 RST = 20
 INT = 21
-BAUDRATE = 16_000_000  # 48 MHz / 3: the fastest exact rp2 SPI clock within the ENC28J60's 20 MHz
+BAUDRATE = 16_000_000  # rp2 makes 12 MHz of it (48 MHz / 4: its SPI divisors are even); 24 MHz is over the chip's 20
+FULL_DUPLEX = False  # the ENC28J60 cannot auto-negotiate: a switch port then runs half duplex

@@ -7,8 +7,9 @@ or static) and DNS.
                      dns="192.168.1.1")                      # static
 
 A board file (boards/<name>.py) holds constants only: BOARD (a display name), CHIP ("w5500" or
-"enc28j60"), SPI_ID, SCK, MOSI, MISO, CS, RST, INT (GPIO numbers; RST and INT may be None) and
-BAUDRATE. load_board(name) imports it as `boards.<name>`: on a board the files live in /lib/boards/
+"enc28j60"), SPI_ID, SCK, MOSI, MISO, CS, RST, INT (GPIO numbers; RST and INT may be None),
+BAUDRATE, and for an ENC28J60 optionally FULL_DUPLEX (default False: the chip cannot auto-negotiate,
+so only a switch port forced to 10 Mbit/s full duplex wants True). load_board(name) imports it as `boards.<name>`: on a board the files live in /lib/boards/
 (the bundle and mip put them there; /boards/ works too, '' is on sys.path) or are frozen into the
 firmware (firmware/manifest.py). Adding a board is adding a file.
 
@@ -28,7 +29,6 @@ CHIPS = {
 REQUIRED = ("CHIP", "SPI_ID", "SCK", "MOSI", "MISO", "CS", "BAUDRATE")
 LINK_TIMEOUT_MS = 5000    # auto-negotiation takes 1.5-3 s after a PHY reset (W5500, ENC28J60 10BASE-T)
 DHCP_TIMEOUT_MS = 15000   # DISCOVER is retried with backoff (RFC 2131 4.1); a LAN answers in < 1 s
-DNS_TIMEOUT_MS = 5000     # per getaddrinfo() call through the resolver
 _LINK_POLL_MS = 50
 
 
@@ -164,8 +164,13 @@ def open_nic(board, mac=None, clock=None, machine=None, driver=None):
     if irq is not None:
         pull = getattr(Pin, "PULL_UP", None)
         int_pin = Pin(irq, Pin.IN, pull) if pull is not None else Pin(irq, Pin.IN)
+    kw = {}
+    if chip == "enc28j60":
+        # No auto-negotiation on the ENC28J60: an auto-negotiating switch port falls back to half
+        # duplex (802.3 parallel detection), so half duplex unless the board file says otherwise.
+        kw["full_duplex"] = bool(getattr(board, "FULL_DUPLEX", False))
     try:
-        return driver(spi, cs, reset=reset, mac=mac, int_pin=int_pin, clock=clock)
+        return driver(spi, cs, reset=reset, mac=mac, int_pin=int_pin, clock=clock, **kw)
     except OSError as exc:
         raise _fail("no-chip", "no %s answers on %s (%s): %s. Check the wiring, the module's power "
                     "(3.3 V) and the board file" % (chip, name, wiring(board), exc))
@@ -253,11 +258,7 @@ def bring_up(board, dhcp=True, addr=None, gateway=None, dns=None, mac=None, cloc
     if Resolver is not None:
         resolver = Resolver(stack)  # reads stack.dns_servers (DHCP keeps them current)
         stack.resolver = resolver
-
-        def resolve(host):
-            return resolver.resolve(host, DNS_TIMEOUT_MS)
-
-        tsocket.set_resolver(resolve)
+        resolver.install()  # tcpip.socket.getaddrinfo resolves names through it
     say(status_line(stack))
     return stack
 

@@ -291,10 +291,11 @@ def nic_class(lan, clock, link_after=0, fail=None):
     class FakeNic:
         made = []
 
-        def __init__(self, spi, cs, reset=None, mac=None, int_pin=None, clock=None):
+        def __init__(self, spi, cs, reset=None, mac=None, int_pin=None, clock=None, **kw):
             if fail is not None:
                 raise OSError(fail)
             self.args = (spi, cs, reset, mac, int_pin, clock)
+            self.kw = kw
             self.mac = mac if mac is not None else STACK_MAC
             self.mtu = 1500
             self.link_calls = 0
@@ -389,6 +390,15 @@ def test_the_repository_board_files():
         assert (kw["sck"].id, kw["mosi"].id, kw["miso"].id) == (18, 19, 16)
         assert kw["baudrate"] == b.BAUDRATE
         assert m.pin(17).level == 1 and m.pin(20).level == 1 and m.pin(21).mode == m.Pin.IN
+
+
+def test_enc28j60_runs_half_duplex_unless_the_board_says_full():
+    stack, m, nic, lan, clock = up(board_with(CHIP="enc28j60"), addr="192.0.2.2/24")
+    assert nic.made[0].kw == {"full_duplex": False}
+    stack, m, nic, lan, clock = up(board_with(CHIP="enc28j60", FULL_DUPLEX=True), addr="192.0.2.2/24")
+    assert nic.made[0].kw == {"full_duplex": True}
+    stack, m, nic, lan, clock = up(addr="192.0.2.2/24")  # the W5500 negotiates: nothing extra
+    assert nic.made[0].kw == {}
 
 
 def test_board_by_name():
