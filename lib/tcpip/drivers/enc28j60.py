@@ -37,6 +37,7 @@ except ImportError:
 from tcpip import errors
 from tcpip.clock import Clock
 from tcpip.mem import copy
+from tcpip.drivers import default_mac
 
 # SPI opcodes (DS Table 4-1)
 _RCR = const(0x00)
@@ -184,27 +185,6 @@ class Enc28j60Counters:
         return d
 
 
-def _default_mac():
-    """A locally administered unicast MAC: machine.unique_id() folded into 5 bytes, else random."""
-    m = bytearray(6)
-    uid = None
-    try:
-        import machine
-        uid = machine.unique_id()
-    except Exception:
-        uid = None
-    if uid:
-        for i in range(len(uid)):
-            m[1 + i % 5] ^= uid[i]
-    else:
-        import os
-        r = os.urandom(6)
-        for i in range(6):
-            m[i] = r[i]
-    m[0] = (m[0] & 0xFC) | 0x02
-    return bytes(m)
-
-
 class Enc28j60:
     def __init__(self, spi, cs, reset=None, mac=None, int_pin=None, full_duplex=True,
                  multicast=False, clock=None):
@@ -214,7 +194,7 @@ class Enc28j60:
         self.clock = clock if clock is not None else Clock()
         self.full_duplex = bool(full_duplex)
         self.multicast = bool(multicast)
-        self.mac = bytes(mac) if mac is not None else _default_mac()
+        self.mac = bytes(mac) if mac is not None else default_mac()
         if len(self.mac) != 6:
             raise ValueError("mac must be 6 bytes")
         self.mtu = 1500

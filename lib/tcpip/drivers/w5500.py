@@ -30,6 +30,7 @@ length and the caller's buffer is reached with tcpip.mem.copy (about 2 cycles pe
 from tcpip import errors
 from tcpip import mem
 from tcpip.clock import Clock, ticks_diff
+from tcpip.drivers import default_mac
 
 try:
     from micropython import const
@@ -140,23 +141,6 @@ class W5500Counters:
         return d
 
 
-def _default_mac():
-    """A locally administered unicast MAC from machine.unique_id(), else random."""
-    mac = bytearray(6)
-    try:
-        import machine
-        uid = machine.unique_id()
-        for i in range(len(uid)):
-            mac[1 + i % 5] ^= uid[i]
-    except Exception:
-        import os
-        rnd = os.urandom(5)
-        for i in range(5):
-            mac[1 + i] = rnd[i]
-    mac[0] = 0x02  # IEEE 802: U/L bit set (locally administered), I/G bit clear (unicast)
-    return bytes(mac)
-
-
 def _pin_setter(pin):
     return pin.value if hasattr(pin, "value") else pin
 
@@ -181,7 +165,7 @@ class W5500:
         self.fdm_chain = fdm_chain
         self.mtu = 1500
         self.counters = W5500Counters()
-        self.mac = bytes(mac) if mac is not None else _default_mac()
+        self.mac = bytes(mac) if mac is not None else default_mac()
         if len(self.mac) != 6:
             raise ValueError("mac must be 6 bytes")
         # scratch for register access and the buffer-frame header
