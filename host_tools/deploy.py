@@ -206,7 +206,7 @@ def main(argv=None, runner=None):
         result = build.build_bundle(out, args.board, args.budget * 1024)
     except build.BuildError as exc:
         print("deploy: %s" % exc, file=sys.stderr)
-        return EXIT_FAIL
+        return EXIT_USAGE if "not touching" in str(exc) else EXIT_FAIL
     if not result["ok"]:
         print("deploy: the bundle (%d bytes) exceeds the budget of %d bytes" % (
             result["total"], result["budget"]), file=sys.stderr)
@@ -217,7 +217,11 @@ def main(argv=None, runner=None):
     with open(os.path.join(out, CLEANUP_NAME), "w") as f:
         f.write(CLEANUP % (old_paths(result),))
     print("bundle in %s (with %s)" % (out, CONFIG_NAME))
-    mpremote = "mpremote" if args.dry_run else mpremote_tool()
+    try:
+        mpremote = "mpremote" if args.dry_run else mpremote_tool()
+    except RuntimeError as exc:  # not installed
+        print("deploy: %s (or pip install mpremote)" % exc, file=sys.stderr)
+        return EXIT_FAIL
     cmds = deploy_commands(out, args.port, mpremote)
     if args.dry_run:
         for cmd in cmds:
@@ -245,7 +249,11 @@ def repl_main(argv=None):
     if args.dry_run:
         print(shlex.join(repl_command(args.port)))
         return EXIT_OK
-    cmd = repl_command(args.port, mpremote_tool())
+    try:
+        cmd = repl_command(args.port, mpremote_tool())
+    except RuntimeError as exc:
+        print("repl: %s (or pip install mpremote)" % exc, file=sys.stderr)
+        return EXIT_FAIL
     try:
         return subprocess.call(cmd)  # interactive: no timeout, the user leaves with Ctrl-]
     except KeyboardInterrupt:

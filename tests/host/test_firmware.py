@@ -639,3 +639,37 @@ def test_net_connect_timeline_against_the_cli_reporter():
     finally:
         net.stack = None
     assert out[0].startswith("DNS: cannot resolve nowhere.test")
+
+
+def test_net_up_status_and_serve_on_cpython(capsys):
+    """net.up() passes its overrides to bring_up (here with the fake machine and LAN of
+    test_board), net.status() prints the state, net.serve() keeps polling for its time."""
+    import test_board
+    from tcpip.clock import ManualClock
+    net = _net_module()
+    clock = ManualClock(5000)
+    lan = test_board.Lan()
+    try:
+        stack = net.up(test_board.Board, hostname="n1", machine=test_board.FakeMachine(),
+                       driver=test_board.nic_class(lan, clock), clock=clock, link_timeout_ms=100)
+        assert net.stack is stack and stack.dhcp.bound() and lan.dhcp_hostname == b"n1"
+        net.status()
+        out = capsys.readouterr().out
+        assert "Test-Board: 192.0.2.50/24 gw 192.0.2.1 dns 192.0.2.53 (DHCP)" in out
+        for line in ("board    Test-Board (w5500)", "mac      02:11:22:33:44:55", "link     up",
+                     "address  192.0.2.50/24", "gateway  192.0.2.1", "dns      192.0.2.53",
+                     "dhcp     state BOUND, server 192.0.2.1, lease 3600 s", "chip     rx_frames=2 tx_frames=2"):
+            assert line in out.splitlines(), line
+        t0 = clock.ticks_ms()
+        net.serve(30)
+        assert clock.ticks_ms() - t0 == 30000
+        assert capsys.readouterr().out.startswith("counters ")
+        with pytest.raises(OSError, match="no address"):
+            net.up(test_board.Board, dhcp=False, machine=test_board.FakeMachine())
+        assert net.stack is None  # a failed up() leaves no half-made stack behind
+        with pytest.raises(OSError, match="the network is down"):
+            net.connect("192.0.2.1", 80)
+        net.status()
+        assert capsys.readouterr().out == "network down: net.up()\n"
+    finally:
+        net.stack = None
