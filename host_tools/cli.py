@@ -216,8 +216,8 @@ def build_parser():
         description="Drive the tcpip stack over a Linux TAP device against a real peer. Run it in "
                     "the namespace holding the TAP (ip netns exec NS ...).",
         formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog="Board commands (docs/BOARDS.md): build, deploy, repl -- e.g. python -m host_tools deploy -h. "
-               "See docs/CLI.md for examples.")
+        epilog="Board commands (docs/BOARDS.md): build, deploy, repl -- e.g. "
+               "python -m host_tools deploy -h. See docs/CLI.md for examples.")
     sub = p.add_subparsers(dest="command", metavar="{connect,serve,demo}")
     sub.required = True
 
