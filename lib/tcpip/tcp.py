@@ -10,9 +10,18 @@ after an RTO, a persist timer, Nagle and sender/receiver SWS avoidance, delayed 
 full segment at once), out-of-order segments kept in the receive ring (a few ranges) until the hole
 fills, keep-alive, and every close path of RFC 9293 3.6 including orphaned connections.
 
-Sequence numbers are plain ints mod 2**32 compared with wire.tcp.seq_* helpers. Per-segment code
-indexes buffers and allocates nothing on the unix port (ints above 2**30 are heap objects on a
-32-bit MicroPython port: a known cost of 32-bit sequence numbers there).
+Sequence numbers. On a 32-bit MicroPython port an int is a heap object from 2**30 on, and TCP
+sequence numbers are spread over 2**32, so inside a Tcb every sequence number is kept RELATIVE to a
+base, as a small int compared with plain < and >: send-side values (s_*: SND.UNA, SND.NXT, ACKs,
+recover...) to the send base (ISS at first), receive-side values (r_*: RCV.NXT, SEG.SEQ, the
+out-of-order ranges...) to the receive base (IRS at first). Each base is held as two 16-bit halves
+so that converting to and from the wire (_rel_read / _rel_write) touches small ints only. A base
+moves forward (_rebase) once SND.UNA or RCV.NXT lies rebase_at past it, so relative values stay
+within about +-2**29. A value read from the wire is taken relative to a reference (RCV.NXT for
+SEG.SEQ, SND.UNA for SEG.ACK): its distance from it is exactly wire.tcp.seq_diff's, clamped to
++-2**29 (still "far before" / "far after" for every check of RFC 9293 and RFC 5961). tcb.iss,
+tcb.irs and the properties snd_una, snd_nxt, snd_max, rcv_nxt give absolute values (not per segment).
+Per-segment code indexes buffers and allocates nothing, on 32-bit ports too.
 """
 from tcpip import errors
 from tcpip import mem
@@ -21,7 +30,7 @@ from tcpip.clock import ticks_add, ticks_diff
 from tcpip.ports import PortAllocator
 from tcpip.isn import IsnGenerator
 from tcpip.wire import tcp as wtcp
-from tcpip.wire.tcp import seq_add, seq_diff, seq_lt, seq_le, seq_gt, seq_ge
+from tcpip.wire.tcp import seq_gt
 
 try:
     from micropython import const
@@ -58,6 +67,48 @@ DEFAULT_MSS = const(536)  # RFC 9293 3.7.1 / RFC 6691: assumed until the peer's 
 RTO_FALLBACK_MS = const(3000)  # RFC 6298 5.7
 _BIG = const(0x3FFFFFFF)  # "infinite" ssthresh, still a small int on 32-bit ports
 _CWND_MAX = const(0x100000)
+_FAR = const(0x20000000)  # 2**29: wire values farther than this from their reference are clamped
+# a base moves once SND.UNA / RCV.NXT is this far past it (2**28; tests make it small)
+REBASE_AT = 0x10000000
+
+
+def _rel_read(buf, o, bhi, blo, ref):
+    """The 32-bit sequence number at buf[o] relative to the base (bhi, blo): ref plus its signed
+    distance from base + ref (mod 2**32, as seq_diff), that distance clamped to +-_FAR.
+    Small ints only, for |ref| < 2**29."""
+    lo = (buf[o + 2] << 8 | buf[o + 3]) - blo - (ref & 0xFFFF)
+    hi = (buf[o] << 8 | buf[o + 1]) - bhi - (ref >> 16) + (lo >> 16)  # lo >> 16: borrow 0..-2
+    hi = ((hi + 0x8000) & 0xFFFF) - 0x8000  # the distance's upper half, signed (mod 2**32)
+    if hi >= 0x2000:
+        return ref + _FAR
+    if hi < -0x2000:
+        return ref - _FAR
+    return ref + (hi << 16) + (lo & 0xFFFF)
+
+
+def _rel_write(buf, o, bhi, blo, rel):
+    """Store base + rel (mod 2**32) big-endian at buf[o], small ints only."""
+    lo = blo + (rel & 0xFFFF)
+    hi = bhi + (rel >> 16) + (lo >> 16)
+    buf[o] = (hi >> 8) & 0xFF
+    buf[o + 1] = hi & 0xFF
+    buf[o + 2] = (lo >> 8) & 0xFF
+    buf[o + 3] = lo & 0xFF
+
+
+def _put_sum(dst, o, src, so, n):
+    """dst[o:o + 4] = the 32-bit number at src[so] plus n (0 <= n < 2**16), mod 2**32, bytewise."""
+    c = (src[so + 2] << 8 | src[so + 3]) + n
+    h = (src[so] << 8 | src[so + 1]) + (c >> 16)
+    dst[o] = (h >> 8) & 0xFF
+    dst[o + 1] = h & 0xFF
+    dst[o + 2] = (c >> 8) & 0xFF
+    dst[o + 3] = c & 0xFF
+
+
+def _shift(v, d):
+    v -= d
+    return v if v > -_FAR else -_FAR
 
 
 def ring_write(ring, pos, src, soff, n):
@@ -136,17 +187,21 @@ class Tcb:
         self.next_hop = next_hop
         self.error = 0
         self.orphan = False  # the application closed its socket: nobody reads any more
-        # send side (RFC 9293 3.3.1). snd_nxt falls back to snd_una after an RTO (go-back-N);
-        # snd_max is the highest sequence number sent so far (+1).
-        self.iss = 0
-        self.snd_una = 0
-        self.snd_nxt = 0
-        self.snd_max = 0
-        self.snd_sml = 0  # end of the last segment shorter than the MSS that we sent
+        # send side (RFC 9293 3.3.1), relative to the send base (s_bhi, s_blo): see the module
+        # docstring. s_nxt falls back to s_una after an RTO (go-back-N); s_max is the highest
+        # sequence number sent so far (+1).
+        self.iss = 0  # absolute
+        self.s_bhi = 0
+        self.s_blo = 0
+        self.s_una = 0
+        self.s_nxt = 0
+        self.s_max = 0
+        self.s_sml = 0  # end of the last segment shorter than the MSS that we sent
         self.snd_wnd = 0
         self.max_snd_wnd = 0
-        self.snd_wl1 = 0
-        self.snd_wl2 = 0
+        self.r_wl1 = 0  # SND.WL1: a receive-side (peer) sequence number
+        self.s_wl2 = 0  # SND.WL2
+        self.rebase_at = REBASE_AT
         self.mss = DEFAULT_MSS
         self.adv_mss = self.stack.mtu - 40
         self.tx = bytearray(tx_size or cfg.tx_buffer)
@@ -161,26 +216,28 @@ class Tcb:
         self.dupacks = 0
         self.lt_bytes = 0  # sent by limited transmit since the last new ACK (not in FlightSize)
         self.in_recovery = False
-        self.recover = 0
+        self.s_recover = 0
         self.tlp_armed = False  # the retransmit timer is a tail loss probe timer (RFC 8985)
         self.tlp_out = False    # a probe was sent and no ACK has advanced since
         # receive side
-        self.irs = 0
-        self.rcv_nxt = 0
+        self.irs = 0  # absolute
+        self.r_bhi = 0  # the receive base
+        self.r_blo = 0
+        self.r_nxt = 0
         self.rx = bytearray(rx_size or cfg.rx_buffer)
         self.rx_head = 0
         self.rx_len = 0
         self.fin_received = False
         self.last_wnd = 0  # window we last advertised
-        self.ooo = [0] * (2 * cfg.ooo_segments)  # [start, end) sequence ranges held in the ring
+        self.ooo = [0] * (2 * cfg.ooo_segments)  # [start, end) ranges held in the ring (relative)
         self.ooo_n = 0
         self.sack_ok = False  # the peer's SYN allowed SACK: our ACKs describe the ooo ranges
-        self.sack_recent = 0  # start of the latest out-of-order segment (first SACK block)
-        self.ooo_fin = False  # a FIN arrived out of order at ooo_fin_seq
-        self.ooo_fin_seq = 0
+        self.r_sack = 0  # start of the latest out-of-order segment (first SACK block)
+        self.ooo_fin = False  # a FIN arrived out of order at r_ooo_fin
+        self.r_ooo_fin = 0
         self.ack_owed = 0     # bytes received since our last ACK (delayed ACK)
         self.wupd = False     # a window update that reopened a zero window may be resent once
-        self.wupd_seq = 0
+        self.r_wupd = 0
         # timers: retransmit / persist / TIME-WAIT / SYN share `deadline`; delayed ACK has its own;
         # `aux` is keep-alive or the FIN-WAIT-2 timeout
         self.rto = cfg.rto_initial_ms
@@ -203,7 +260,7 @@ class Tcb:
         self.oow_time = 0  # when the last rate-limited (challenge / out-of-window) ACK went out
         self.oow_sent = False
         self.rtt_timing = False  # Karn: time one segment that is never retransmitted
-        self.rtt_seq = 0
+        self.s_rtt = 0
         self.rtt_start = 0
         self.time_wait_start = 0
         self.fin_wait2_start = 0
@@ -211,6 +268,79 @@ class Tcb:
         self.connect_start = 0
         self.syn_times = []
         self.first_rtt_ms = -1
+
+    # -- sequence numbers --------------------------------------------------------------------------
+    def _set_send_base(self, iss):
+        """Connect time: the send base is the ISS (relative 0)."""
+        self.iss = iss
+        self.s_bhi = iss >> 16
+        self.s_blo = iss & 0xFFFF
+        self.s_una = 0
+        self.s_nxt = 1
+        self.s_max = 1
+        self.s_sml = 1
+        self.s_recover = 0  # RFC 6582 3.2
+
+    def _set_recv_base(self, buf, off):
+        """The peer's SYN at buf[off]: IRS is the receive base (relative 0)."""
+        self.irs = wtcp.get_seq(buf, off)
+        self.r_bhi = buf[off + 4] << 8 | buf[off + 5]
+        self.r_blo = buf[off + 6] << 8 | buf[off + 7]
+        self.r_nxt = 1
+        self.r_wl1 = 0
+
+    def _rebase(self):
+        """Move a base forward to SND.UNA / RCV.NXT once they are rebase_at past it, shifting every
+        relative value of that side; values left far behind stop at -_FAR (still "long before")."""
+        d = self.s_una
+        if d > self.rebase_at:
+            lo = self.s_blo + (d & 0xFFFF)
+            self.s_bhi = (self.s_bhi + (d >> 16) + (lo >> 16)) & 0xFFFF
+            self.s_blo = lo & 0xFFFF
+            self.s_una = 0
+            self.s_nxt -= d
+            self.s_max -= d
+            self.s_sml = _shift(self.s_sml, d)
+            self.s_wl2 = _shift(self.s_wl2, d)
+            self.s_recover = _shift(self.s_recover, d)
+            self.s_rtt = _shift(self.s_rtt, d)
+        d = self.r_nxt
+        if d > self.rebase_at:
+            lo = self.r_blo + (d & 0xFFFF)
+            self.r_bhi = (self.r_bhi + (d >> 16) + (lo >> 16)) & 0xFFFF
+            self.r_blo = lo & 0xFFFF
+            self.r_nxt = 0
+            self.r_wl1 = _shift(self.r_wl1, d)
+            self.r_sack = _shift(self.r_sack, d)
+            self.r_ooo_fin = _shift(self.r_ooo_fin, d)
+            self.r_wupd = _shift(self.r_wupd, d)
+            o = self.ooo
+            for i in range(len(o)):
+                o[i] = _shift(o[i], d)
+
+    def _abs_snd(self, rel):
+        return ((self.s_bhi << 16 | self.s_blo) + rel) & 0xFFFFFFFF
+
+    # absolute values for tests, tools and the socket layer (they build big ints: not per segment)
+    @property
+    def snd_una(self):
+        return self._abs_snd(self.s_una)
+
+    @property
+    def snd_nxt(self):
+        return self._abs_snd(self.s_nxt)
+
+    @snd_nxt.setter
+    def snd_nxt(self, v):  # tests only
+        self.s_nxt = wtcp.seq_diff(v, self.s_bhi << 16 | self.s_blo)
+
+    @property
+    def snd_max(self):
+        return self._abs_snd(self.s_max)
+
+    @property
+    def rcv_nxt(self):
+        return ((self.r_bhi << 16 | self.r_blo) + self.r_nxt) & 0xFFFFFFFF
 
     # -- helpers ---------------------------------------------------------------------------------
     def state_name(self):
@@ -248,7 +378,7 @@ class Tcb:
             pto = 2 * self.srtt
             if pto < 10:
                 pto = 10
-            if seq_diff(self.snd_max, self.snd_una) <= self.mss:
+            if self.s_max - self.s_una <= self.mss:
                 pto += 200  # one segment out: the peer may delay its ACK (WCDelAckT)
             if pto < self.rto:
                 self._set_timer(pto)
@@ -270,7 +400,8 @@ class Tcb:
 
     # -- output ----------------------------------------------------------------------------------
     def _emit(self, seq, flags, data_off, data_len):
-        """Build and send one segment; data comes from the send ring at data_off past snd_una."""
+        """Build and send one segment (seq relative to the send base); data comes from the send
+        ring at data_off past SND.UNA."""
         s = self.stack
         f = s.tx
         hl = 20
@@ -282,12 +413,31 @@ class Tcb:
             hl = 24 + 8 * sack
         wnd = self.rx_window()
         self.last_wnd = wnd
-        ack = 0
+        # the fixed header (RFC 9293 3.1), sequence numbers converted from relative bytewise
+        p = self.local_port
+        f[_L4] = p >> 8
+        f[_L4 + 1] = p & 0xFF
+        p = self.remote_port
+        f[_L4 + 2] = p >> 8
+        f[_L4 + 3] = p & 0xFF
+        _rel_write(f, _L4 + 4, self.s_bhi, self.s_blo, seq)
         if flags & _ACK:
-            ack = self.rcv_nxt
+            _rel_write(f, _L4 + 8, self.r_bhi, self.r_blo, self.r_nxt)
             self.delack_on = False  # this segment carries the ACK we owed
             self.ack_owed = 0
-        wtcp.emit_header(f, _L4, self.local_port, self.remote_port, seq, ack, flags, wnd, hl)
+        else:
+            f[_L4 + 8] = 0
+            f[_L4 + 9] = 0
+            f[_L4 + 10] = 0
+            f[_L4 + 11] = 0
+        f[_L4 + 12] = hl << 2  # (hl / 4) << 4
+        f[_L4 + 13] = flags
+        f[_L4 + 14] = wnd >> 8
+        f[_L4 + 15] = wnd & 0xFF
+        f[_L4 + 16] = 0
+        f[_L4 + 17] = 0
+        f[_L4 + 18] = 0
+        f[_L4 + 19] = 0
         if flags & _SYN:
             # MSS (RFC 9293 3.7.1): what our interface MTU allows; SACK-permitted (RFC 2018): we
             # send SACK blocks for what we hold out of order (we do not act on the peer's)
@@ -321,29 +471,31 @@ class Tcb:
         o = self.ooo
         first = 0
         for j in range(self.ooo_n):
-            if seq_le(o[2 * j], self.sack_recent) and seq_lt(self.sack_recent, o[2 * j + 1]):
+            if o[2 * j] <= self.r_sack and self.r_sack < o[2 * j + 1]:
                 first = j
                 break
         p = i + 4
         j = first
+        bhi = self.r_bhi
+        blo = self.r_blo
         for _ in range(k):
-            wtcp.put_u32(f, p, o[2 * j])
-            wtcp.put_u32(f, p + 4, o[2 * j + 1])
+            _rel_write(f, p, bhi, blo, o[2 * j])
+            _rel_write(f, p + 4, bhi, blo, o[2 * j + 1])
             p += 8
             j += 1
             if j == self.ooo_n:
                 j = 0
 
     def send_ack(self):
-        self._emit(self.snd_nxt, _ACK, 0, 0)
+        self._emit(self.s_nxt, _ACK, 0, 0)
 
     def _send_syn(self):
         s = self.stack
         self.syn_times.append(ticks_diff(s.now, self.connect_start))
         if self.state == SYN_SENT:
-            self._emit(self.iss, _SYN, 0, 0)
+            self._emit(0, _SYN, 0, 0)  # the ISS: the send base does not move before ESTABLISHED
         else:
-            self._emit(self.iss, _SYN | _ACK, 0, 0)
+            self._emit(0, _SYN | _ACK, 0, 0)
         s.counters.tcp_syn_sent += 1
         self._trace("syn", len(self.syn_times))
 
@@ -372,7 +524,7 @@ class Tcb:
         sent = 0
         mss = self.mss
         for _ in range(64):  # bounded: at most 64 segments per call
-            flight = seq_diff(self.snd_nxt, self.snd_una)
+            flight = self.s_nxt - self.s_una
             unsent = self.tx_len - flight  # -1 while our FIN is in flight
             if unsent > 0:
                 wnd = self.snd_wnd if self.snd_wnd < self.cwnd else self.cwnd
@@ -387,28 +539,28 @@ class Tcb:
                 if n < mss and flight > 0:
                     if n < unsent:
                         break  # cut by the window: wait for it to open (SWS, RFC 9293 3.8.6.2.1)
-                    if not self.nodelay and not self.fin_pending and seq_gt(self.snd_sml, self.snd_una):
+                    if not self.nodelay and not self.fin_pending and self.s_sml > self.s_una:
                         break  # Nagle, Minshall's variant as Linux: one small segment in flight
                 flags = _ACK
                 if n == unsent:
                     flags = _ACK | _PSH
                     if self.fin_pending:
                         flags = _ACK | _PSH | _FIN  # piggyback the FIN on the last data
-                self._emit(self.snd_nxt, flags, flight, n)
+                self._emit(self.s_nxt, flags, flight, n)
                 self.stack.counters.tcp_tx_bytes += n
-                new = self.snd_nxt == self.snd_max
-                self.snd_nxt = seq_add(self.snd_nxt, n)
+                new = self.s_nxt == self.s_max
+                self.s_nxt += n
                 if n < mss:
-                    self.snd_sml = self.snd_nxt  # end of the last small segment (Minshall)
+                    self.s_sml = self.s_nxt  # end of the last small segment (Minshall)
                 if flags & _FIN:
-                    self.snd_nxt = seq_add(self.snd_nxt, 1)
+                    self.s_nxt += 1
                     self._fin_out()
-                if seq_gt(self.snd_nxt, self.snd_max):
-                    self.snd_max = self.snd_nxt
+                if self.s_nxt > self.s_max:
+                    self.s_max = self.s_nxt
                 if new:
                     if not self.rtt_timing:
                         self.rtt_timing = True
-                        self.rtt_seq = self.snd_nxt
+                        self.s_rtt = self.s_nxt
                         self.rtt_start = self.stack.now
                     self._arm_rexmit(False)
                 elif not self.timer_on:
@@ -416,11 +568,11 @@ class Tcb:
                 sent += 1
                 continue
             if unsent == 0 and self.fin_pending:
-                self._emit(self.snd_nxt, _FIN | _ACK, flight, 0)
-                self.snd_nxt = seq_add(self.snd_nxt, 1)
+                self._emit(self.s_nxt, _FIN | _ACK, flight, 0)
+                self.s_nxt += 1
                 self._fin_out()
-                if seq_gt(self.snd_nxt, self.snd_max):
-                    self.snd_max = self.snd_nxt
+                if self.s_nxt > self.s_max:
+                    self.s_max = self.s_nxt
                 if not self.timer_on:
                     self._set_timer(self.rto)
                 sent += 1
@@ -438,7 +590,7 @@ class Tcb:
 
     def _retransmit_first(self):
         """Resend the earliest unacknowledged segment (fast retransmit, NewReno partial ACK)."""
-        flight = seq_diff(self.snd_max, self.snd_una)
+        flight = self.s_max - self.s_una
         n = self.tx_len if self.tx_len < flight else flight
         if n > self.mss:
             n = self.mss
@@ -446,9 +598,9 @@ class Tcb:
         self.stack.counters.tcp_rexmit += 1
         if n > 0:
             fin = self.fin_pending and n == self.tx_len and flight == n + 1
-            self._emit(self.snd_una, _ACK | _FIN if fin else _ACK, 0, n)
+            self._emit(self.s_una, _ACK | _FIN if fin else _ACK, 0, n)
         elif self.fin_sent:
-            self._emit(self.snd_una, _ACK | _FIN, 0, 0)
+            self._emit(self.s_una, _ACK | _FIN, 0, 0)
 
     # -- timers ----------------------------------------------------------------------------------
     def on_timer(self):
@@ -474,7 +626,7 @@ class Tcb:
         if self.tlp_armed:
             self._tail_loss_probe()
             return
-        flight = seq_diff(self.snd_max, self.snd_una)
+        flight = self.s_max - self.s_una
         if flight == 0:
             if self.tx_len > 0 and self.snd_wnd == 0:
                 # persist (RFC 9293 3.8.6.1): an old sequence number makes the peer answer with
@@ -487,7 +639,7 @@ class Tcb:
                 if self.persist_shift < 10:
                     self.persist_shift += 1
                 c.tcp_persist_probe += 1
-                self._emit(seq_add(self.snd_una, -1), _ACK, 0, 0)
+                self._emit(self.s_una - 1, _ACK, 0, 0)
                 self._set_timer(min(self.rto << self.persist_shift, cfg.rto_max_ms))
             return
         if self.retries >= cfg.data_retries:
@@ -500,14 +652,14 @@ class Tcb:
         self.retries += 1
         self.cwnd = self.mss  # loss window (RFC 5681 3.1)
         self.in_recovery = False
-        self.recover = self.snd_max  # RFC 6582 3.2 step 4: no fast retransmit for older dupacks
+        self.s_recover = self.s_max  # RFC 6582 3.2 step 4: no fast retransmit for older dupacks
         self.dupacks = 0
         self.rto = min(self.rto * 2, cfg.rto_max_ms)
         self.rtt_timing = False
         c.tcp_rexmit += 1
         c.tcp_rto_expired += 1
         # go-back-N from snd_una (RFC 6298 5.4); ACKs may still arrive for up to snd_max
-        self.snd_nxt = self.snd_una
+        self.s_nxt = self.s_una
         self.output()
         if not self.timer_on:
             self._set_timer(self.rto)
@@ -517,7 +669,7 @@ class Tcb:
         tail quickly, instead of waiting for the RTO. One probe per episode."""
         self.tlp_armed = False
         self.tlp_out = True
-        flight = seq_diff(self.snd_max, self.snd_una)
+        flight = self.s_max - self.s_una
         if flight <= 0:
             return
         data = self.tx_len if self.tx_len < flight else flight  # data bytes out (FIN excluded)
@@ -526,14 +678,14 @@ class Tcb:
         self.rtt_timing = False  # Karn
         self.stack.counters.tcp_tlp_probe += 1
         if n > 0:
-            self._emit(seq_add(self.snd_una, data - n), _ACK | _PSH | _FIN if fin else _ACK | _PSH, data - n, n)
+            self._emit(self.s_una + data - n, _ACK | _PSH | _FIN if fin else _ACK | _PSH, data - n, n)
         else:
-            self._emit(seq_add(self.snd_max, -1), _ACK | _FIN, 0, 0)
+            self._emit(self.s_max - 1, _ACK | _FIN, 0, 0)
         self._set_timer(self.rto)
 
     def _half_flight(self):
         """RFC 5681 eq. (4): max(FlightSize / 2, 2 * SMSS), without what limited transmit sent."""
-        h = (seq_diff(self.snd_max, self.snd_una) - self.lt_bytes) >> 1
+        h = (self.s_max - self.s_una - self.lt_bytes) >> 1
         m2 = 2 * self.mss
         return h if h > m2 else m2
 
@@ -544,7 +696,7 @@ class Tcb:
             return
         if self.ack_owed:
             self.send_ack()
-        elif self.wupd and self.rcv_nxt == self.wupd_seq and self.rx_window() > 0:
+        elif self.wupd and self.r_nxt == self.r_wupd and self.rx_window() > 0:
             self.stack.counters.tcp_window_update_resent += 1
             self.send_ack()
         self.wupd = False
@@ -571,7 +723,7 @@ class Tcb:
         if st != ESTABLISHED and st != CLOSE_WAIT:
             return
         idle = ticks_diff(now, self.last_rx)
-        if self.snd_max != self.snd_una or self.tx_len > 0:
+        if self.s_max != self.s_una or self.tx_len > 0:
             self._arm_aux(self.ka_idle)  # data in flight: the retransmit timer watches the peer
             return
         if self.probes == 0 and idle < self.ka_idle:
@@ -586,7 +738,7 @@ class Tcb:
         # SEG.SEQ = SND.UNA - 1 with one garbage octet (RFC 9293 3.8.4, as BSD): a zero-length
         # probe is an out-of-window ACK that Linux answers at most once per 500 ms
         # (tcp_invalid_ratelimit); an old data byte is always answered
-        self._emit(seq_add(self.snd_una, -1), _ACK, 0, 1)
+        self._emit(self.s_una - 1, _ACK, 0, 1)
         self._arm_aux(self.ka_interval)
 
     def _arm_aux(self, ms):
@@ -652,7 +804,7 @@ class Tcb:
 
     def _abort_with_rst(self, err):
         if self.state != SYN_SENT and self.state != CLOSED:
-            self._emit(self.snd_nxt, _RST | _ACK, 0, 0)
+            self._emit(self.s_nxt, _RST | _ACK, 0, 0)
         self._done(err)
 
     def abort(self):
@@ -712,7 +864,7 @@ class Tcb:
                     # the peer waits on this update: if it is lost, the peer stalls until its
                     # persist timer (>= 200 ms on Linux). Send it once more unless data comes first.
                     self.wupd = True
-                    self.wupd_seq = self.rcv_nxt
+                    self.r_wupd = self.r_nxt
                     wait = 2 * self.srtt
                     self.delack_on = True
                     self.delack_deadline = ticks_add(self.stack.now, wait if wait > 20 else 20)
@@ -746,25 +898,27 @@ class Tcb:
     # -- input (RFC 9293 3.10.7) -----------------------------------------------------------------
     def input(self, buf, ip_off, off, hl, plen):
         """A segment for this connection: TCP header at buf[off], hl header bytes, plen payload bytes."""
-        if self.state == SYN_SENT:
+        st = self.state
+        if st == SYN_SENT:
             self._input_syn_sent(buf, ip_off, off, hl, plen)
-        else:
-            self._input_synchronized(buf, ip_off, off, hl, plen)
+            return
+        if st != SYN_RECEIVED and (self.s_una > self.rebase_at or self.r_nxt > self.rebase_at):
+            self._rebase()
+        self._input_synchronized(buf, ip_off, off, hl, plen)
 
     def _input_syn_sent(self, buf, ip_off, off, hl, plen):
         """RFC 9293 3.10.7.3."""
         c = self.stack.counters
         flags = buf[off + 13]
-        seq = wtcp.get_seq(buf, off)
-        ack = wtcp.get_ack(buf, off)
+        ack = _rel_read(buf, off + 8, self.s_bhi, self.s_blo, 0)  # the ISS is relative 0
         if flags & _ACK:
             # first: SEG.ACK =< ISS or SEG.ACK > SND.NXT is unacceptable
-            if seq_le(ack, self.iss) or seq_gt(ack, self.snd_nxt):
+            if ack <= 0 or ack > self.s_nxt:
                 if flags & _RST:
                     c.tcp_syn_sent_bad_ack_dropped += 1
                 else:
                     c.tcp_syn_sent_bad_ack_rst_sent += 1
-                    self.tcp.send_reset_for(buf, ip_off, off, ack, 0, _RST)
+                    self.tcp.send_reset_for(buf, ip_off, off, 0)
                 return
         if flags & _RST:
             if flags & _ACK:
@@ -778,26 +932,24 @@ class Tcb:
         if not flags & _SYN:
             c.tcp_syn_sent_no_syn_dropped += 1
             return
-        self.irs = seq
-        self.rcv_nxt = seq_add(seq, 1)
+        self._set_recv_base(buf, off)  # SEG.SEQ (the IRS) is relative 0, RCV.NXT 1
         mss = wtcp.get_mss_option(buf, off, hl)
         if mss:
             self.mss = mss if mss < self.adv_mss else self.adv_mss
         self.sack_ok = wtcp.has_sack_permitted(buf, off, hl)
         self.snd_wnd = wtcp.get_window(buf, off)
         self.max_snd_wnd = self.snd_wnd
-        self.snd_wl1 = seq
-        self.snd_wl2 = ack
+        self.s_wl2 = ack
         self.last_rx = self.stack.now
         if flags & _ACK:
-            self.snd_una = ack
-            self.snd_max = ack
+            self.s_una = ack
+            self.s_max = ack
             self._established()
             # data on the SYN-ACK is accepted like any in-order data (RFC 9293 3.10.7.3, sixth)
             if plen:
                 self._take_data(buf, off + hl, plen)
-            if flags & _FIN and self.rcv_nxt == seq_add(seq, 1 + plen):
-                self.rcv_nxt = seq_add(self.rcv_nxt, 1)
+            if flags & _FIN and self.r_nxt == 1 + plen:
+                self.r_nxt += 1
                 self.fin_received = True
                 self._set_state(CLOSE_WAIT)
             if self.output() == 0:
@@ -806,7 +958,7 @@ class Tcb:
             # simultaneous open (RFC 9293 3.10.7.3, fourth, SYN without ACK)
             c.tcp_simultaneous_open += 1
             self._set_state(SYN_RECEIVED)
-            self._emit(self.iss, _SYN | _ACK, 0, 0)
+            self._emit(0, _SYN | _ACK, 0, 0)
             self._set_timer(self.rto)
 
     def _established(self):
@@ -842,7 +994,7 @@ class Tcb:
             return 0
         ring_write(self.rx, (self.rx_head + self.rx_len) % size, buf, off, n)
         self.rx_len += n
-        self.rcv_nxt = seq_add(self.rcv_nxt, n)
+        self.r_nxt += n
         self.stack.counters.tcp_rx_bytes += n
         return n
 
@@ -850,7 +1002,7 @@ class Tcb:
         """Keep an out-of-order segment in the ring at its place past rcv_nxt and note its range."""
         c = self.stack.counters
         cap = len(self.ooo) >> 1
-        d = seq_diff(seq, self.rcv_nxt)
+        d = seq - self.r_nxt
         size = len(self.rx)
         free = size - self.rx_len
         if cap == 0 or d >= free:
@@ -859,17 +1011,17 @@ class Tcb:
         if d + n > free:
             n = free - d
         s = seq
-        e = seq_add(seq, n)
+        e = seq + n
         o = self.ooo
         # merge with every range it overlaps or touches
         i = 0
         while i < self.ooo_n:
             rs = o[2 * i]
             re = o[2 * i + 1]
-            if seq_le(rs, e) and seq_le(s, re):
-                if seq_lt(rs, s):
+            if rs <= e and s <= re:
+                if rs < s:
                     s = rs
-                if seq_gt(re, e):
+                if re > e:
                     e = re
                 self.ooo_n -= 1
                 last = self.ooo_n
@@ -880,9 +1032,9 @@ class Tcb:
         if self.ooo_n == cap:
             # full: forget the range farthest from rcv_nxt (or the new one if it is the farthest)
             far = -1
-            fd = seq_diff(s, self.rcv_nxt)
+            fd = s - self.r_nxt
             for j in range(cap):
-                dj = seq_diff(o[2 * j], self.rcv_nxt)
+                dj = o[2 * j] - self.r_nxt
                 if dj > fd:
                     fd = dj
                     far = j
@@ -895,7 +1047,7 @@ class Tcb:
             o[2 * far + 1] = o[2 * last + 1]
             c.tcp_drop_out_of_order += 1
         ring_write(self.rx, (self.rx_head + self.rx_len + d) % size, buf, off, n)
-        self.sack_recent = seq
+        self.r_sack = seq
         o[2 * self.ooo_n] = s
         o[2 * self.ooo_n + 1] = e
         self.ooo_n += 1
@@ -907,12 +1059,12 @@ class Tcb:
         i = 0
         while i < self.ooo_n:
             s = o[2 * i]
-            if seq_le(s, self.rcv_nxt):
+            if s <= self.r_nxt:
                 e = o[2 * i + 1]
-                if seq_gt(e, self.rcv_nxt):
-                    n = seq_diff(e, self.rcv_nxt)
+                if e > self.r_nxt:
+                    n = e - self.r_nxt
                     self.rx_len += n
-                    self.rcv_nxt = e
+                    self.r_nxt = e
                     self.stack.counters.tcp_rx_bytes += n
                 self.ooo_n -= 1
                 last = self.ooo_n
@@ -924,7 +1076,7 @@ class Tcb:
 
     def _fin_in(self):
         """The peer's FIN, in order: consume it, move state (RFC 9293 3.10.7.4, eighth)."""
-        self.rcv_nxt = seq_add(self.rcv_nxt, 1)
+        self.r_nxt += 1
         self.fin_received = True
         self.ooo_fin = False
         st = self.state
@@ -940,7 +1092,7 @@ class Tcb:
         """RFC 9293 3.10.7.4 for SYN-RECEIVED and every later state."""
         c = self.stack.counters
         flags = buf[off + 13]
-        seq = wtcp.get_seq(buf, off)
+        seq = _rel_read(buf, off + 4, self.r_bhi, self.r_blo, self.r_nxt)
         seg_len = plen
         if flags & _SYN:
             seg_len += 1
@@ -948,13 +1100,13 @@ class Tcb:
             seg_len += 1
         wnd = len(self.rx) - self.rx_len
         # first: sequence number acceptability (four cases), with the zero-window allowance
-        rcv_nxt = self.rcv_nxt
+        rcv_nxt = self.r_nxt
         if seq == rcv_nxt:
             ok = True
         elif wnd == 0:
             ok = False
         else:
-            d = seq_diff(seq, rcv_nxt)
+            d = seq - rcv_nxt
             ok = 0 <= d < wnd
             if not ok and seg_len > 0:
                 d2 = d + seg_len - 1
@@ -979,7 +1131,7 @@ class Tcb:
             c.tcp_drop_out_of_window += 1
             if flags & _SYN:
                 self._challenge_ack()  # RFC 5961 4.2: any SYN, whatever its sequence number
-            elif plen or seq == seq_add(rcv_nxt, -1):
+            elif plen or seq == rcv_nxt - 1:
                 # data, or a window / keep-alive probe (SEG.SEQ = RCV.NXT - 1): always answered;
                 # only other out-of-window ACKs are rate limited
                 self.send_ack()
@@ -991,8 +1143,8 @@ class Tcb:
             return
         if flags & _SYN:
             # fourth: SYN in a synchronized state -> challenge ACK (RFC 5961 4.2)
-            if self.state == SYN_RECEIVED and seq == self.irs:
-                self._emit(self.iss, _SYN | _ACK, 0, 0)  # our SYN-ACK was lost: resend it
+            if self.state == SYN_RECEIVED and seq == 0:  # the IRS (no rebase before ESTABLISHED)
+                self._emit(0, _SYN | _ACK, 0, 0)  # our SYN-ACK was lost: resend it
                 return
             self._challenge_ack()
             return
@@ -1001,47 +1153,47 @@ class Tcb:
             return
         self.last_rx = self.stack.now
         self.probes = 0  # the peer is alive (Linux tcp_ack: icsk_probes_out = 0)
-        ack = wtcp.get_ack(buf, off)
-        win = wtcp.get_window(buf, off)
+        ack = _rel_read(buf, off + 8, self.s_bhi, self.s_blo, self.s_una)
+        win = buf[off + 14] << 8 | buf[off + 15]
         # fifth: the ACK field
         if self.state == SYN_RECEIVED:
-            if seq_lt(self.snd_una, ack) and seq_le(ack, self.snd_nxt):
+            if self.s_una < ack and ack <= self.s_nxt:
                 self.snd_wnd = win
                 self.max_snd_wnd = win
-                self.snd_wl1 = seq
-                self.snd_wl2 = ack
-                self.snd_una = ack
-                self.snd_max = ack
+                self.r_wl1 = seq
+                self.s_wl2 = ack
+                self.s_una = ack
+                self.s_max = ack
                 self._established()
             else:
-                self.tcp.send_reset_for(buf, ip_off, off, ack, 0, _RST)
+                self.tcp.send_reset_for(buf, ip_off, off, 0)
                 return
-        elif seq_gt(ack, self.snd_max):
+        elif ack > self.s_max:
             c.tcp_ack_unsent_data += 1
             self._ratelimited_ack()
             return
-        elif seq_lt(ack, seq_add(self.snd_una, -self.max_snd_wnd)):
+        elif ack < self.s_una - self.max_snd_wnd:
             # RFC 5961 5.2: an ACK this old is a blind injection attempt -> challenge ACK, drop
             c.tcp_ack_too_old += 1
             self._challenge_ack()
             return
-        elif seq_lt(self.snd_una, ack):
+        elif self.s_una < ack:
             self._ack_advanced(ack)
             if self.state == CLOSED:
                 return
-        elif ack == self.snd_una and plen == 0 and not flags & _FIN and win == self.snd_wnd \
-                and self.snd_max != self.snd_una:
+        elif ack == self.s_una and plen == 0 and not flags & _FIN and win == self.snd_wnd \
+                and self.s_max != self.s_una:
             self._dupack()
         # send window update (RFC 9293 3.10.7.4, fifth, ESTABLISHED)
-        if seq_lt(self.snd_wl1, seq) or (self.snd_wl1 == seq and seq_le(self.snd_wl2, ack)):
+        if self.r_wl1 < seq or (self.r_wl1 == seq and self.s_wl2 <= ack):
             self.snd_wnd = win
             if win > self.max_snd_wnd:
                 self.max_snd_wnd = win
-            self.snd_wl1 = seq
-            self.snd_wl2 = ack
+            self.r_wl1 = seq
+            self.s_wl2 = ack
             if win and self.persist_shift:
                 self.persist_shift = 0  # the window opened: the persist timer stops
-                if self.snd_max == self.snd_una:
+                if self.s_max == self.s_una:
                     self.timer_on = False
         st = self.state
         if st == TIME_WAIT:
@@ -1054,12 +1206,12 @@ class Tcb:
                 c.tcp_abort_on_data += 1
                 self._abort_with_rst(0)
                 return
-            d = seq_diff(self.rcv_nxt, seq)  # bytes of it already received
+            d = self.r_nxt - seq  # bytes of it already received
             if d < 0:
                 self._ooo_store(seq, buf, off + hl, plen)
                 if flags & _FIN:  # processed when rcv_nxt reaches it
                     self.ooo_fin = True
-                    self.ooo_fin_seq = seq_add(seq, plen)
+                    self.r_ooo_fin = seq + plen
                 self.send_ack()  # out of order: duplicate ACK at once (RFC 5681 4.2)
                 return
             if d < plen:
@@ -1078,18 +1230,18 @@ class Tcb:
                 ack_now = True  # all old: a duplicate, ACK it
         # eighth: FIN, once everything before it has arrived
         if flags & _FIN and not self.fin_received:
-            if seq_add(seq, plen) == self.rcv_nxt:
+            if seq + plen == self.r_nxt:
                 ack_now = True
                 self._fin_in()
                 if self.state == TIME_WAIT:
                     return
-            elif seq_gt(seq_add(seq, plen), self.rcv_nxt):
+            elif seq + plen > self.r_nxt:
                 self.ooo_fin = True
-                self.ooo_fin_seq = seq_add(seq, plen)
+                self.r_ooo_fin = seq + plen
                 ack_now = True  # out of order: duplicate ACK at once (RFC 5681 4.2)
         elif flags & _FIN and self.fin_received:
             ack_now = True  # a retransmitted FIN: ACK again
-        if self.ooo_fin and self.ooo_fin_seq == self.rcv_nxt and not self.fin_received:
+        if self.ooo_fin and self.r_ooo_fin == self.r_nxt and not self.fin_received:
             ack_now = True
             self._fin_in()
             if self.state == TIME_WAIT:
@@ -1105,12 +1257,12 @@ class Tcb:
         if self.in_recovery:
             self.cwnd += self.mss  # inflate: a segment left the network (RFC 6582 3.2 step 3)
             self.output()
-        elif self.dupacks >= self._dupthresh() and seq_ge(self.snd_una, self.recover):
+        elif self.dupacks >= self._dupthresh() and self.s_una >= self.s_recover:
             # RFC 6582 asks for SND.UNA > recover; >= lets a loss of the first segment sent after
             # the previous recovery be repaired at once (2-segment windows hit that often)
             c.tcp_fast_retransmit += 1
             self.ssthresh = self._half_flight()
-            self.recover = self.snd_max
+            self.s_recover = self.s_max
             self.in_recovery = True
             self._retransmit_first()
             self.cwnd = self.ssthresh + 3 * self.mss
@@ -1119,29 +1271,29 @@ class Tcb:
             # RFC 3042 limited transmit: a new segment for each of the first two duplicate ACKs
             # (beyond cwnd by at most 2 MSS), so that a small window still yields enough of them
             extra = self.dupacks * self.mss
-            before = self.snd_max
+            before = self.s_max
             self.cwnd += extra
             if self.output():
                 c.tcp_limited_transmit += 1
-                self.lt_bytes += seq_diff(self.snd_max, before)
+                self.lt_bytes += self.s_max - before
             self.cwnd -= extra
 
     def _dupthresh(self):
         """3 (RFC 5681), or fewer with under 4 segments out and nothing new to send: RFC 5827
         early retransmit, so a 2-segment window (2 KB rings) recovers without an RTO."""
         mss = self.mss
-        flight = seq_diff(self.snd_max, self.snd_una)
+        flight = self.s_max - self.s_una
         oseg = (flight + mss - 1) // mss
         if oseg >= 4:
             return 3
-        unsent = self.tx_len - seq_diff(self.snd_nxt, self.snd_una)
+        unsent = self.tx_len - self.s_nxt + self.s_una
         if unsent > 0 and self.snd_wnd - flight > 0:
             return 3  # new data can go (limited transmit) and bring more duplicate ACKs
         return oseg - 1 if oseg > 1 else 1
 
     def _ack_advanced(self, ack):
         """SND.UNA < SEG.ACK =< SND.MAX: drop acknowledged bytes, time RTT, grow or deflate cwnd."""
-        acked = seq_diff(ack, self.snd_una)
+        acked = ack - self.s_una
         data = acked
         fin_acked = False
         if self.fin_sent and acked > self.tx_len:
@@ -1149,21 +1301,21 @@ class Tcb:
             data = self.tx_len
         self.tx_head = (self.tx_head + data) % len(self.tx)
         self.tx_len -= data
-        self.snd_una = ack
-        if seq_lt(self.snd_nxt, ack):
-            self.snd_nxt = ack  # after go-back-N the peer had more than we resent so far
+        self.s_una = ack
+        if self.s_nxt < ack:
+            self.s_nxt = ack  # after go-back-N the peer had more than we resent so far
         self.retries = 0
         self.dupacks = 0
         self.lt_bytes = 0
-        if self.rtt_timing and seq_ge(ack, self.rtt_seq):
+        if self.rtt_timing and ack >= self.s_rtt:
             self.rtt_timing = False
             self._rtt_sample(ticks_diff(self.stack.now, self.rtt_start))
         mss = self.mss
         if self.in_recovery:
-            if seq_ge(ack, self.recover):
+            if ack >= self.s_recover:
                 # full ACK: leave fast recovery (RFC 6582 3.2 step 3, first option)
                 self.in_recovery = False
-                f = seq_diff(self.snd_max, self.snd_una)
+                f = self.s_max - self.s_una
                 self.cwnd = self.ssthresh if self.ssthresh < f + mss else f + mss
             else:
                 # partial ACK: the next hole is lost too; resend it, deflate (RFC 6582 3.2 step 3)
@@ -1177,7 +1329,7 @@ class Tcb:
         if self.cwnd > _CWND_MAX:
             self.cwnd = _CWND_MAX
         self.tlp_out = False
-        if self.snd_una == self.snd_max:
+        if self.s_una == self.s_max:
             self.timer_on = False
             self.tlp_armed = False
         else:
@@ -1281,12 +1433,7 @@ class Tcp:
 
             lport = self.ports.allocate(laddr, raddr, rport, is_free)
         tcb = Tcb(self, laddr, lport, bytes(raddr), rport, bytes(next_hop), rx_size or 0, tx_size or 0)
-        tcb.iss = self.isn.isn(laddr, lport, raddr, rport)
-        tcb.snd_una = tcb.iss
-        tcb.snd_nxt = seq_add(tcb.iss, 1)
-        tcb.snd_max = tcb.snd_nxt
-        tcb.snd_sml = tcb.snd_nxt
-        tcb.recover = tcb.iss  # RFC 6582 3.2
+        tcb._set_send_base(self.isn.isn(laddr, lport, raddr, rport))
         tcb.connect_start = s.now
         tcb.state = SYN_SENT
         self.tcbs.append(tcb)
@@ -1328,23 +1475,27 @@ class Tcp:
             c.tcp_no_socket_rst_dropped += 1
             return
         c.tcp_no_socket_rst_sent += 1
-        if flags & _ACK:
-            self.send_reset_for(buf, ip_off, off, wtcp.get_ack(buf, off), 0, _RST)
-        else:
-            seg_len = plen
-            if flags & _SYN:
-                seg_len += 1
-            if flags & _FIN:
-                seg_len += 1
-            self.send_reset_for(buf, ip_off, off, 0, seq_add(wtcp.get_seq(buf, off), seg_len), _RST | _ACK)
+        seg_len = plen
+        if flags & _SYN:
+            seg_len += 1
+        if flags & _FIN:
+            seg_len += 1
+        self.send_reset_for(buf, ip_off, off, seg_len)
 
-    def send_reset_for(self, buf, ip_off, off, seq, ack, flags):
-        """Answer the segment at buf[off] with a RST built from its own addresses and ports."""
+    def send_reset_for(self, buf, ip_off, off, seg_len):
+        """Answer the segment at buf[off] with a RST built from its own addresses and ports
+        (RFC 9293 3.10.7.1): <SEQ=SEG.ACK><CTL=RST> if it has an ACK, else
+        <SEQ=0><ACK=SEG.SEQ+seg_len><CTL=RST,ACK>. Copies bytes: no 32-bit ints."""
         s = self.stack
         f = s.tx
         sport = buf[off + 2] << 8 | buf[off + 3]
         dport = buf[off] << 8 | buf[off + 1]
-        wtcp.emit_header(f, _L4, sport, dport, seq, ack, flags, 0, 20)
+        if buf[off + 13] & _ACK:
+            wtcp.emit_header(f, _L4, sport, dport, 0, 0, _RST, 0, 20)
+            mem.copy(f, _L4 + 4, buf, off + 8, 4)
+        else:
+            wtcp.emit_header(f, _L4, sport, dport, 0, 0, _RST | _ACK, 0, 20)
+            _put_sum(f, _L4 + 8, buf, off + 4, seg_len)
         acc = pseudo_sum(buf, ip_off + 16, buf, ip_off + 12, _PROTO_TCP, 20)
         cs = checksum(f, _L4, _L4 + 20, acc)
         f[_L4 + 16] = cs >> 8
@@ -1384,7 +1535,7 @@ class Tcp:
             return
         st = tcb.state
         if st == SYN_SENT or st == SYN_RECEIVED:
-            if wtcp.get_seq(buf, t) != tcb.snd_una:
+            if _rel_read(buf, t + 4, tcb.s_bhi, tcb.s_blo, tcb.s_una) != tcb.s_una:
                 c.icmp_unreach_no_match += 1  # blind ICMP: quoted sequence is not our SYN's
                 return
             c.icmp_unreach_delivered += 1
