@@ -20,7 +20,7 @@ moves forward (_rebase) once SND.UNA or RCV.NXT lies rebase_at past it, so relat
 within about +-2**29. A value read from the wire is taken relative to a reference (RCV.NXT for
 SEG.SEQ, SND.UNA for SEG.ACK): its distance from it is exactly wire.tcp.seq_diff's, clamped to
 +-2**29 (still "far before" / "far after" for every check of RFC 9293 and RFC 5961). tcb.iss,
-tcb.irs and the properties snd_una, snd_nxt, snd_max, rcv_nxt give absolute values (not per segment).
+tcb.irs and tcb.snd_una, snd_nxt, snd_max, rcv_nxt (Tcb.__getattr__) are absolute (not per segment).
 Per-segment code indexes buffers and allocates nothing, on 32-bit ports too.
 """
 from tcpip import errors
@@ -321,26 +321,21 @@ class Tcb:
     def _abs_snd(self, rel):
         return ((self.s_bhi << 16 | self.s_blo) + rel) & 0xFFFFFFFF
 
-    # absolute values for tests, tools and the socket layer (they build big ints: not per segment)
-    @property
-    def snd_una(self):
-        return self._abs_snd(self.s_una)
-
-    @property
-    def snd_nxt(self):
-        return self._abs_snd(self.s_nxt)
-
-    @snd_nxt.setter
-    def snd_nxt(self, v):  # tests only
-        self.s_nxt = wtcp.seq_diff(v, self.s_bhi << 16 | self.s_blo)
-
-    @property
-    def snd_max(self):
-        return self._abs_snd(self.s_max)
-
-    @property
-    def rcv_nxt(self):
-        return ((self.r_bhi << 16 | self.r_blo) + self.r_nxt) & 0xFFFFFFFF
+    def __getattr__(self, name):
+        """Absolute snd_una, snd_nxt, snd_max and rcv_nxt for tests, tools and the socket layer,
+        built on demand (big ints on 32-bit ports: not for per-segment code). Not properties: a
+        class with a property makes MicroPython search the class on every attribute store to its
+        instances (about 4x slower stores). Only called for names the instance lacks; a test may
+        assign tcb.snd_nxt, which then hides the computed value (_tuple_free reads it)."""
+        if name == "snd_una":
+            return self._abs_snd(self.s_una)
+        if name == "snd_nxt":
+            return self._abs_snd(self.s_nxt)
+        if name == "snd_max":
+            return self._abs_snd(self.s_max)
+        if name == "rcv_nxt":
+            return ((self.r_bhi << 16 | self.r_blo) + self.r_nxt) & 0xFFFFFFFF
+        raise AttributeError(name)
 
     # -- helpers ---------------------------------------------------------------------------------
     def state_name(self):
