@@ -23,6 +23,8 @@ SEG.SEQ, SND.UNA for SEG.ACK): its distance from it is exactly wire.tcp.seq_diff
 tcb.irs and tcb.snd_una, snd_nxt, snd_max, rcv_nxt (Tcb.__getattr__) are absolute (not per segment).
 Per-segment code indexes buffers and allocates nothing, on 32-bit ports too.
 """
+import sys
+
 from tcpip import errors
 from tcpip import mem
 from tcpip.checksum import checksum, pseudo_sum
@@ -67,6 +69,7 @@ DEFAULT_MSS = const(536)  # RFC 9293 3.7.1 / RFC 6691: assumed until the peer's 
 RTO_FALLBACK_MS = const(3000)  # RFC 6298 5.7
 _BIG = const(0x3FFFFFFF)  # "infinite" ssthresh, still a small int on 32-bit ports
 _CWND_MAX = const(0x100000)
+_MICROPYTHON = sys.implementation.name == "micropython"
 _FAR = const(0x20000000)  # 2**29: wire values farther than this from their reference are clamped
 # a base moves once SND.UNA / RCV.NXT is this far past it (2**28; tests make it small)
 REBASE_AT = 0x10000000
@@ -321,12 +324,7 @@ class Tcb:
     def _abs_snd(self, rel):
         return ((self.s_bhi << 16 | self.s_blo) + rel) & 0xFFFFFFFF
 
-    def __getattr__(self, name):
-        """Absolute snd_una, snd_nxt, snd_max and rcv_nxt for tests, tools and the socket layer,
-        built on demand (big ints on 32-bit ports: not for per-segment code). Not properties: a
-        class with a property makes MicroPython search the class on every attribute store to its
-        instances (about 4x slower stores). Only called for names the instance lacks; a test may
-        assign tcb.snd_nxt, which then hides the computed value (_tuple_free reads it)."""
+    def _absolute(self, name):
         if name == "snd_una":
             return self._abs_snd(self.s_una)
         if name == "snd_nxt":
@@ -336,6 +334,23 @@ class Tcb:
         if name == "rcv_nxt":
             return ((self.r_bhi << 16 | self.r_blo) + self.r_nxt) & 0xFFFFFFFF
         raise AttributeError(name)
+
+    # Absolute snd_una, snd_nxt, snd_max and rcv_nxt for tests, tools and the socket layer, built on
+    # demand (big ints on 32-bit ports: never for per-segment code). MicroPython: __getattr__, as a
+    # class with a property makes it search the class on every attribute store to an instance
+    # (~4x slower stores); a test that assigns tcb.snd_nxt then hides the computed value.
+    # CPython: properties, as __getattr__ stops CPython 3.11+ specializing attribute access.
+    if _MICROPYTHON:
+        def __getattr__(self, name):
+            return self._absolute(name)
+    else:
+        def _set_snd_nxt(self, v):  # tests
+            self.s_nxt = wtcp.seq_diff(v, self.s_bhi << 16 | self.s_blo)
+
+        snd_una = property(lambda self: self._absolute("snd_una"))
+        snd_nxt = property(lambda self: self._absolute("snd_nxt"), _set_snd_nxt)
+        snd_max = property(lambda self: self._absolute("snd_max"))
+        rcv_nxt = property(lambda self: self._absolute("rcv_nxt"))
 
     # -- helpers ---------------------------------------------------------------------------------
     def state_name(self):
