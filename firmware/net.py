@@ -168,12 +168,6 @@ def _pairs(d):
 
 
 # -- connect: the host CLI's timeline --------------------------------------------------------------
-def _fmt_t(t):
-    if t is None:
-        return "?"
-    return ("%.1f" % t) if isinstance(t, float) and t != int(t) else "%d" % t
-
-
 def _text(hex_text):
     """The received bytes as text, undecodable bytes as U+FFFD (as the CLI's errors='replace')."""
     raw = binascii.unhexlify(hex_text or "")
@@ -181,80 +175,6 @@ def _text(hex_text):
         return raw.decode()
     except UnicodeError:
         return "".join(chr(b) if b < 0x80 else "\ufffd" for b in raw)
-
-
-def event_text(m):
-    """One timeline line for an "event" message (host_tools/cli.py Reporter._event_text)."""
-    ev = m["event"]
-    t = _fmt_t(m["t"])
-    d = m.get("detail")
-    if ev == "arp-request":
-        return "ARP request: who has %s? sent at t=%s ms" % (d, t)
-    if ev == "arp-resolved":
-        return "ARP resolved %s at t=%s ms" % (d, t)
-    if ev == "arp-failed":
-        if d is not None:
-            return "ARP failed: no reply from %s at t=%s ms" % (d, t)
-        return "next hop unreachable (ARP failed) at t=%s ms: connect aborted" % t
-    if ev == "connect":
-        return "connect %s -> %s at t=%s ms: local port %s, ISN %s" % (
-            m.get("local"), m.get("remote"), t, m.get("local", ":?").rsplit(":", 1)[1], m.get("isn"))
-    if ev == "syn":
-        if d == 1:
-            return "SYN sent at t=%s ms (ISN %s, %s -> %s)" % (t, m.get("isn"), m.get("local"), m.get("remote"))
-        return "SYN sent at t=%s ms (retransmission %d)" % (t, d - 1)
-    if ev == "state":
-        if d == "ESTABLISHED":
-            rtt = m.get("rtt_ms")
-            rtt_text = ("RTT %s ms" % rtt) if rtt is not None else "no RTT sample (SYN retransmitted: Karn)"
-            return "SYN-ACK received at t=%s ms: ESTABLISHED (%s, MSS %s)" % (t, rtt_text, m.get("mss"))
-        if d == "CLOSED" and m.get("error"):
-            return "CLOSED at t=%s ms: %s" % (t, m["error"])
-        return "state %s at t=%s ms" % (d, t)
-    if ev == "icmp":
-        return "ICMP error for our SYN at t=%s ms: %s" % (t, d)
-    return "%s %s at t=%s ms" % (ev, "" if d is None else d, t)
-
-
-def conn_lines(c):
-    """The lines for a connection summary ("conn" message), as the CLI prints them."""
-    out = []
-    if c["result"] == "connected":
-        rtt = c.get("rtt_ms")
-        out.append("connected: %s -> %s, ISN %s, RTT %s, connect took %s ms" % (
-            c["local"], c["remote"], c["isn"], ("%s ms" % rtt) if rtt is not None else "n/a (Karn)",
-            _fmt_t(c["connect_ms"])))
-        if c.get("ended"):
-            how = {"peer-closed": "the peer closed", "timeout": "timeout (peer did not close)",
-                   "error": "error %s" % c.get("exchange_error"), "recv-limit": "receive limit"}
-            out.append("exchange ended: %s; received %d bytes" % (
-                how.get(c["ended"], c["ended"]),
-                c.get("received_bytes", len(c.get("received_hex") or "") // 2)))
-            tp = c.get("throughput")
-            if tp:
-                snd, rcv = tp["send"], tp["receive"]
-                out.append("throughput: sent %d bytes in %.3f s (%.3f MB/s%s); received %d bytes "
-                           "in %.3f s (%.3f MB/s)" % (
-                               snd["bytes"], snd["seconds"], snd["mb_per_s"],
-                               ", all acknowledged" if snd.get("complete") else ", not all acknowledged",
-                               rcv["bytes"], rcv["seconds"], rcv["mb_per_s"]))
-            text = _text(c.get("received_hex"))
-            if text:
-                out.append("----- received -----")
-                out.append(text.rstrip("\n"))
-                out.append("--------------------")
-        out.append("closed (%s)" % c.get("final_state"))
-    else:
-        syns = c.get("syn_sent_ms") or []
-        where = (" (local %s)" % c["local"]) if c.get("local") else ""
-        if not syns:
-            out.append("connect failed: %s at t=%s ms, no SYN sent%s" % (
-                c["result"], _fmt_t(c["connect_ms"]), where))
-        else:
-            out.append("connect failed: %s after %d SYN%s sent at t=%s ms; gave up at t=%s ms%s" % (
-                c["result"], len(syns), "" if len(syns) == 1 else "s",
-                ", ".join("%d" % s for s in syns) or "-", _fmt_t(c["connect_ms"]), where))
-    return out
 
 
 class Timeline:
@@ -269,6 +189,8 @@ class Timeline:
         self.result = None
 
     def feed(self, msg):
+        from connect_main import conn_lines, event_text, fmt_t  # the CLI's own wording
+
         kind = msg.get("type")
         say = self.out
         if kind == "start":
@@ -279,11 +201,11 @@ class Timeline:
             say(event_text(msg))
         elif kind == "sent":
             text = self.send_text if self.send_text is not None else ""
-            say("sent %d bytes at t=%s ms: %r" % (msg["n"], _fmt_t(msg["t"]), text))
+            say("sent %d bytes at t=%s ms: %r" % (msg["n"], fmt_t(msg["t"]), text))
         elif kind == "data":
-            say("received %d bytes at t=%s ms" % (len(msg["hex"]) // 2, _fmt_t(msg["t"])))
+            say("received %d bytes at t=%s ms" % (len(msg["hex"]) // 2, fmt_t(msg["t"])))
         elif kind == "conn":
-            for line in conn_lines(msg):
+            for line in conn_lines(msg, _text(msg.get("received_hex"))):
                 say(line)
         elif kind == "result":
             self.result = msg

@@ -54,6 +54,7 @@ if LIB not in sys.path:
 from tcpip import errors  # noqa: E402
 from tcpip.route import Route  # noqa: E402
 from tcpip.wire import ipv4  # noqa: E402
+from host_tools.mp.connect_main import conn_lines, event_text, fmt_t  # noqa: E402
 
 MP_SCRIPT = os.path.join(ROOT, "host_tools", "mp", "connect_main.py")
 MP_PATH = os.path.join(ROOT, "lib") + ":" + os.path.join(ROOT, "host_tools", "mp")
@@ -305,12 +306,6 @@ def _check_files(parser, args):
 
 
 # -- output ----------------------------------------------------------------------------------
-def _fmt_t(t):
-    if t is None:
-        return "?"
-    return ("%.1f" % t) if isinstance(t, float) and t != int(t) else "%d" % t
-
-
 def _decode(hex_text):
     return bytes.fromhex(hex_text or "").decode("utf-8", errors="replace")
 
@@ -365,7 +360,7 @@ class Reporter:
             self.ready = True
             line = "ready: %s mac %s on %s (%s), answering ARP and ping for %s s" % (
                 self.start.get("addr"), self.start.get("mac"), self.args.tap,
-                self.start.get("runtime"), _fmt_t(self.args.seconds))
+                self.start.get("runtime"), fmt_t(self.args.seconds))
             # printed in --json mode too (callers wait for it); the JSON object is the last line
             print(line, file=self.out, flush=True)
         elif kind == "event":
@@ -375,14 +370,14 @@ class Reporter:
             self.events.append({"conn": msg["conn"], "t": msg["t"], "event": "sent", "detail": msg["n"]})
             if getattr(self.args, "send_file", None):
                 self.say(self._prefix(msg) + "queued all %d bytes of %s at t=%s ms" % (
-                    msg["n"], self.args.send_file, _fmt_t(msg["t"])))
+                    msg["n"], self.args.send_file, fmt_t(msg["t"])))
             else:
                 text = self.send_text if self.send_text is not None else ""
-                self.say(self._prefix(msg) + "sent %d bytes at t=%s ms: %r" % (msg["n"], _fmt_t(msg["t"]), text))
+                self.say(self._prefix(msg) + "sent %d bytes at t=%s ms: %r" % (msg["n"], fmt_t(msg["t"]), text))
         elif kind == "data":
             n = len(msg["hex"]) // 2
             self.events.append({"conn": msg["conn"], "t": msg["t"], "event": "data", "detail": n})
-            self.say(self._prefix(msg) + "received %d bytes at t=%s ms" % (n, _fmt_t(msg["t"])))
+            self.say(self._prefix(msg) + "received %d bytes at t=%s ms" % (n, fmt_t(msg["t"])))
         elif kind == "conn":
             self._take_temp(msg)
             self._conn_text(msg)
@@ -428,77 +423,11 @@ class Reporter:
         del msg["recv_file"]
 
     def _event_text(self, m):
-        ev = m["event"]
-        t = _fmt_t(m["t"])
-        d = m.get("detail")
-        if ev == "arp-request":
-            return "ARP request: who has %s? sent at t=%s ms" % (d, t)
-        if ev == "arp-resolved":
-            return "ARP resolved %s at t=%s ms" % (d, t)
-        if ev == "arp-failed":
-            if d is not None:
-                return "ARP failed: no reply from %s at t=%s ms" % (d, t)
-            return "next hop unreachable (ARP failed) at t=%s ms: connect aborted" % t
-        if ev == "connect":
-            return "connect %s -> %s at t=%s ms: local port %s, ISN %s" % (
-                m.get("local"), m.get("remote"), t, m.get("local", ":?").rsplit(":", 1)[1], m.get("isn"))
-        if ev == "syn":
-            if d == 1:
-                return "SYN sent at t=%s ms (ISN %s, %s -> %s)" % (t, m.get("isn"), m.get("local"), m.get("remote"))
-            return "SYN sent at t=%s ms (retransmission %d)" % (t, d - 1)
-        if ev == "state":
-            if d == "ESTABLISHED":
-                rtt = m.get("rtt_ms")
-                rtt_text = ("RTT %s ms" % rtt) if rtt is not None else "no RTT sample (SYN retransmitted: Karn)"
-                return "SYN-ACK received at t=%s ms: ESTABLISHED (%s, MSS %s)" % (t, rtt_text, m.get("mss"))
-            if d == "CLOSED" and m.get("error"):
-                return "CLOSED at t=%s ms: %s" % (t, m["error"])
-            return "state %s at t=%s ms" % (d, t)
-        if ev == "icmp":
-            return "ICMP error for our SYN at t=%s ms: %s" % (t, d)
-        return "%s %s at t=%s ms" % (ev, "" if d is None else d, t)
+        return event_text(m)
 
     def _conn_text(self, c):
-        p = self._prefix(c)
-        if c["result"] == "connected":
-            rtt = c.get("rtt_ms")
-            self.say(p + "connected: %s -> %s, ISN %s, RTT %s, connect took %s ms" % (
-                c["local"], c["remote"], c["isn"], ("%s ms" % rtt) if rtt is not None else "n/a (Karn)",
-                _fmt_t(c["connect_ms"])))
-            if c.get("ended"):
-                how = {"peer-closed": "the peer closed", "timeout": "timeout (peer did not close)",
-                       "error": "error %s" % c.get("exchange_error"), "recv-limit": "receive limit"}
-                text = _decode(c.get("received_hex"))
-                self.say(p + "exchange ended: %s; received %d bytes" % (
-                    how.get(c["ended"], c["ended"]), c.get("received_bytes", len(c.get("received_hex") or "") // 2)))
-                tp = c.get("throughput")
-                if tp:
-                    snd, rcv = tp["send"], tp["receive"]
-                    self.say(p + "throughput: sent %d bytes in %.3f s (%.3f MB/s%s); received %d bytes "
-                             "in %.3f s (%.3f MB/s)" % (
-                                 snd["bytes"], snd["seconds"], snd["mb_per_s"],
-                                 ", all acknowledged" if snd.get("complete") else ", not all acknowledged",
-                                 rcv["bytes"], rcv["seconds"], rcv["mb_per_s"]))
-                if c.get("sent_sha256"):
-                    self.say(p + "sent %s: sha256 %s" % (c.get("send_file"), c["sent_sha256"]))
-                if c.get("recv_file"):
-                    self.say(p + "received into %s: sha256 %s" % (c["recv_file"], c.get("received_sha256")))
-                    text = ""
-                if text:
-                    self.say("----- received -----")
-                    self.say(text.rstrip("\n"))
-                    self.say("--------------------")
-            self.say(p + "closed (%s)" % c.get("final_state"))
-        else:
-            syns = c.get("syn_sent_ms") or []
-            where = (" (local %s)" % c["local"]) if c.get("local") else ""
-            if not syns:
-                self.say(p + "connect failed: %s at t=%s ms, no SYN sent%s" % (
-                    c["result"], _fmt_t(c["connect_ms"]), where))
-                return
-            self.say(p + "connect failed: %s after %d SYN%s sent at t=%s ms; gave up at t=%s ms%s" % (
-                c["result"], len(syns), "" if len(syns) == 1 else "s",
-                ", ".join("%d" % s for s in syns) or "-", _fmt_t(c["connect_ms"]), where))
+        for line in conn_lines(c, _decode(c.get("received_hex")), self._prefix(c)):
+            self.say(line)
 
     def json_object(self, error=None, extra=None):
         r = self.result or {}

@@ -94,6 +94,93 @@ def rate(nbytes, ms):
     return {"bytes": nbytes, "seconds": ms / 1000, "mb_per_s": round(nbytes / 1000.0 / ms, 6)}
 
 
+# -- the timeline's text (host_tools/cli.py's Reporter and firmware/net.py both print it) --------
+def fmt_t(t):
+    """A timeline time in ms: "12" or "12.5"; "?" when unknown."""
+    if t is None:
+        return "?"
+    return ("%.1f" % t) if isinstance(t, float) and t != int(t) else "%d" % t
+
+
+def event_text(m):
+    """One timeline line for an "event" message."""
+    ev = m["event"]
+    t = fmt_t(m["t"])
+    d = m.get("detail")
+    if ev == "arp-request":
+        return "ARP request: who has %s? sent at t=%s ms" % (d, t)
+    if ev == "arp-resolved":
+        return "ARP resolved %s at t=%s ms" % (d, t)
+    if ev == "arp-failed":
+        if d is not None:
+            return "ARP failed: no reply from %s at t=%s ms" % (d, t)
+        return "next hop unreachable (ARP failed) at t=%s ms: connect aborted" % t
+    if ev == "connect":
+        return "connect %s -> %s at t=%s ms: local port %s, ISN %s" % (
+            m.get("local"), m.get("remote"), t, m.get("local", ":?").rsplit(":", 1)[1], m.get("isn"))
+    if ev == "syn":
+        if d == 1:
+            return "SYN sent at t=%s ms (ISN %s, %s -> %s)" % (t, m.get("isn"), m.get("local"), m.get("remote"))
+        return "SYN sent at t=%s ms (retransmission %d)" % (t, d - 1)
+    if ev == "state":
+        if d == "ESTABLISHED":
+            rtt = m.get("rtt_ms")
+            rtt_text = ("RTT %s ms" % rtt) if rtt is not None else "no RTT sample (SYN retransmitted: Karn)"
+            return "SYN-ACK received at t=%s ms: ESTABLISHED (%s, MSS %s)" % (t, rtt_text, m.get("mss"))
+        if d == "CLOSED" and m.get("error"):
+            return "CLOSED at t=%s ms: %s" % (t, m["error"])
+        return "state %s at t=%s ms" % (d, t)
+    if ev == "icmp":
+        return "ICMP error for our SYN at t=%s ms: %s" % (t, d)
+    return "%s %s at t=%s ms" % (ev, "" if d is None else d, t)
+
+
+def conn_lines(c, text, p=""):
+    """The lines for a connection summary ("conn" message); text: what was received, decoded;
+    p: a prefix for each line but the received text's ("[2] " with --count)."""
+    out = []
+    if c["result"] == "connected":
+        rtt = c.get("rtt_ms")
+        out.append(p + "connected: %s -> %s, ISN %s, RTT %s, connect took %s ms" % (
+            c["local"], c["remote"], c["isn"], ("%s ms" % rtt) if rtt is not None else "n/a (Karn)",
+            fmt_t(c["connect_ms"])))
+        if c.get("ended"):
+            how = {"peer-closed": "the peer closed", "timeout": "timeout (peer did not close)",
+                   "error": "error %s" % c.get("exchange_error"), "recv-limit": "receive limit"}
+            out.append(p + "exchange ended: %s; received %d bytes" % (
+                how.get(c["ended"], c["ended"]),
+                c.get("received_bytes", len(c.get("received_hex") or "") // 2)))
+            tp = c.get("throughput")
+            if tp:
+                snd, rcv = tp["send"], tp["receive"]
+                out.append(p + "throughput: sent %d bytes in %.3f s (%.3f MB/s%s); received %d bytes "
+                           "in %.3f s (%.3f MB/s)" % (
+                               snd["bytes"], snd["seconds"], snd["mb_per_s"],
+                               ", all acknowledged" if snd.get("complete") else ", not all acknowledged",
+                               rcv["bytes"], rcv["seconds"], rcv["mb_per_s"]))
+            if c.get("sent_sha256"):
+                out.append(p + "sent %s: sha256 %s" % (c.get("send_file"), c["sent_sha256"]))
+            if c.get("recv_file"):
+                out.append(p + "received into %s: sha256 %s" % (c["recv_file"], c.get("received_sha256")))
+                text = ""
+            if text:
+                out.append("----- received -----")
+                out.append(text.rstrip("\n"))
+                out.append("--------------------")
+        out.append(p + "closed (%s)" % c.get("final_state"))
+    else:
+        syns = c.get("syn_sent_ms") or []
+        where = (" (local %s)" % c["local"]) if c.get("local") else ""
+        if not syns:
+            out.append(p + "connect failed: %s at t=%s ms, no SYN sent%s" % (
+                c["result"], fmt_t(c["connect_ms"]), where))
+        else:
+            out.append(p + "connect failed: %s after %d SYN%s sent at t=%s ms; gave up at t=%s ms%s" % (
+                c["result"], len(syns), "" if len(syns) == 1 else "s",
+                ", ".join("%d" % s for s in syns) or "-", fmt_t(c["connect_ms"]), where))
+    return out
+
+
 class Session:
     """Drives one stack: connect() (repeated `count` times) with an optional exchange, or serve()."""
 
