@@ -45,22 +45,32 @@ NAMES = (
 )
 
 
-class Counters:
+class NamedCounters:
+    """Plain integer attributes, one per name in the class's NAMES; snapshot() -> dict."""
+
+    NAMES = ()
+
     def __init__(self):
-        for n in NAMES:
+        for n in self.NAMES:
             setattr(self, n, 0)
 
     def snapshot(self):
         """All counters as a dict (allocates: not for hot paths)."""
         out = {}
-        for n in NAMES:
+        for n in self.NAMES:
             out[n] = getattr(self, n)
         return out
 
     def nonzero(self):
         out = {}
-        for n in NAMES:
+        for n in self.NAMES:
             v = getattr(self, n)
             if v:
                 out[n] = v
         return out
+
+
+class Counters(NamedCounters):
+    """The stack's counters (NAMES above)."""
+
+    NAMES = NAMES

@@ -38,6 +38,7 @@ from tcpip import errors
 from tcpip.clock import Clock
 from tcpip.mem import copy
 from tcpip.drivers import default_mac
+from tcpip.counters import NamedCounters
 
 # SPI opcodes (DS Table 4-1)
 _RCR = const(0x00)
@@ -167,22 +168,12 @@ _TAIL = const(_G + 5)            # up to 63 frame bytes + 4 CRC + 1 pad
 _VCACHE = const(4)               # buffers whose views are kept (rx, tx, ARP frames)
 
 
-class Enc28j60Counters:
+class Enc28j60Counters(NamedCounters):
     """Plain integers; snapshot() -> dict."""
 
     NAMES = ("rx_frames", "tx_frames", "rx_errors", "rx_bad_status", "rx_bad_length",
              "rx_bad_pointer", "rx_resets", "tx_retries", "tx_late_collisions", "tx_timeouts",
              "tx_failures", "bank_switches", "spi_transactions")
-
-    def __init__(self):
-        for n in self.NAMES:
-            setattr(self, n, 0)
-
-    def snapshot(self):
-        d = {}
-        for n in self.NAMES:
-            d[n] = getattr(self, n)
-        return d
 
 
 class Enc28j60:

@@ -31,6 +31,7 @@ from tcpip import errors
 from tcpip import mem
 from tcpip.clock import Clock, ticks_diff
 from tcpip.drivers import default_mac
+from tcpip.counters import NamedCounters
 
 try:
     from micropython import const
@@ -123,22 +124,12 @@ def _chain(frames):
     return w, r, offs, wv, rv
 
 
-class W5500Counters:
+class W5500Counters(NamedCounters):
     """Driver counters: plain integers (the stack's own live in stack.counters)."""
 
     NAMES = ("rx_frames", "tx_frames", "rx_malformed_reset", "rx_rsr_unstable", "rx_cmd_busy",
              "rx_dropped_too_big", "tx_timeouts", "tx_no_space", "tx_dropped_size",
              "socket_reopens", "reopen_failed", "spi_transactions")
-
-    def __init__(self):
-        for n in self.NAMES:
-            setattr(self, n, 0)
-
-    def snapshot(self):
-        d = {}
-        for n in self.NAMES:
-            d[n] = getattr(self, n)
-        return d
 
 
 def _pin_setter(pin):
