@@ -6,8 +6,11 @@
 Directions are named from the stack's side: "rx" is what the wrapped device delivers to the stack
 (recv_into), "tx" what the stack sends (send). `direction` ("both", "rx" or "tx") says which of them
 are faulted; the other passes straight through. Each faulted direction has its own random.Random,
-seeded from `seed` and the direction, and draws the same numbers per frame whatever the timing, so a
-given seed makes the same decisions for the n-th frame of a direction in every run.
+seeded from `seed` and the direction, and draws eight numbers per frame whatever the frame and the
+timing, so a given seed drops, corrupts (the same bit) and duplicates the n-th frame of a direction,
+and gives it the same jitter, in every run. Only reordering can differ: a frame chosen for it is
+held only if the hold slot is free, and a held frame leaves the slot when its successor comes or,
+timing dependent, after `hold_ms`.
 
 Per frame, in this order:
   drop       the frame vanishes (probability `drop`)
@@ -59,7 +62,8 @@ class _Pipe:
         self.link = link
         self.rng = random.Random("%s/%d" % (name, seed))
         self.queue = []       # [(due_us, bytes)], due_us non-decreasing
-        self.held = None      # (since_us, bytes) of a frame held back for reordering
+        self.held = None      # a frame held back for reordering:
+        #                       (since_us, bytes, jitter_us, its duplicate's jitter_us or None)
         self.link_free_us = 0  # rate limit: when the line is free again
         self.last_due_us = 0
         self.counters = dict((n, 0) for n in COUNTER_NAMES)
@@ -72,45 +76,62 @@ class _Pipe:
             c["overflow"] += 1
             return False
         c["frames"] += 1
+        # Every frame draws the same eight numbers, whatever its type and whatever the timing, so the
+        # n-th frame's decisions never depend on earlier frames' types or on when held frames left.
         rng = self.rng
         r_drop = rng.random()
         r_corrupt = rng.random()
         r_reorder = rng.random()
         r_dup = rng.random()
+        r_pos = rng.random()
+        r_bit = rng.random()
+        jit = self._jitter(rng.random())
+        jit_dup = self._jitter(rng.random())
         if r_drop < link.drop:
             c["dropped"] += 1
             return True
         if r_corrupt < link.corrupt and len(frame) > ETH_HEADER_LEN \
                 and (frame[12] << 8 | frame[13]) == ETHERTYPE_IPV4:
             frame = bytearray(frame)
-            i = rng.randrange(ETH_HEADER_LEN, len(frame))
-            frame[i] ^= 1 << rng.randrange(8)
+            i = ETH_HEADER_LEN + int(r_pos * (len(frame) - ETH_HEADER_LEN))
+            frame[i] ^= 1 << int(r_bit * 8)
             frame = bytes(frame)
             c["corrupted"] += 1
+        dup = r_dup < link.duplicate
+        if dup:
+            c["duplicated"] += 1
+        else:
+            jit_dup = None
         if r_reorder < link.reorder and self.held is None:
-            self.held = (now, frame)
+            self.held = (now, frame, jit, jit_dup)  # a duplicate stays with its frame
             c["reordered"] += 1
             return True
-        self._enqueue(frame, now)
-        if r_dup < link.duplicate:
-            c["duplicated"] += 1
-            self._enqueue(frame, now)
+        self._enqueue(frame, now, jit, jit_dup)
         if self.held is not None:
-            held = self.held[1]
+            held = self.held
             self.held = None
-            self._enqueue(held, now)  # overtaken by the frame just queued
+            self._enqueue(held[1], now, held[2], held[3])  # overtaken by the frame just queued
         return True
 
-    def _enqueue(self, frame, now):
+    def _jitter(self, r):
+        """A uniform r in [0, 1) -> microseconds in [-jitter_us, jitter_us]."""
+        j = self.link.jitter_us
+        return int(r * (2 * j + 1)) - j if j else 0
+
+    def _enqueue(self, frame, now, jitter_us, dup_jitter_us=None):
+        """Queue frame (and a duplicate right after it when dup_jitter_us is not None)."""
+        self._enqueue_one(frame, now, jitter_us)
+        if dup_jitter_us is not None:
+            self._enqueue_one(frame, now, dup_jitter_us)
+
+    def _enqueue_one(self, frame, now, jitter_us):
         link = self.link
         due = now
         if link.rate_bps:
             start = self.link_free_us if self.link_free_us > now else now
             self.link_free_us = start + len(frame) * 8 * 1000000 // link.rate_bps
             due = self.link_free_us
-        due += link.delay_us
-        if link.jitter_us:
-            due += self.rng.randint(-link.jitter_us, link.jitter_us)
+        due += link.delay_us + jitter_us
         if due < self.last_due_us:
             due = self.last_due_us  # jitter never reorders
         if due < now:
@@ -123,9 +144,9 @@ class _Pipe:
     def release_held(self, now):
         """A held frame whose successor did not come within hold_ms goes on alone."""
         if self.held is not None and now - self.held[0] >= self.link.hold_us:
-            frame = self.held[1]
+            held = self.held
             self.held = None
-            self._enqueue(frame, now)
+            self._enqueue(held[1], now, held[2], held[3])
 
     def next_event_us(self):
         """Absolute time (us) of the next due frame or hold timeout; None if nothing waits."""

@@ -285,6 +285,47 @@ def test_decisions_do_not_depend_on_timing():
     assert wire1.sent == wire2.sent
 
 
+def _origin(f):
+    """Which frame(i) f came from, also after one flipped bit (three bytes vote)."""
+    votes = [f[16], (f[17] - 1) & 0xFF, (f[18] - 2) & 0xFF]
+    return max(set(votes), key=votes.count)
+
+
+def _fates(gap_ms, mixed_types):
+    """Per frame number: (copies sent, copies corrupted) on tx, frames sent gap_ms apart."""
+    clock = ManualClock()
+    frames = [frame(i, ethertype=ETHERTYPE_ARP if mixed_types and i % 3 == 0 else ETHERTYPE_IPV4)
+              for i in range(200)]
+    link, wire = make(clock, seed=21, drop=0.1, duplicate=0.2, reorder=0.3, corrupt=0.2,
+                      delay_ms=5, jitter_ms=3, direction="tx")
+    for f in frames:
+        send_all(link, [f])
+        clock.advance(gap_ms)
+        link.service()
+    for _ in range(100):
+        clock.advance(1)
+        link.service()
+    fates = {}
+    for f in wire.sent:
+        i = _origin(f)
+        copies, bad = fates.get(i, (0, 0))
+        fates[i] = (copies + 1, bad + (f != frames[i]))
+    return fates, link.counters()
+
+
+def test_each_frames_fate_does_not_depend_on_hold_timeouts_or_jitter_draws():
+    """Held frames released by their successor (1 ms apart) or by the hold timeout (20 ms apart):
+    the n-th frame is dropped, duplicated and corrupted alike; the random numbers drawn per frame
+    do not depend on when a held frame leaves, nor on the frame's type."""
+    for mixed in (False, True):
+        quick, cq = _fates(1, mixed)
+        slow, cs = _fates(20, mixed)
+        assert quick == slow
+        for name in ("frames", "dropped", "duplicated", "corrupted", "passed"):
+            assert cq[name] == cs[name], name
+        assert cq["duplicated"] > 0 and cq["corrupted"] > 0 and cq["dropped"] > 0
+
+
 # -- wait() ------------------------------------------------------------------------------------------
 def test_wait_returns_when_a_delayed_rx_frame_becomes_due():
     clock = ManualClock()
