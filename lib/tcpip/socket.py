@@ -767,12 +767,15 @@ class Socket(_Base):
     def write(self, buf, a=None, b=None):
         """write(buf), write(buf, n), write(buf, off, n): blocking -> everything, returns the
         count; non-blocking -> what fits now, None when nothing does."""
+        size = len(buf)
         if b is None:
             off = 0
-            n = len(buf) if a is None else a
+            n = size if a is None else a
         else:
-            off = a
+            off = a if 0 <= a < size else size  # a negative off is huge as a size_t there
             n = b
+        if n > size - off:
+            n = size - off  # py/stream.c stream_write_method clamps both to the buffer
         if n <= 0:
             self._check_send(self._io_tcb())
             return 0

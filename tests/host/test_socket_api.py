@@ -387,6 +387,26 @@ def test_send_write_and_sendall_go_out():
     assert s.send(b"") == 0
 
 
+def test_write_counts_past_the_buffer_are_clamped():
+    # py/stream.c stream_write_method: off is capped at len(buf), the count at what is left
+    h, s, peer = connected()
+    ring = s.tcb.tx
+    size = len(ring)
+    assert s.write(b"abc", 10) == 3
+    h.expect_tcp(ACK | PSH, payload=b"abc")
+    h.feed(peer.ack())
+    assert s.write(b"hijk", 2, 10) == 2
+    h.expect_tcp(ACK | PSH, payload=b"jk")
+    h.feed(peer.ack())
+    assert s.write(b"hijk", 9, 3) == 0
+    h.expect_nothing()
+    assert s.tcb.tx is ring and len(ring) == size and s.tcb.tx_len == 0
+    s.settimeout(0)
+    assert s.write(b"xy", 5) == 2
+    h.expect_tcp(ACK | PSH, payload=b"xy")
+    assert len(ring) == size
+
+
 def test_nonblocking_send_when_the_ring_is_full():
     h, s, peer = connected(timeout=0, tx_buffer=8)
     assert s.send(b"0123456789") == 8  # what fits
