@@ -101,6 +101,20 @@ def _check_prerequisites():
     return problems
 
 
+def _teardown(ns, tmp):
+    """End the HTTP server, delete the namespace and the temp dir; a second Ctrl-C or a SIGTERM
+    meanwhile is ignored (it would leave the namespace and the folder behind)."""
+    old = {}
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        old[sig] = signal.signal(sig, signal.SIG_IGN)
+    try:
+        ns.close()  # ends the HTTP server and deletes the namespace
+        shutil.rmtree(tmp, ignore_errors=True)
+    finally:
+        for sig, handler in old.items():
+            signal.signal(sig, handler)
+
+
 def run_demo():
     problems = _check_prerequisites()
     if problems:
@@ -144,8 +158,7 @@ def run_demo():
         _say("demo: error: %s" % exc)
         results["error"] = False
     finally:
-        ns.close()  # ends the HTTP server and deletes the namespace
-        shutil.rmtree(tmp, ignore_errors=True)
+        _teardown(ns, tmp)
     _say()
     summary = ", ".join("%s %s" % (rt, "OK" if results.get(rt) else "FAILED") for rt in RUNTIMES)
     ok = all(results.get(rt) for rt in RUNTIMES) and len(results) == len(RUNTIMES)

@@ -377,3 +377,40 @@ def test_bridge_relays_both_ways_for_micropython_device(ns, tmp_path):
         stop.set()
         server.join(5)
         bridge.close()
+
+
+def test_demo_cleanup_survives_a_second_ctrl_c(monkeypatch, tmp_path):
+    """An impatient second Ctrl-C (or SIGINT to the whole process group plus one to the demo) while
+    the demo tears down must not stop the teardown: the namespace is deleted, the temp dir removed."""
+    import signal
+    from host_tools import demo
+
+    made = []
+
+    class FakeNamespace:
+        name, tap = "fake", "tap0"
+
+        def __init__(self):
+            self.closed = False
+            made.append(self)
+
+        def create(self):
+            raise KeyboardInterrupt  # the first Ctrl-C
+
+        def close(self):
+            os.kill(os.getpid(), signal.SIGINT)  # the second, in the middle of the teardown
+            self.closed = True
+
+    monkeypatch.setattr(demo, "TestNamespace", FakeNamespace)
+    monkeypatch.setattr(demo, "_check_prerequisites", lambda: [])
+    monkeypatch.setattr(demo.tempfile, "mkdtemp", lambda prefix: str(tmp_path / "demo"))
+    os.mkdir(str(tmp_path / "demo"))
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    try:
+        rc = demo.main()
+    except KeyboardInterrupt:
+        pytest.fail("the second Ctrl-C escaped from the demo's teardown")
+    assert rc == 130
+    assert made and made[0].closed
+    assert not os.path.exists(str(tmp_path / "demo"))
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
