@@ -30,6 +30,7 @@ _ETHERTYPE_ARP = const(0x0806)
 _PROTO_ICMP = const(1)
 _PROTO_TCP = const(6)
 _PROTO_UDP = const(17)
+_DHCP_CLIENT_PORT = const(68)
 _MIN_FRAME = const(60)  # Ethernet minimum without FCS: shorter frames are padded
 _FRAMES_PER_POLL = const(16)
 _IDLE_WAIT_MS = const(1000)
@@ -180,14 +181,21 @@ class Stack:
                 c.ip_drop_bad_total_len += 1
             return
         route = self.route
-        if not route.configured() or not route.is_local(buf, _IP + 16):
+        configured = route.configured()
+        if not configured or not route.is_local(buf, _IP + 16):
             # UDP only (DHCP): datagrams to a broadcast address, and while we have no address
-            # (RFC 2131 4.1) any unicast that reached our MAC: a server's reply to yiaddr
+            # (RFC 2131 4.1) any unicast that reached our MAC: a server's reply to yiaddr. While
+            # unconfigured only DHCP replies (to port 68) come in at all.
             if buf[_IP + 9] != _PROTO_UDP or not (
-                route.is_broadcast(buf, _IP + 16) or (not route.configured() and not buf[0] & 1)
+                route.is_broadcast(buf, _IP + 16) or (not configured and not buf[0] & 1)
             ):
                 c.ip_drop_not_for_us += 1
                 return
+            if not configured:
+                u = _IP + (buf[_IP] & 0x0F) * 4
+                if (buf[_IP + 2] << 8 | buf[_IP + 3]) < u - _IP + 4 or buf[u + 2] != 0 or buf[u + 3] != _DHCP_CLIENT_PORT:
+                    c.ip_drop_not_for_us += 1
+                    return
         if ipv4.is_multicast(buf, _IP + 12) or route.is_broadcast(buf, _IP + 12):
             c.ip_drop_bad_source += 1
             return

@@ -310,8 +310,9 @@ def test_no_port_unreachable_for_broadcast_or_when_unconfigured():
     assert h.stack.counters.udp_no_port == 3 and h.stack.counters.udp_port_unreach_sent == 0
     stack, dev = unconfigured()
     dev.inbox.append(udp_frame(40000, 9999, b"u", dst=ipv4.aton("192.0.2.77")))
+    dev.inbox.append(udp_frame(67, 68, b"u", dst=ipv4.aton("192.0.2.77")))  # DHCP, not running
     stack.poll()
-    assert dev.sent == [] and stack.counters.udp_no_port == 1
+    assert dev.sent == [] and stack.counters.ip_drop_not_for_us == 1 and stack.counters.udp_no_port == 1
 
 
 def test_port_unreachable_rate_limit():
@@ -363,6 +364,23 @@ def test_unconfigured_accepts_udp_to_our_mac_only():
     dev.inbox.append(eth(OUR_MAC, PEER_MAC, 0x0800, ip_packet(PEER_IP, yiaddr, 6, bytes(20))))
     stack.poll()
     assert c.ip_drop_not_for_us == 2 and dev.sent == []
+
+
+def test_unconfigured_delivers_only_dhcp():
+    # while we have no address only DHCP replies (to port 68) may come in (RFC 2131 4.1; RFC 1122
+    # 3.2.1.3: 0.0.0.0 is ours only during initialization): not to any other bound port
+    stack, dev = unconfigured()
+    r = Recorder()
+    other = Recorder()
+    stack.udp.bind(68, r.handler)
+    stack.udp.bind(53000, other.handler)
+    yiaddr = ipv4.aton("192.0.2.77")
+    dev.inbox.append(udp_frame(53, 53000, b"unicast", dst=yiaddr))
+    dev.inbox.append(udp_frame(53, 53000, b"bcast", dst=BCAST, eth_dst=ethernet.BROADCAST))
+    dev.inbox.append(udp_frame(67, 68, b"dhcp", dst=yiaddr))
+    stack.poll()
+    assert other.got == [] and [g[0] for g in r.got] == [b"dhcp"]
+    assert stack.counters.ip_drop_not_for_us == 2 and dev.sent == []
 
 
 def test_configured_drops_udp_for_other_addresses():
