@@ -49,6 +49,7 @@ _MAX_HOPS = const(16)  # compression pointers followed per name
 _MAX_CHAIN = const(8)  # CNAME links followed
 _MAX_RECORDS = const(64)  # answer records looked at
 _EPHEMERAL_LOW = const(49152)
+_SWEEP_MS = const(1000)  # poll() drops expired cache entries this often
 
 # query states
 IDLE = const(0)
@@ -195,6 +196,7 @@ class Resolver:
         self._server = 0  # index into _active of the current try
         self._round = 0
         self._deadline = 0
+        self._swept = 0  # ticks: the cache's last sweep for expired entries (poll)
 
     # -- public ----------------------------------------------------------------------------------
     def install(self):
@@ -279,7 +281,8 @@ class Resolver:
 
     # -- cache -----------------------------------------------------------------------------------
     def lookup(self, key, now):
-        """The cached address of key (lowercase, no trailing dot) or None; drops expired entries."""
+        """The cached address of key (lowercase, no trailing dot) or None; drops expired entries
+        (key None: only that)."""
         cache = self.cache
         i = 0
         while i < len(cache):
@@ -308,6 +311,7 @@ class Resolver:
                     victim = e
             cache.remove(victim)
         cache.append([key, addr, ticks_add(now, ttl_s * 1000)])
+        self._swept = now
 
     def flush(self):
         self.cache = []
@@ -316,6 +320,13 @@ class Resolver:
     def poll(self, now):
         if self.state == PENDING and ticks_diff(now, self._deadline) >= 0:
             self._next(now)
+        if self.cache:
+            # drop expired entries while their expiry is still within ticks_diff's reach (an
+            # entry left 2**29 ms past it would look valid again); a negative d: the clock wrapped
+            d = ticks_diff(now, self._swept)
+            if d >= _SWEEP_MS or d < 0:
+                self._swept = now
+                self.lookup(None, now)
 
     def next_deadline(self, now, best):
         if self.state == PENDING:

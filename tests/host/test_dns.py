@@ -205,6 +205,20 @@ def test_ttl_zero_or_top_bit_is_not_cached_and_huge_ttl_is_capped():
     assert not h.start("web.test")
 
 
+def test_expired_entry_does_not_come_back_after_the_tick_wrap():
+    # ticks wrap at 2**30 ms: an expired entry left alone for 2**29 ms (6.2 days) would look
+    # valid again to ticks_diff; the resolver's timer drops expired entries as the stack runs
+    h = DnsHarness()
+    h.start("web.test")
+    qid = h.one_query()[2]
+    h.reply(a_reply(qid, "web.test", ttl=60))
+    assert h.result() == WEB
+    for _ in range(200):  # 200 x 1 h, the stack polled every hour
+        h.advance(3600 * 1000)
+    assert not h.start("web.test")
+    assert len(h.queries()) == 1
+
+
 def test_cache_is_bounded_and_evicts_the_first_to_expire():
     h = DnsHarness(cache_entries=2)
     for name, ttl in (("a.test", 300), ("b.test", 100), ("c.test", 200)):
