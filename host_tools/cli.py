@@ -607,6 +607,17 @@ def _install_stop_signals(stop):
     return old
 
 
+def _ignore_stop_signals():
+    """Ignore SIGINT and SIGTERM (main thread only) while cleaning up; returns what to restore."""
+    old = {}
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        try:
+            old[sig] = signal.signal(sig, signal.SIG_IGN)
+        except ValueError:  # not the main thread
+            pass
+    return old
+
+
 def _restore_signals(old):
     for sig, h in old.items():
         signal.signal(sig, h)
@@ -753,19 +764,24 @@ def run_micropython(args, reporter, script=MP_SCRIPT, mp_path=MP_PATH, extra_cfg
             error = "micropython child exited (status %s) without a result" % child.returncode
     finally:
         _restore_signals(old)
-        if child is not None and child.poll() is None:
-            child.kill()
-            child.wait(5)
-        stop_bridge.set()
-        relay.join(5)
-        if bridge.link is not None:
-            reporter.fault_counters = bridge.link.counters()
-        bridge.close()
-        if reporter.recv_temp is not None:
-            try:
-                os.unlink(reporter.recv_temp)
-            except OSError:
-                pass
+        # a second Ctrl-C (or SIGTERM) now would leave the child, the bridge or the temp file behind
+        ignored = _ignore_stop_signals()
+        try:
+            if child is not None and child.poll() is None:
+                child.kill()
+                child.wait(5)
+            stop_bridge.set()
+            relay.join(5)
+            if bridge.link is not None:
+                reporter.fault_counters = bridge.link.counters()
+            bridge.close()
+            if reporter.recv_temp is not None:
+                try:
+                    os.unlink(reporter.recv_temp)
+                except OSError:
+                    pass
+        finally:
+            _restore_signals(ignored)
     if error is not None:
         err_text = b"".join(stderr_chunks).decode(errors="replace").strip()
         if err_text:

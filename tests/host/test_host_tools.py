@@ -414,3 +414,43 @@ def test_demo_cleanup_survives_a_second_ctrl_c(monkeypatch, tmp_path):
     assert made and made[0].closed
     assert not os.path.exists(str(tmp_path / "demo"))
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+def test_cli_micropython_cleanup_survives_a_second_ctrl_c(monkeypatch, tmp_path):
+    """A Ctrl-C arriving while the CLI ends its micropython child and bridge must not stop the
+    cleanup: the temporary file for what the child received is removed all the same."""
+    import signal
+    from host_tools import bridge, cli, netns
+
+    class FakeBridge:
+        port = 9
+        link = None
+
+        def __init__(self, *args, **kwargs):
+            pass
+
+        def serve(self, stop_event=None, duration=None):
+            stop_event.wait(duration)
+
+        def close(self):
+            os.kill(os.getpid(), signal.SIGINT)  # Ctrl-C again, in the middle of the cleanup
+
+    child = tmp_path / "fake-micropython"
+    child.write_text("#!/bin/sh\ncat >/dev/null\n")  # reads its config, exits without a result
+    child.chmod(0o755)
+    monkeypatch.setattr(bridge, "FrameBridge", FakeBridge)
+    monkeypatch.setattr(netns, "micropython_binary", lambda: str(child))
+    up = tmp_path / "up.bin"
+    up.write_bytes(b"x" * 100)
+    args = cli.build_parser().parse_args(["connect", "192.0.2.1", "9", "--tap", "tap0", "--addr",
+                                          "192.0.2.2/24", "--send-file", str(up), "--runtime",
+                                          "micropython"])
+    reporter = cli.Reporter(args, out=io.StringIO())
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    try:
+        error = cli.run_micropython(args, reporter)
+    except KeyboardInterrupt:
+        pytest.fail("the Ctrl-C escaped from the CLI's cleanup")
+    assert "without a result" in error
+    assert reporter.recv_temp is not None and not os.path.exists(reporter.recv_temp)
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
