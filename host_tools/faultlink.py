@@ -23,7 +23,8 @@ Per frame, in this order:
   delay      each frame is held `delay_ms` +- up to `jitter_ms` (uniform); jitter never reorders:
              a frame never leaves before the one ahead of it
 Each direction's queue holds at most `queue_limit` frames: on tx the excess is dropped (counted as
-overflow), on rx it waits in the wrapped device.
+overflow), on rx it waits in the wrapped device. A queued tx frame whose device send() fails when it
+falls due is lost and counted as send_errors (its send() call returned long before).
 
 Time comes from `clock` (tcpip.clock.Clock by default; ManualClock in tests): delayed frames leave
 when the clock says so, on any call (recv_into, send, wait, service). wait(ms) returns True as soon as
@@ -40,7 +41,7 @@ ETH_HEADER_LEN = 14
 ETHERTYPE_IPV4 = 0x0800
 DIRECTIONS = ("both", "rx", "tx")
 COUNTER_NAMES = ("frames", "passed", "dropped", "corrupted", "reordered", "duplicated", "delayed",
-                 "overflow")
+                 "overflow", "send_errors")
 DEFAULT_QUEUE_LIMIT = 1000   # frames per direction (netem's default limit)
 DEFAULT_HOLD_MS = 10         # a reordered frame waits at most this long for a successor
 PULL_BUFFER = 65536
@@ -160,8 +161,8 @@ class _Pipe:
         return best
 
     def pop_due(self, now):
+        """The first queued frame if it is due (the caller counts it as passed once delivered)."""
         if self.queue and self.queue[0][0] <= now:
-            self.counters["passed"] += 1
             return self.queue.pop(0)[1]
         return None
 
@@ -239,6 +240,7 @@ class FaultLink:
         frame = self.rx.pop_due(now)
         if frame is None:
             return 0
+        self.rx.counters["passed"] += 1
         n = len(frame)
         buf[0:n] = frame
         return n
@@ -329,7 +331,13 @@ class FaultLink:
             frame = self.tx.pop_due(now)
             if frame is None:
                 return
-            dev.send(frame, len(frame))
+            try:
+                dev.send(frame, len(frame))
+            except OSError:
+                # the frame was accepted earlier: no caller to tell (a TAP that is down gives EIO)
+                self.tx.counters["send_errors"] += 1
+                continue
+            self.tx.counters["passed"] += 1
 
     def _pull_rx(self, now):
         dev = self.device

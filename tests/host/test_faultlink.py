@@ -478,3 +478,36 @@ def test_bad_settings_are_refused():
             FaultLink(Wire(ManualClock()), 1, **kw)
     assert FaultLink(Wire(ManualClock()), 3, drop=0.5).settings()["seed"] == 3
 
+
+
+class FailingWire(Wire):
+    """A device whose send fails (a TAP that is down: write() gives EIO) until fixed."""
+
+    def __init__(self, clock):
+        Wire.__init__(self, clock)
+        self.broken = True
+
+    def send(self, buf, n):
+        if self.broken:
+            raise OSError(5, "Input/output error")
+        Wire.send(self, buf, n)
+
+
+def test_a_failing_device_send_of_a_delayed_frame_is_counted_not_raised():
+    """A delayed frame goes out on a later call (service() in the bridge's relay thread, or another
+    frame's send): the device's OSError then has no caller to go to. It is counted and the frame
+    lost, and the link goes on once the device works again."""
+    clock = ManualClock()
+    wire = FailingWire(clock)
+    link = FaultLink(wire, 1, delay_ms=10, direction="tx", clock=clock)
+    send_all(link, [frame(0), frame(1)])
+    clock.advance(10)
+    link.service()  # must not raise
+    assert wire.sent == [] and link.tx.counters["send_errors"] == 2
+    assert link.counters()["send_errors"] == 2
+    wire.broken = False
+    send_all(link, [frame(2)])
+    clock.advance(10)
+    link.service()
+    assert [number(f) for f in wire.sent] == [2]
+    assert link.tx.counters["passed"] == 1
