@@ -49,6 +49,7 @@ _MAX_HOPS = const(16)  # compression pointers followed per name
 _MAX_CHAIN = const(8)  # CNAME links followed
 _MAX_RECORDS = const(64)  # answer records looked at
 _EPHEMERAL_LOW = const(49152)
+_MAX_TTL_S = const(536000)  # (2**29 - 1) ms, the furthest ticks_add reaches, in whole seconds
 _SWEEP_MS = const(1000)  # poll() drops expired cache entries this often
 
 # query states
@@ -181,7 +182,8 @@ class Resolver:
         self.servers = None if servers is None else [_addr(s) for s in servers]
         self.try_ms = try_ms
         self.rounds = rounds
-        self.max_ttl_s = max_ttl_s
+        # expiries are ticks: at most 2**29 ms ahead (6.2 days)
+        self.max_ttl_s = max_ttl_s if max_ttl_s < _MAX_TTL_S else _MAX_TTL_S
         self.cache_size = cache_entries
         self.cache = []  # [name (lowercase str), address (bytes), expiry ticks]
         self.query = bytearray(_HEADER + _MAX_NAME + 4)
@@ -496,9 +498,9 @@ class Resolver:
         # RFC 2181 8: a TTL with the top bit set is 0; keep the arithmetic in small ints
         if buf[p] & 0x80:
             return 0
-        if buf[p] or buf[p + 1] > 1:
-            return self.max_ttl_s  # >= 131072 s
-        v = buf[p + 1] << 16 | buf[p + 2] << 8 | buf[p + 3]
+        if buf[p] >= 0x40:
+            return self.max_ttl_s  # >= 2**30 s: past any cap
+        v = buf[p] << 24 | buf[p + 1] << 16 | buf[p + 2] << 8 | buf[p + 3]
         return v if v < self.max_ttl_s else self.max_ttl_s
 
 

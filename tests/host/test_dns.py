@@ -219,6 +219,27 @@ def test_expired_entry_does_not_come_back_after_the_tick_wrap():
     assert len(h.queries()) == 1
 
 
+def test_ttl_above_two_to_the_17_is_kept_exactly_under_a_larger_cap():
+    # max_ttl_s caps the TTL, it must not stretch one below it; a cap past the tick horizon
+    # (2**29 ms) is brought within it rather than failing the answer in ticks_add
+    h = DnsHarness(max_ttl_s=400000)
+    h.start("web.test")
+    qid = h.one_query()[2]
+    h.reply(a_reply(qid, "web.test", ttl=200000))
+    assert h.result() == WEB
+    for _ in range(199):
+        h.advance(1000 * 1000)
+    h.advance(999 * 1000)
+    assert h.start("web.test")
+    h.advance(1000)
+    assert not h.start("web.test")
+    h = DnsHarness(max_ttl_s=10 ** 7)
+    h.start("web.test")
+    qid = h.one_query()[2]
+    h.reply(a_reply(qid, "web.test", ttl=0x7FFFFFFF))
+    assert h.result() == WEB and len(h.resolver.cache) == 1
+
+
 def test_cache_is_bounded_and_evicts_the_first_to_expire():
     h = DnsHarness(cache_entries=2)
     for name, ttl in (("a.test", 300), ("b.test", 100), ("c.test", 200)):
