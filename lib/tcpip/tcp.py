@@ -637,14 +637,29 @@ class Tcb:
             self._tail_loss_probe()
             return
         flight = self.s_max - self.s_una
-        if flight == 0:
+        if flight == 0 or (self.snd_wnd == 0 and self.tx_len > 0):
             if self.tx_len > 0 and self.snd_wnd == 0:
                 # persist (RFC 9293 3.8.6.1): an old sequence number makes the peer answer with
-                # its current window (Linux tcp_xmit_probe_skb); never gives up while answered
+                # its current window (Linux tcp_xmit_probe_skb); never gives up while answered.
+                # Also when the peer shrank its window to zero under data in flight: that data
+                # lay beyond the window, so go back to SND.UNA and probe "in the standard way",
+                # without timing out (RFC 9293 3.8.6.1; Linux tcp_retransmit_timer).
                 if self.probes >= cfg.data_retries:
                     c.tcp_data_timeout += 1
                     self._abort_with_rst(errors.ETIMEDOUT)
                     return
+                if self.orphan and self.persist_shift >= 8 and (
+                        self.persist_shift == 10 or self.rto << self.persist_shift >= cfg.rto_max_ms):
+                    # nobody will ever read or write here again: an orphan's probes stop once
+                    # backed off to rto_max (Linux tcp_probe_timer, SOCK_DEAD: tcp_orphan_retries)
+                    c.tcp_data_timeout += 1
+                    self._abort_with_rst(0)
+                    return
+                if flight:
+                    self.s_nxt = self.s_una
+                    self.in_recovery = False
+                    self.dupacks = 0
+                    self.rtt_timing = False
                 self.probes += 1
                 if self.persist_shift < 10:
                     self.persist_shift += 1
@@ -814,7 +829,8 @@ class Tcb:
 
     def _abort_with_rst(self, err):
         if self.state != SYN_SENT and self.state != CLOSED:
-            self._emit(self.s_nxt, _RST | _ACK, 0, 0)
+            # the highest sequence number sent: after go-back-N the peer may hold all of it
+            self._emit(self.s_max, _RST | _ACK, 0, 0)
         self._done(err)
 
     def abort(self):
@@ -1202,9 +1218,8 @@ class Tcb:
             self.r_wl1 = seq
             self.s_wl2 = ack
             if win and self.persist_shift:
-                self.persist_shift = 0  # the window opened: the persist timer stops
-                if self.s_max == self.s_una:
-                    self.timer_on = False
+                self.persist_shift = 0  # the window opened: the persist timer stops (output()
+                self.timer_on = False  # below sends and starts the retransmission timer)
         st = self.state
         if st == TIME_WAIT:
             return

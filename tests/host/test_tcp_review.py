@@ -1,0 +1,113 @@
+# dual: cpython micropython
+# Scripted segment-level tests for defects found in review of lib/tcpip/tcp.py (issue 4): a peer
+# window that shrinks to zero under data in flight, an orphan stuck behind a zero window, and the
+# sequence number of a RST sent while go-back-N is under way.
+from segment import ACK, PSH, RST
+from tcpip import errors
+from tcpip import tcp
+
+from tcpcase import ISS, MSS, expect, layout, nothing, pattern, peer, segs, setup, sq, to
+
+
+def test_window_shrunk_to_zero_under_data_in_flight_is_probed_and_never_times_out():
+    # RFC 9293 3.8.6.1: a sender "MUST be robust against window shrinking" and "SHOULD NOT time
+    # out the connection if data beyond the right window edge is not acknowledged. If the window
+    # shrinks to zero, the TCP implementation MUST probe it in the standard way" (Linux
+    # tcp_retransmit_timer: a zero window makes the retransmissions probes, no timeout).
+    h, tcb = setup(data_retries=3, tx_buffer=4000)
+    data = pattern(2920)
+    assert tcb.send(data, 0, 2920) == 2920
+    assert layout(segs(h)) == [(0, MSS, ACK), (MSS, MSS, ACK | PSH)]
+    peer(h, tcb, MSS, window=0)  # the first segment is in, the second was beyond a shrunk window
+    nothing(h)
+    assert tcb.snd_wnd == 0
+    t = 0
+    for _ in range(8):  # more rounds than data_retries: answered, so never given up
+        to(h, t + 2000000)  # far past any timer: what is due has gone out
+        out = segs(h)
+        assert len(out) >= 1, "no probe of the zero window"
+        for s in out:
+            assert len(s.payload) <= MSS
+        peer(h, tcb, MSS, window=0)  # answered: the window is still zero
+        for s in segs(h):  # (an answer may count as a duplicate ACK: one segment resent)
+            assert len(s.payload) <= MSS and s.tcp.seq == sq(ISS + 1 + MSS)
+        t = h.clock.ticks_ms()
+    assert tcb.state == tcp.ESTABLISHED and tcb.error == 0
+    assert h.stack.counters.tcp_data_timeout == 0
+    peer(h, tcb, MSS, window=4000)  # the window opens: the lost second segment goes again
+    out = segs(h)
+    assert layout(out) == [(MSS, MSS, ACK | PSH)]
+    assert out[0].payload == data[MSS:]
+    assert tcb.timer_on
+    # and the retransmission timer is an RTO again, not a persist interval backed off to minutes
+    to(h, h.clock.ticks_ms() + tcb.rto)
+    assert layout(segs(h)) == [(MSS, MSS, ACK | PSH)]
+
+
+def test_window_shrunk_to_zero_unanswered_times_out():
+    h, tcb = setup(data_retries=3, tx_buffer=4000)
+    data = pattern(2920)
+    tcb.send(data, 0, 2920)
+    segs(h)
+    peer(h, tcb, MSS, window=0)
+    for _ in range(40):  # bounded: the probes back off, then the connection gives up
+        if tcb.state == tcp.CLOSED:
+            break
+        to(h, h.clock.ticks_ms() + 200000)
+        segs(h)
+    assert tcb.state == tcp.CLOSED and tcb.error == errors.ETIMEDOUT
+    assert h.stack.tcp.tcbs == []
+
+
+def test_orphan_behind_a_zero_window_is_aborted_at_last():
+    # Linux tcp_probe_timer: "if the socket is orphaned ... we kill the socket when the retry count
+    # and the time exceeds the corresponding system limit" -- an orphan's probes back off to
+    # TCP_RTO_MAX and then it is aborted, even though the peer answers every probe. Without that a
+    # closed socket whose peer never reads holds its Tcb and rings forever.
+    h, tcb = setup(window=0)
+    assert tcb.send(b"abc", 0, 3) == 3
+    nothing(h)
+    tcb.close()  # orphaned: the FIN waits behind the data, the data behind the zero window
+    nothing(h)
+    assert tcb.orphan and tcb.state == tcp.ESTABLISHED
+    for _ in range(40):  # bounded
+        if tcb.state == tcp.CLOSED:
+            break
+        to(h, h.clock.ticks_ms() + 200000)
+        out = segs(h)
+        if tcb.state != tcp.CLOSED:
+            peer(h, tcb, 0, window=0)  # every probe answered
+            segs(h)
+    assert tcb.state == tcp.CLOSED
+    assert h.stack.tcp.tcbs == []
+    assert out and out[-1].tcp.flags == RST | ACK
+
+
+def test_not_orphaned_zero_window_answered_probes_go_on():
+    h, tcb = setup(window=0)
+    tcb.send(b"abc", 0, 3)
+    for _ in range(30):
+        to(h, h.clock.ticks_ms() + 200000)
+        segs(h)
+        peer(h, tcb, 0, window=0)
+        nothing(h)
+    assert tcb.state == tcp.ESTABLISHED
+
+
+def test_rst_on_abort_during_go_back_n_carries_snd_max():
+    # After an RTO SND.NXT falls back to SND.UNA; the peer may already hold everything up to
+    # SND.MAX (only its ACKs were lost). A RST must use the highest sequence number sent
+    # (RFC 9293 3.10.7.4 <SEQ=SND.NXT>; Linux tcp_acceptable_seq uses snd_nxt, never rewound), or
+    # an RFC 5961 peer whose RCV.NXT is past it drops the RST and keeps its connection.
+    h, tcb = setup(tx_buffer=8000)
+    data = pattern(5840)
+    tcb.send(data, 0, 5840)
+    assert len(segs(h)) == 4
+    to(h, 10)  # the tail loss probe (2 * SRTT, at least 10 ms) resends the last segment
+    assert layout(segs(h)) == [(4380, MSS, ACK | PSH)]
+    to(h, 10 + tcb.rto)  # the RTO: go-back-N, one segment (cwnd = 1 MSS)
+    expect(h, ACK, 0, payload=data[:MSS])
+    assert tcb.snd_nxt != tcb.snd_max
+    tcb.abort()
+    expect(h, RST | ACK, 5840)
+    assert tcb.state == tcp.CLOSED
