@@ -203,6 +203,14 @@ def main(argv=None, runner=None):
             parser.error("--gateway: %s" % exc)
     out = os.path.abspath(args.out) if args.out else tempfile.mkdtemp(prefix="tcpip-deploy-")
     try:
+        return _deploy(args, out, runner)
+    finally:
+        if not args.out and not args.dry_run:
+            shutil.rmtree(out, ignore_errors=True)  # our temporary bundle (--dry-run prints its paths)
+
+
+def _deploy(args, out, runner):
+    try:
         result = build.build_bundle(out, args.board, args.budget * 1024)
     except build.BuildError as exc:
         print("deploy: %s" % exc, file=sys.stderr)
@@ -227,11 +235,7 @@ def main(argv=None, runner=None):
         for cmd in cmds:
             print(shlex.join(cmd))
         return EXIT_OK
-    try:
-        return _run(cmds, runner if runner is not None else _subprocess_runner)
-    finally:
-        if not args.out:
-            shutil.rmtree(out, ignore_errors=True)  # our temporary bundle
+    return _run(cmds, runner if runner is not None else _subprocess_runner)
 
 
 def repl_parser():

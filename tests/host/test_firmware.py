@@ -267,6 +267,29 @@ def test_deploy_stops_at_the_first_failing_command(tmp_path, capsys):
     assert not os.path.exists(os.path.dirname(seen[0][4]))  # the temporary bundle is gone
 
 
+
+def test_deploy_removes_its_temporary_bundle_when_it_stops_early(tmp_path, monkeypatch, capsys):
+    """No mpremote installed, or a bundle over its budget: the real run stops before copying, and
+    the temporary bundle goes all the same (it is kept only by --dry-run and --out)."""
+    made = []
+
+    def mkdtemp(prefix):
+        d = str(tmp_path / ("bundle%d" % len(made)))
+        os.mkdir(d)
+        made.append(d)
+        return d
+
+    def no_mpremote():
+        raise RuntimeError("mpremote not found")
+
+    monkeypatch.setattr(deploy.tempfile, "mkdtemp", mkdtemp)
+    monkeypatch.setattr(deploy, "mpremote_tool", no_mpremote)
+    assert deploy.main(["--board", "w5500_evb_pico"], runner=lambda cmd: 0) == 1
+    assert "mpremote not found" in capsys.readouterr().err
+    assert deploy.main(["--board", "w5500_evb_pico", "--budget", "1"], runner=lambda cmd: 0) == 1
+    assert "exceeds the budget" in capsys.readouterr().err
+    assert len(made) == 2 and not any(os.path.exists(d) for d in made)
+
 # -- a board behind a pty, for mpremote ---------------------------------------------------------------
 class FakeSerialBoard:
     """A MicroPython unix-port process behind a pty pair that mpremote opens like a board's USB serial
