@@ -196,7 +196,11 @@ class Stack:
                 if (buf[_IP + 2] << 8 | buf[_IP + 3]) < u - _IP + 4 or buf[u + 2] != 0 or buf[u + 3] != _DHCP_CLIENT_PORT:
                     c.ip_drop_not_for_us += 1
                     return
-        if ipv4.is_multicast(buf, _IP + 12) or route.is_broadcast(buf, _IP + 12):
+        # martian sources (RFC 1122 3.2.1.3; Linux ip_route_input_slow, fib_validate_source):
+        # multicast, broadcast, 0/8, 127/8, and our own address
+        s0 = buf[_IP + 12]
+        if (s0 == 0 or s0 == 127 or ipv4.is_multicast(buf, _IP + 12) or route.is_broadcast(buf, _IP + 12)
+                or (configured and route.is_local(buf, _IP + 12))):
             c.ip_drop_bad_source += 1
             return
         if ipv4.is_fragment(buf, _IP):

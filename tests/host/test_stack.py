@@ -62,6 +62,18 @@ def test_arp_entry_expires_and_is_resolved_again():
     h.expect_tcp(SYN, seq=tcb.iss)
 
 
+def test_expired_arp_entry_does_not_come_back_after_the_tick_wrap():
+    # an entry left unused 2**29 ms (6.2 days) past its expiry would look fresh to ticks_diff:
+    # the stack's poll must have dropped it by then
+    h = Harness()
+    h.peer_answers_arp = False
+    for _ in range(150):  # 150 x 1 h, the stack polled every hour
+        h.advance(3600 * 1000)
+    h.stack.tcp.connect(None, 0, PEER_IP, 80)
+    out = h.take()
+    assert len(out) == 1 and out[0].arp is not None and out[0].arp.tpa == PEER_IP, out
+
+
 def test_arp_queue_overflow_drops_the_oldest():
     h = Harness()
     silent = ipv4.aton("192.0.2.99")
@@ -109,6 +121,20 @@ def test_ip_for_another_host_is_counted():
     h.feed(echo_request(dst=ipv4.aton("192.0.2.3")))
     h.expect_nothing()
     assert h.stack.counters.ip_drop_not_for_us == 1
+
+
+def test_martian_sources_are_dropped():
+    # RFC 1122 3.2.1.3: "A host MUST silently discard an incoming datagram containing an IP source
+    # address that is invalid by the rules of this section": 0/8 ("this network", only a source
+    # while initializing), 127/8 (never outside a host), and, as Linux ip_route_input_slow /
+    # fib_validate_source, our own address. No echo reply goes to them.
+    h = Harness()
+    for src in ("0.0.0.0", "0.1.2.3", "127.0.0.1", "127.9.9.9"):
+        h.feed(echo_request(src=ipv4.aton(src)))
+    h.feed(echo_request(src=OUR_IP))
+    h.expect_nothing()
+    c = h.stack.counters
+    assert c.ip_drop_bad_source == 5 and c.icmp_echo_reply_sent == 0
 
 
 def test_fragments_are_counted_and_dropped():
