@@ -46,6 +46,7 @@ class ArpCache:
         self.retry_ms = retry_ms
         self.reachable_ms = reachable_ms
         self.frame = bytearray(60)  # padded to the Ethernet minimum by send_frame
+        self._swept = stack.now  # ticks: the last sweep for expired entries (poll)
 
     # -- lookups -------------------------------------------------------------------------------
     def _find(self, buf, off):
@@ -142,12 +143,21 @@ class ArpCache:
         s.neighbour_failed(e.ip)
 
     def poll(self, now):
+        # once a second also drop expired REACHABLE entries: one left 2**29 ms past its expiry
+        # would look fresh to ticks_diff (a negative d: the clock wrapped since the last sweep)
+        d = ticks_diff(now, self._swept)
+        sweep = d >= 1000 or d < 0
+        if sweep:
+            self._swept = now
         for e in self.entries:
-            if e.state == INCOMPLETE and ticks_diff(now, e.deadline) >= 0:
+            st = e.state
+            if st == INCOMPLETE and ticks_diff(now, e.deadline) >= 0:
                 if e.requests >= self.retries:
                     self._fail(e)
                 else:
                     self._request(e, now)
+            elif sweep and st == REACHABLE and ticks_diff(now, e.deadline) >= 0:
+                e.state = FREE
 
     def next_deadline(self, now, best):
         """Ticks until the nearest ARP timer (or best, if nearer)."""
