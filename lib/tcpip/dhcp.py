@@ -35,7 +35,7 @@ tcpip.dns.Resolver uses by default).
 Messages carry the client identifier (option 61: type 1 + MAC unless client_id is given), the
 hostname (option 12) when given, and the parameter request list 1, 3, 6, 51, 58, 59; they are
 padded to the 300-byte BOOTP minimum (RFC 1542 2.1). The broadcast flag is clear by default: the
-stack accepts unicast UDP to our MAC while unconfigured (RFC 2131 4.1). The server's reply must
+stack accepts unicast UDP to our MAC and port 68 while unconfigured (RFC 2131 4.1). The server's reply must
 match xid and chaddr; options in sname/file (overload, option 52) are not read.
 Not implemented: DHCPDECLINE (no ARP probe of the offered address before use), DHCPINFORM,
 INIT-REBOOT, relay agents' options, and more than one interface. release() sends a DHCPRELEASE.
