@@ -34,6 +34,7 @@ timeout ended it); 1 connect error, exchange error (reset) or a failure of the r
 error (bad arguments, no such TAP).
 """
 import argparse
+import errno
 import json
 import os
 import random
@@ -584,10 +585,14 @@ def _open_tap_or_exit(args, opener):
     try:
         return opener()
     except OSError as exc:
-        msg = ("no TAP %r usable in this network namespace (%s). Create it first, e.g.\n"
-               "  ip tuntap add dev %s mode tap && ip link set %s up && ip addr add 192.0.2.1/24 dev %s\n"
-               "and run the CLI in that namespace (ip netns exec NS ...)." % (
-                   args.tap, exc, args.tap, args.tap, args.tap))
+        if exc.errno == errno.EBUSY:  # it exists: another process is attached to it
+            msg = ("TAP %r is in use by another process (%s): one program at a time can attach to "
+                   "it (a CLI, bridge or test still running?)" % (args.tap, exc))
+        else:
+            msg = ("no TAP %r usable in this network namespace (%s). Create it first, e.g.\n"
+                   "  ip tuntap add dev %s mode tap && ip link set %s up && ip addr add 192.0.2.1/24 dev %s\n"
+                   "and run the CLI in that namespace (ip netns exec NS ...)." % (
+                       args.tap, exc, args.tap, args.tap, args.tap))
         print("error: " + msg, file=sys.stderr)
         if args.json:
             print(json.dumps({"result": "error", "error": msg, "runtime": args.runtime, "tap": args.tap}))

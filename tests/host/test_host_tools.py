@@ -454,3 +454,21 @@ def test_cli_micropython_cleanup_survives_a_second_ctrl_c(monkeypatch, tmp_path)
     assert "without a result" in error
     assert reporter.recv_temp is not None and not os.path.exists(reporter.recv_temp)
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+def test_cli_says_a_tap_in_use_is_busy_not_missing(capsys):
+    """A TAP another process holds (EBUSY) exists: the CLI must not tell the user to create it."""
+    import errno
+    from host_tools import cli
+
+    args = cli.build_parser().parse_args(["connect", "192.0.2.1", "9", "--tap", "tap0", "--addr",
+                                          "192.0.2.2/24"])
+
+    def busy():
+        raise OSError(errno.EBUSY, "Device or resource busy")
+
+    with pytest.raises(SystemExit) as exit_info:
+        cli._open_tap_or_exit(args, busy)
+    assert exit_info.value.code == cli.EXIT_USAGE
+    err = capsys.readouterr().err
+    assert "in use" in err and "Create it first" not in err
