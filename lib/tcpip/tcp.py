@@ -232,6 +232,7 @@ class Tcb:
         self.rx_len = 0
         self.fin_received = False
         self.last_wnd = 0  # window we last advertised
+        self.r_wedge = 0  # its right edge, RCV.NXT + RCV.WND then (relative)
         self.ooo = [0] * (2 * cfg.ooo_segments)  # [start, end) ranges held in the ring (relative)
         self.ooo_n = 0
         self.sack_ok = False  # the peer's SYN allowed SACK: our ACKs describe the ooo ranges
@@ -291,6 +292,7 @@ class Tcb:
         self.r_blo = buf[off + 6] << 8 | buf[off + 7]
         self.r_nxt = 1
         self.r_wl1 = 0
+        self.r_wedge = 1 + self.last_wnd  # what our SYN offered
 
     def _rebase(self):
         """Move a base forward to SND.UNA / RCV.NXT once they are rebase_at past it, shifting every
@@ -317,6 +319,7 @@ class Tcb:
             self.r_sack = _shift(self.r_sack, d)
             self.r_ooo_fin = _shift(self.r_ooo_fin, d)
             self.r_wupd = _shift(self.r_wupd, d)
+            self.r_wedge = _shift(self.r_wedge, d)
             o = self.ooo
             for i in range(len(o)):
                 o[i] = _shift(o[i], d)
@@ -421,8 +424,20 @@ class Tcb:
         elif self.ooo_n and self.sack_ok and not data_len and not flags & _RST:
             sack = self.ooo_n if self.ooo_n < 4 else 4
             hl = 24 + 8 * sack
+        # receiver SWS avoidance (RFC 9293 3.8.6.2.2, Linux __tcp_select_window): the right edge
+        # we advertised (RCV.NXT + RCV.WND) moves only by min(half the ring, an MSS) or more
         wnd = self.rx_window()
+        cur = self.r_wedge - self.r_nxt
+        if cur < 0:
+            cur = 0
+        if wnd > cur:
+            t = len(self.rx) >> 1
+            if t > self.adv_mss:
+                t = self.adv_mss
+            if wnd - cur < t:
+                wnd = cur
         self.last_wnd = wnd
+        self.r_wedge = self.r_nxt + wnd
         # the fixed header (RFC 9293 3.1), sequence numbers converted from relative bytewise
         p = self.local_port
         f[_L4] = p >> 8

@@ -111,3 +111,30 @@ def test_rst_on_abort_during_go_back_n_carries_snd_max():
     tcb.abort()
     expect(h, RST | ACK, 5840)
     assert tcb.state == tcp.CLOSED
+
+
+def test_receiver_sws_no_small_window_in_answers_to_probes():
+    # RFC 9293 3.8.6.2.2: the receiver MUST avoid SWS -- keep RCV.NXT + RCV.WND fixed until the
+    # window can grow by min(Fr * RCV.BUFF, Eff.snd.MSS) (Linux __tcp_select_window advertises 0
+    # while the free space is below one MSS). An answer to a zero-window probe after a small read
+    # must not offer the few bytes read, or the peer sends them as a tiny segment.
+    h, tcb = setup(delayed_ack_ms=0)  # rx ring 2048: threshold min(1024, 1460) = 1024
+    data = pattern(2048, 9)
+    peer(h, tcb, 0, 0, payload=data[:1460])
+    expect(h, ACK, 0, 1460, window=588)
+    peer(h, tcb, 0, 1460, payload=data[1460:])
+    expect(h, ACK, 0, 2048, window=0)
+    buf = bytearray(2048)
+    assert tcb.recv_into(buf, 0, 100) == 100
+    nothing(h)
+    peer(h, tcb, 0, 2047)  # the peer's zero-window probe (SEG.SEQ = RCV.NXT - 1)
+    expect(h, ACK, 0, 2048, window=0)
+    peer(h, tcb, 0, 2048, payload=data[:1])  # a byte pushed into the zero window anyway
+    expect(h, ACK, 0, 2049, window=0)  # accepted (there is room) but the edge stays put
+    assert tcb.recv_into(buf, 100, 924) == 924
+    nothing(h)  # 1023 bytes free: still below the threshold
+    assert tcb.recv_into(buf, 1024, 1) == 1  # 1024 free: now the window opens
+    expect(h, ACK, 0, 2049, window=1024)
+    assert bytes(buf[:1025]) == data[:1025]
+    assert tcb.recv_into(buf, 0, 2048) == 1024
+    expect(h, ACK, 0, 2049, window=2048)
