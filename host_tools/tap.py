@@ -81,6 +81,7 @@ class TapDevice:
         self.mtu = mtu
         self.rx_frames = 0
         self.tx_frames = 0
+        self.tx_dropped = 0
         self._fd = os.open(TUN_PATH, os.O_RDWR | os.O_NONBLOCK | os.O_CLOEXEC)
         try:
             ifr = struct.pack("16sH22x", ifname.encode(), IFF_TAP | IFF_NO_PI)
@@ -125,8 +126,14 @@ class TapDevice:
         return n
 
     def send(self, buf, n):
-        """Transmit the first n bytes of buf as one frame."""
-        written = os.write(self._fd, memoryview(buf)[:n])
+        """Transmit the first n bytes of buf as one frame -> bytes written. A frame the kernel
+        refuses (EIO while the interface is down) is dropped and counted in tx_dropped (0), as a
+        NIC drops frames while its link is down: send() never raises out of stack.poll()."""
+        try:
+            written = os.write(self._fd, memoryview(buf)[:n])
+        except OSError:
+            self.tx_dropped += 1
+            return 0
         self.tx_frames += 1
         return written
 

@@ -472,3 +472,21 @@ def test_cli_says_a_tap_in_use_is_busy_not_missing(capsys):
     assert exit_info.value.code == cli.EXIT_USAGE
     err = capsys.readouterr().err
     assert "in use" in err and "Create it first" not in err
+
+
+@needs_root
+def test_tap_send_on_a_down_interface_is_dropped_and_counted(ns):
+    """Linux refuses writes to a TAP that is down (EIO). Like UdpFrameDevice and a NIC whose link is
+    down, TapDevice drops the frame and counts it: an OSError from send() would escape from
+    stack.poll() (an ARP reply or an ACK sent while someone runs `ip link set tap0 down`)."""
+    dev = ns.call(TapDevice, "tap0")
+    try:
+        ns.run(["ip", "link", "set", "dev", "tap0", "down"])
+        frame = arp_request(dev.mac)
+        dev.send(frame, len(frame))  # must not raise
+        assert dev.tx_dropped == 1 and dev.tx_frames == 0
+        ns.run(["ip", "link", "set", "dev", "tap0", "up"])
+        dev.send(frame, len(frame))
+        assert dev.tx_frames == 1
+    finally:
+        dev.close()
