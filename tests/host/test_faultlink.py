@@ -511,3 +511,13 @@ def test_a_failing_device_send_of_a_delayed_frame_is_counted_not_raised():
     link.service()
     assert [number(f) for f in wire.sent] == [2]
     assert link.tx.counters["passed"] == 1
+
+
+def test_rx_frame_longer_than_the_buffer_is_cut_like_the_tap_cuts_it():
+    """TapDevice (readv) cuts a frame to the buffer it reads into; through a faulted rx direction a
+    longer frame must not grow a bytearray buffer nor raise on a memoryview."""
+    link, wire = make(incoming=[frame(1, size=300), frame(2, size=300)], direction="rx")
+    buf = bytearray(100)
+    assert link.recv_into(buf) == 100 and len(buf) == 100 and bytes(buf) == frame(1, size=300)[:100]
+    mv = memoryview(bytearray(120))
+    assert link.recv_into(mv) == 120 and bytes(mv) == frame(2, size=300)[:120]
