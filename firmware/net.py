@@ -59,7 +59,7 @@ def up(board=None, addr=None, gateway=None, dns=None, hostname=None, dhcp=True, 
     if board is None:
         raise BoardError("no board: net.up('w5500_evb_pico') or BOARD = '...' in /tcpip_config.py "
                          "(python -m host_tools deploy --board NAME writes it)")
-    if addr is None and dhcp:
+    if addr is None:  # the config's static address (also with dhcp=False: nothing overrides it)
         addr = cfg["ADDR"]
         gateway = gateway if gateway is not None else cfg["GATEWAY"]
     kw.setdefault("link_timeout_ms", cfg["LINK_TIMEOUT_MS"])

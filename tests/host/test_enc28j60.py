@@ -267,6 +267,23 @@ def test_default_mac_is_locally_administered_unicast():
     assert bytes([m.peek(MAADR1), m.peek(MAADR2)]) == d.mac[0:2]
 
 
+def test_callable_cs_and_reset_pins():
+    # the driver contract: cs and reset are Pin-like with value(v), or callables pin(v) (as W5500)
+    clk = ManualClock(1000)
+    link = Link()
+    m = Enc28j60Model(link, clock=clk)
+    cs = FakeCs(m)
+    rst = FakeResetPin(m)
+    resets = m.resets
+    d = Enc28j60(FakeSpi(m), lambda v: cs.value(v), reset=lambda v: rst.value(v), mac=OUR_MAC,
+                 clock=clk)
+    assert m.resets == resets + 2  # the RESET pin's rising edge, then SRC
+    link.inbox.append(frame(60))
+    assert recv(d) == frame(60)
+    d.send(frame(60), 60)
+    assert link.sent[-1] == frame(60) and m.violations == 0, m.last_violation
+
+
 # -- frames ---------------------------------------------------------------------------------------
 def test_frames_both_ways_byte_exact():
     d, m, link, _ = make()

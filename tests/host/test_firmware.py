@@ -696,3 +696,33 @@ def test_net_up_status_and_serve_on_cpython(capsys):
         assert capsys.readouterr().out == "network down: net.up()\n"
     finally:
         net.stack = None
+
+
+def test_net_up_without_dhcp_takes_the_static_address_of_the_config():
+    """net.up(dhcp=False): ADDR/GATEWAY of /tcpip_config.py are not overridden by the arguments,
+    so they are used (before, dhcp=False ignored them and bring_up failed with "no address")."""
+    import types
+
+    import test_board
+    from tcpip.clock import ManualClock
+    net = _net_module()
+    cfg = types.ModuleType(net.CONFIG_MODULE)
+    cfg.BOARD = "unused"
+    cfg.ADDR = "192.0.2.9/24"
+    cfg.GATEWAY = "192.0.2.1"
+    saved = sys.modules.get(net.CONFIG_MODULE)
+    sys.modules[net.CONFIG_MODULE] = cfg
+    clock = ManualClock(5000)
+    try:
+        stack = net.up(test_board.Board, dhcp=False, machine=test_board.FakeMachine(), quiet=True,
+                       driver=test_board.nic_class(test_board.Lan(), clock), clock=clock,
+                       link_timeout_ms=100)
+        assert stack.dhcp is None
+        assert stack.route.addr == bytes([192, 0, 2, 9]) and stack.route.prefix_len == 24
+        assert stack.route.gateway == bytes([192, 0, 2, 1])
+    finally:
+        net.stack = None
+        if saved is None:
+            sys.modules.pop(net.CONFIG_MODULE, None)
+        else:
+            sys.modules[net.CONFIG_MODULE] = saved

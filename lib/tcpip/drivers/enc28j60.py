@@ -6,7 +6,7 @@
 The NIC contract of docs/ARCHITECTURE.md: `mac`, `mtu`, `recv_into(buf) -> n`, `send(buf, n)`,
 `wait(ms)`, plus `link_up()` and `counters` (Enc28j60Counters: plain integers, snapshot()).
 `spi` is machine.SPI-like (mode 0, up to 20 MHz), `cs`/`reset` machine.Pin-like outputs (idle
-high). Raises OSError(ENODEV) when no chip answers and OSError(ETIMEDOUT) when its clock or MII
+high) or callables pin(v). Raises OSError(ENODEV) when no chip answers and OSError(ETIMEDOUT) when its clock or MII
 never becomes ready. recv_into and send never raise: every failure is counted.
 
 full_duplex must match the link partner. The ENC28J60 does not auto-negotiate: a partner that
@@ -176,9 +176,22 @@ class Enc28j60Counters(NamedCounters):
              "tx_failures", "bank_switches", "spi_transactions")
 
 
+class _CallablePin:
+    """A pin given as a callable pin(v) (the driver contract allows it) seen as Pin.value(v)."""
+
+    def __init__(self, fn):
+        self.value = fn
+
+
+def _as_pin(pin):
+    return pin if pin is None or hasattr(pin, "value") else _CallablePin(pin)
+
+
 class Enc28j60:
     def __init__(self, spi, cs, reset=None, mac=None, int_pin=None, full_duplex=True,
                  multicast=False, clock=None):
+        cs = _as_pin(cs)
+        reset = _as_pin(reset)
         self._spi = spi
         self._cs = cs
         self._int = int_pin
