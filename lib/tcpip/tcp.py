@@ -65,6 +65,7 @@ _ACK = const(16)
 _L4 = const(34)  # TCP header offset in the stack's transmit buffer (Ethernet 14 + IPv4 20)
 _PROTO_TCP = const(6)
 
+_MIN_SND_MSS = const(48)  # Linux net.ipv4.tcp_min_snd_mss
 DEFAULT_MSS = const(536)  # RFC 9293 3.7.1 / RFC 6691: assumed until the peer's SYN says otherwise
 RTO_FALLBACK_MS = const(3000)  # RFC 6298 5.7
 _BIG = const(0x3FFFFFFF)  # "infinite" ssthresh, still a small int on 32-bit ports
@@ -976,6 +977,8 @@ class Tcb:
         self._set_recv_base(buf, off)  # SEG.SEQ (the IRS) is relative 0, RCV.NXT 1
         mss = wtcp.get_mss_option(buf, off, hl)
         if mss:
+            if mss < _MIN_SND_MSS:
+                mss = _MIN_SND_MSS  # Linux tcp_min_snd_mss: no flood of tiny segments
             self.mss = mss if mss < self.adv_mss else self.adv_mss
         self.sack_ok = wtcp.has_sack_permitted(buf, off, hl)
         self.snd_wnd = wtcp.get_window(buf, off)

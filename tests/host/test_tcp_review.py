@@ -138,3 +138,18 @@ def test_receiver_sws_no_small_window_in_answers_to_probes():
     assert bytes(buf[:1025]) == data[:1025]
     assert tcb.recv_into(buf, 0, 2048) == 1024
     expect(h, ACK, 0, 2049, window=2048)
+
+
+def test_tiny_peer_mss_is_raised_to_48_as_linux():
+    # Linux tcp_min_snd_mss (48, CVE-2019-11479): a peer announcing MSS 1 would otherwise make us
+    # cut the send ring into one-byte segments, a frame (and a pass through the stack) per byte.
+    from segment import SYN, Harness
+    from tcpcase import IRS, fix_isn
+    h = Harness()
+    fix_isn(h)
+    tcb, _ = h.connect()
+    h.feed(h.segment(tcb, SYN | ACK, IRS, sq(ISS + 1), 65535, mss=1))
+    expect(h, ACK, 0, 0)
+    assert tcb.state == tcp.ESTABLISHED and tcb.mss == 48
+    tcb.send(pattern(100), 0, 100)
+    assert layout(segs(h)) == [(0, 48, ACK), (48, 48, ACK), (96, 4, ACK | PSH)]
