@@ -16,8 +16,8 @@ Per frame, in this order:
   drop       the frame vanishes (probability `drop`)
   corrupt    one bit flips in a random byte after the 14-byte Ethernet header, in IPv4 frames only
              (ARP has no checksum to catch it; IPv4 and TCP checksums must)
-  reorder    the frame is held back and released right after the next frame of that direction,
-             or after `hold_ms` if none comes
+  reorder    the frame is held back and released right after the next frame of that direction
+             (counted as reordered then), or after `hold_ms` if none comes (counted as delayed)
   duplicate  a second copy follows the frame
   rate       `rate_bps` > 0: frames leave one after another at that bit rate (serialisation delay)
   delay      each frame is held `delay_ms` +- up to `jitter_ms` (uniform); jitter never reorders:
@@ -105,12 +105,12 @@ class _Pipe:
             jit_dup = None
         if r_reorder < link.reorder and self.held is None:
             self.held = (now, frame, jit, jit_dup)  # a duplicate stays with its frame
-            c["reordered"] += 1
             return True
         self._enqueue(frame, now, jit, jit_dup)
         if self.held is not None:
             held = self.held
             self.held = None
+            c["reordered"] += 1  # counted once overtaken (a hold that times out is only a delay)
             self._enqueue(held[1], now, held[2], held[3])  # overtaken by the frame just queued
         return True
 
@@ -119,13 +119,14 @@ class _Pipe:
         j = self.link.jitter_us
         return int(r * (2 * j + 1)) - j if j else 0
 
-    def _enqueue(self, frame, now, jitter_us, dup_jitter_us=None):
-        """Queue frame (and a duplicate right after it when dup_jitter_us is not None)."""
-        self._enqueue_one(frame, now, jitter_us)
+    def _enqueue(self, frame, now, jitter_us, dup_jitter_us=None, waited=False):
+        """Queue frame (and a duplicate right after it when dup_jitter_us is not None); waited:
+        it was held back hold_ms (counted as delayed)."""
+        self._enqueue_one(frame, now, jitter_us, waited)
         if dup_jitter_us is not None:
-            self._enqueue_one(frame, now, dup_jitter_us)
+            self._enqueue_one(frame, now, dup_jitter_us, waited)
 
-    def _enqueue_one(self, frame, now, jitter_us):
+    def _enqueue_one(self, frame, now, jitter_us, waited):
         link = self.link
         due = now
         if link.rate_bps:
@@ -138,7 +139,7 @@ class _Pipe:
         if due < now:
             due = now
         self.last_due_us = due
-        if due > now:
+        if due > now or waited:
             self.counters["delayed"] += 1
         self.queue.append((due, frame))
 
@@ -147,7 +148,7 @@ class _Pipe:
         if self.held is not None and now - self.held[0] >= self.link.hold_us:
             held = self.held
             self.held = None
-            self._enqueue(held[1], now, held[2], held[3])
+            self._enqueue(held[1], now, held[2], held[3], True)
 
     def next_event_us(self):
         """Absolute time (us) of the next due frame or hold timeout; None if nothing waits."""
