@@ -16,8 +16,10 @@ transaction; buffer data is one variable-length (VDM, DS 2.2.1) frame whose leng
 while CS is still low (the 2-byte MACRAW length header is read first, then exactly the frame).
   receive  3 transactions: [Sn_CR, Sn_RX_RSR+Sn_RX_RD, Sn_RX_RSR] / [length + frame] /
            [Sn_RX_RD, Sn_CR=RECV]; 30 bytes besides the frame (34 with the INT pin)
-  send     3 transactions: [Sn_IR, Sn_TX_FSR, Sn_TX_FSR, Sn_TX_WR] / [frame] /
-           [Sn_IR=SEND_OK clear, Sn_TX_WR, Sn_CR=SEND]; 35 bytes besides the frame
+  send     3 transactions: [Sn_IR, Sn_CR, Sn_TX_FSR, Sn_TX_FSR, Sn_TX_WR] / [frame] /
+           [Sn_IR=SEND_OK clear, Sn_TX_WR, Sn_CR=SEND]; 39 bytes besides the frame
+Every command is written only after a read of Sn_CR in the same call saw 0 (DS 4.2 Sn_CR: the
+chip has taken the previous one; one written before that is lost), e.g. SEND right after a RECV.
   idle poll 1 transaction (16 bytes)
 SEND_OK of a frame is awaited at the start of the next send() (bounded), so the chip puts the frame
 on the wire while the host goes on. fdm_chain=False sends each FDM frame in its own transaction
@@ -189,9 +191,10 @@ class W5500:
         # receive done: [Sn_RX_RD] [Sn_CR = RECV]
         self._rxd = _chain([(_Sn_RX_RD, s0w | _OM_FDM2, 2), (_Sn_CR, s0w | _OM_FDM1, 1)])
         self._rxd[0][self._rxd[2][1]] = _CR_RECV
-        # send poll: [Sn_IR] [Sn_TX_FSR] [Sn_TX_FSR] [Sn_TX_WR]
-        self._txp = _chain([(_Sn_IR, s0r | _OM_FDM1, 1), (_Sn_TX_FSR, s0r | _OM_FDM2, 2),
-                            (_Sn_TX_FSR, s0r | _OM_FDM2, 2), (_Sn_TX_WR, s0r | _OM_FDM2, 2)])
+        # send poll: [Sn_IR] [Sn_CR] [Sn_TX_FSR] [Sn_TX_FSR] [Sn_TX_WR]
+        self._txp = _chain([(_Sn_IR, s0r | _OM_FDM1, 1), (_Sn_CR, s0r | _OM_FDM1, 1),
+                            (_Sn_TX_FSR, s0r | _OM_FDM2, 2), (_Sn_TX_FSR, s0r | _OM_FDM2, 2),
+                            (_Sn_TX_WR, s0r | _OM_FDM2, 2)])
         # send go: [Sn_IR = SEND_OK|TIMEOUT clear] [Sn_TX_WR] [Sn_CR = SEND]; the clear comes before
         # SEND so it cannot wipe this frame's SEND_OK
         self._txg = _chain([(_Sn_IR, s0w | _OM_FDM1, 1), (_Sn_TX_WR, s0w | _OM_FDM2, 2),
@@ -423,8 +426,9 @@ class W5500:
         r = p[1]
         offs = p[2]
         o_ir = offs[0]
-        o_f1 = offs[1]
-        o_f2 = offs[2]
+        o_cr = offs[1]
+        o_f1 = offs[2]
+        o_f2 = offs[3]
         pending = self._tx_pending
         recovered = False
         polls = 0
@@ -438,7 +442,8 @@ class W5500:
                     pending = False
                     if not ir & _IR_SENDOK:
                         c.tx_timeouts += 1
-            if not pending:
+            # DS 4.2 Sn_CR: SEND only once the last command (a RECV, say) has been taken
+            if not pending and not r[o_cr]:
                 fsr = (r[o_f1] << 8) | r[o_f1 + 1]
                 # DS 4.2 Sn_TX_FSR: trust it when two reads agree (ioLibrary getSn_TX_FSR)
                 if fsr >= n and fsr == (r[o_f2] << 8) | r[o_f2 + 1]:
@@ -459,7 +464,7 @@ class W5500:
                 return
             if polls > _SPIN_POLLS:
                 clock.sleep_ms(1)
-        wr = (r[offs[3]] << 8) | r[offs[3] + 1]
+        wr = (r[offs[4]] << 8) | r[offs[4] + 1]
         q = n >> _BLOCK_SHIFT
         t = n & (_BLOCK - 1)
         if q:
