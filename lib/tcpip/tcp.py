@@ -1256,6 +1256,7 @@ class Tcb:
                     self.ooo_fin = True
                     self.r_ooo_fin = seq + plen
                 self.send_ack()  # out of order: duplicate ACK at once (RFC 5681 4.2)
+                self.output()  # then what its ACK and window allow (a data segment is no dupack)
                 return
             if d < plen:
                 had_holes = self.ooo_n

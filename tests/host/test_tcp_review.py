@@ -6,7 +6,7 @@ from segment import ACK, PSH, RST
 from tcpip import errors
 from tcpip import tcp
 
-from tcpcase import ISS, MSS, expect, layout, nothing, pattern, peer, segs, setup, sq, to
+from tcpcase import IRS, ISS, MSS, expect, layout, nothing, pattern, peer, segs, setup, sq, to
 
 
 def test_window_shrunk_to_zero_under_data_in_flight_is_probed_and_never_times_out():
@@ -153,3 +153,16 @@ def test_tiny_peer_mss_is_raised_to_48_as_linux():
     assert tcb.state == tcp.ESTABLISHED and tcb.mss == 48
     tcb.send(pattern(100), 0, 100)
     assert layout(segs(h)) == [(0, 48, ACK), (48, 48, ACK), (96, 4, ACK | PSH)]
+
+
+def test_out_of_order_segment_that_opens_the_window_also_releases_our_data():
+    # An out-of-order data segment gets an immediate duplicate ACK (RFC 5681 4.2), but its ACK and
+    # window are processed like any other (RFC 9293 3.10.7.4, fifth): data they allow goes out too.
+    h, tcb = setup(window=100, tx_buffer=4000)
+    data = pattern(600)
+    assert tcb.send(data, 0, 600) == 600
+    expect(h, ACK, 0, payload=data[:100])
+    peer(h, tcb, 100, 500, window=1000, payload=b"x" * 50)  # a hole before it: out of order
+    out = segs(h)
+    assert layout(out) == [(100, 0, ACK), (100, 500, ACK | PSH)], layout(out)
+    assert out[0].tcp.ack == sq(IRS + 1) and out[1].payload == data[100:]
