@@ -502,6 +502,25 @@ def test_send_ok_timeout_is_bounded_and_recovers():
     assert r.link.out == [b, c] and r.nic.counters.tx_frames == 3
 
 
+def test_chip_reset_behind_the_drivers_back_is_recovered():
+    # a W5500 reset by itself (brown-out, RSTn glitch) forgets SHAR, the buffer sizes and socket 0;
+    # the send that then never gets SEND_OK reopens the socket, which must restore all of them, or
+    # MFEN with SHAR 00:00:00:00:00:00 drops every unicast frame to us from then on
+    r = Rig(int_pin=True)
+    r.nic.send(frame(100, dst=PEER_MAC, seed=1), 100)
+    r.model.soft_reset()
+    for i in range(3):
+        r.nic.send(frame(100, dst=PEER_MAC, seed=10 + i), 100)
+    assert r.nic.counters.socket_reopens >= 1
+    assert r.model.sreg(0, wm.Sn_SR) == wm.SOCK_MACRAW
+    assert r.model.sreg(0, wm.Sn_RXBUF_SIZE) == 16 and r.model.sreg(0, wm.Sn_TXBUF_SIZE) == 16
+    f = frame(300, seed=7)
+    r.link.inq.append(f)
+    assert r.recv() == f
+    assert r.link.out[-1] == frame(100, dst=PEER_MAC, seed=12)
+    assert r.model.reg(wm.SIMR) == 0x01 and r.model.sreg(0, wm.Sn_IMR) == wm.IR_RECV
+
+
 def test_send_ok_of_a_slow_send_is_awaited_before_the_next():
     r = Rig()
     r.model.send_delay = 3

@@ -221,6 +221,11 @@ class W5500:
                           "(check the SPI wiring, the CS pin and SPI mode 0 or 3)" % v)
         self._write8(_BSB_COMMON, _MR, _MR_RST)  # DS 4.1 MR: every register to its reset value
         self._wait_reg(_BSB_COMMON, _MR, _MR_RST, 0, "W5500 software reset (MR.RST) did not clear")
+        self._configure()
+        self._open()
+
+    def _configure(self):
+        """SHAR, the socket buffer sizes and the interrupt masks (all lost when the chip resets)."""
         self._write(_BSB_COMMON, _SHAR, self.mac)
         # DS 4.2 Sn_RXBUF_SIZE/Sn_TXBUF_SIZE: the sizes add up to at most 16 KB per direction;
         # free sockets 1..7 first, then give all 16 KB to socket 0
@@ -239,7 +244,6 @@ class W5500:
         else:
             self._write8(_BSB_COMMON, _SIMR, 0x00)
         self._write8(_BSB_COMMON, _IMR, 0x00)
-        self._open()
 
     def _open(self):
         mode = _Sn_MR_MACRAW | _Sn_MR_MFEN
@@ -257,9 +261,12 @@ class W5500:
         self._tx_pending = False
 
     def _reopen(self):
-        """Close and open socket 0: pointers back in step (DS 4.2 Sn_CR OPEN), buffers emptied."""
+        """Close and open socket 0: pointers back in step (DS 4.2 Sn_CR OPEN), buffers emptied.
+        The configuration is written again first: a chip that reset by itself (brown-out, an RSTn
+        glitch) lost SHAR and the buffer sizes, and MFEN would then drop every unicast frame."""
         try:
             self._close()
+            self._configure()
             self._open()
             self.counters.socket_reopens += 1
         except OSError:
