@@ -748,21 +748,20 @@ class Tcb:
         now = self.stack.now
         st = self.state
         c = self.stack.counters
-        if st == FIN_WAIT_2:
-            if self.orphan:
-                # fin_wait2_ms over: RST and forget, as Linux's keep-alive timer does when
-                # tcp_fin_timeout exceeds 60 s (with the default it expires silently instead; the
-                # RST also frees the peer's CLOSE-WAIT socket)
-                c.tcp_fin_wait2_timeout += 1
-                self._abort_with_rst(0)
+        if st == FIN_WAIT_2 and self.orphan:
+            # fin_wait2_ms over: RST and forget, as Linux's keep-alive timer does when
+            # tcp_fin_timeout exceeds 60 s (with the default it expires silently instead; the
+            # RST also frees the peer's CLOSE-WAIT socket)
+            c.tcp_fin_wait2_timeout += 1
+            self._abort_with_rst(0)
             return
         if not self.keepalive:
             return
         if st == SYN_SENT or st == SYN_RECEIVED:
             self._arm_aux(self.ka_idle)  # not yet: _established() starts the idle time
             return
-        if st != ESTABLISHED and st != CLOSE_WAIT:
-            return
+        if st != ESTABLISHED and st != CLOSE_WAIT and st != FIN_WAIT_2:
+            return  # (FIN-WAIT-2 after a half-close: probed too, as Linux tcp_keepalive_timer)
         idle = ticks_diff(now, self.last_rx)
         if self.s_max != self.s_una or self.tx_len > 0:
             self._arm_aux(self.ka_idle)  # data in flight: the retransmit timer watches the peer

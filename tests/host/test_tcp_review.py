@@ -2,7 +2,7 @@
 # Scripted segment-level tests for defects found in review of lib/tcpip/tcp.py (issue 4): a peer
 # window that shrinks to zero under data in flight, an orphan stuck behind a zero window, and the
 # sequence number of a RST sent while go-back-N is under way.
-from segment import ACK, PSH, RST
+from segment import ACK, FIN, PSH, RST
 from tcpip import errors
 from tcpip import tcp
 
@@ -166,3 +166,26 @@ def test_out_of_order_segment_that_opens_the_window_also_releases_our_data():
     out = segs(h)
     assert layout(out) == [(100, 0, ACK), (100, 500, ACK | PSH)], layout(out)
     assert out[0].tcp.ack == sq(IRS + 1) and out[1].payload == data[100:]
+
+
+def test_keepalive_goes_on_in_fin_wait_2_after_a_half_close():
+    # Linux tcp_keepalive_timer probes every state but CLOSE and SYN-SENT (an orphan FIN-WAIT-2
+    # has its own limit): a half-closed connection whose peer vanished is found dead, not kept
+    # forever (FIN-WAIT-2 without an orphan otherwise waits as long as it takes).
+    h, tcb = setup()
+    tcb.set_keepalive(True, idle_ms=10000, interval_ms=1000, count=2)
+    tcb.shutdown_write()
+    expect(h, ACK | FIN, 0, 0)
+    peer(h, tcb, 1, 0)  # our FIN is acknowledged: FIN-WAIT-2, the peer never closes
+    nothing(h)
+    assert tcb.state == tcp.FIN_WAIT_2
+    for t in (10000, 11000):
+        to(h, t - 1)
+        nothing(h)
+        to(h, t)
+        out = segs(h)
+        assert len(out) == 1 and out[0].tcp.flags == ACK, layout(out)
+        assert out[0].tcp.seq == sq(ISS + 1)  # SND.UNA - 1: an old sequence number (our FIN's)
+    to(h, 12000)
+    expect(h, RST | ACK, 1, 0)
+    assert tcb.state == tcp.CLOSED and tcb.error == errors.ETIMEDOUT
