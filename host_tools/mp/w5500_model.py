@@ -32,7 +32,9 @@
 # does not fit the free space is dropped (rx_dropped_full). MFEN (Sn_MR bit 7) passes only frames
 # to SHAR, broadcast and multicast; MMB (bit 5) drops multicast; MIP6B (bit 4) drops IPv6;
 # BCASTB (bit 6) drops broadcast. SEND transmits Sn_TX_RD..Sn_TX_WR as one frame (padded to the
-# 60-byte Ethernet minimum as a MAC does), moves Sn_TX_RD to Sn_TX_WR and sets SEND_OK in Sn_IR.
+# 60-byte Ethernet minimum as a MAC does), moves Sn_TX_RD to Sn_TX_WR and sets SEND_OK in Sn_IR;
+# while the link is down a SEND waits for it and gives no SEND_OK (as ESP-IDF's W5500 driver
+# observed: its transmit gives up on SEND_OK when PHYCFGR shows no link).
 # Sn_TX_FSR = size - (Sn_TX_WR as of the last SEND - Sn_TX_RD). Sn_CR reads 0 once a command is
 # taken (4.2 Sn_CR); Sn_IR and IR bits clear when written with 1.
 #
@@ -432,8 +434,8 @@ class W5500Model:
             if n == 0 and s[Sn_SR] == SOCK_MACRAW:
                 self._tx_wr[0] = (s[Sn_TX_WR] << 8) | s[Sn_TX_WR + 1]
                 self._send_end = self._tx_wr[0]
-                if self.send_stall:
-                    self._send_left = 1 << 30
+                if self.send_stall or not self.link_up:
+                    self._send_left = 1 << 30  # no link: SEND waits for it, no SEND_OK meanwhile
                 elif self.send_delay > 0:
                     self._send_left = self.send_delay
                 else:
@@ -457,7 +459,7 @@ class W5500Model:
                     self._pending_cmd[n] = 0
                     self._command(n, cmd)
         if self._send_left > 0:
-            if self.send_stall:
+            if self.send_stall or not self.link_up:
                 pass
             else:
                 if self._send_left > self.send_delay:

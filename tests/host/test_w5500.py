@@ -611,6 +611,26 @@ def test_link_down_and_up():
     assert r.recv() == f
 
 
+def test_sends_while_the_link_is_down_do_not_wait_for_send_ok():
+    # a W5500 gives no SEND_OK while the link is down (ESP-IDF's emac_w5500_transmit gives up on
+    # SEND_OK when PHYCFGR shows no link): each send then must not spend the 20 ms SEND_OK wait
+    r = Rig()
+    r.model.set_link(False)
+    start = r.clock.ticks_ms()
+    for i in range(5):
+        r.nic.send(frame(100, dst=PEER_MAC, seed=i), 100)
+    assert r.clock.ticks_ms() - start < 5, r.clock.ticks_ms() - start
+    assert r.nic.counters.tx_link_down == 4 and r.nic.counters.tx_timeouts == 0
+    r.model.set_link(True)
+    g = frame(100, dst=PEER_MAC, seed=9)
+    r.nic.send(g, 100)
+    r.nic.send(g, 100)
+    assert r.link.out[-2:] == [g, g] and r.nic.counters.socket_reopens == 0
+    f = frame(100)
+    r.link.inq.append(f)
+    assert r.recv() == f
+
+
 def test_int_pin_follows_received_frames():
     r = Rig(int_pin=True)
     m = r.model

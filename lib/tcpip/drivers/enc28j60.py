@@ -6,8 +6,8 @@
 The NIC contract of docs/ARCHITECTURE.md: `mac`, `mtu`, `recv_into(buf) -> n`, `send(buf, n)`,
 `wait(ms)`, plus `link_up()` and `counters` (Enc28j60Counters: plain integers, snapshot()).
 `spi` is machine.SPI-like (mode 0, up to 20 MHz), `cs`/`reset` machine.Pin-like outputs (idle
-high) or callables pin(v). Raises OSError(ENODEV) when no chip answers and OSError(ETIMEDOUT) when its clock or MII
-never becomes ready. recv_into and send never raise: every failure is counted.
+high) or callables pin(v). Raises OSError(ENODEV) when no chip answers and OSError(ETIMEDOUT)
+when its clock or MII never becomes ready. recv_into and send never raise: every failure is counted.
 
 full_duplex must match the link partner. The ENC28J60 does not auto-negotiate: a partner that
 auto-negotiates detects a 10BASE-T link without negotiation pages and falls back to half duplex

@@ -130,7 +130,7 @@ class W5500Counters(NamedCounters):
     """Driver counters: plain integers (the stack's own live in stack.counters)."""
 
     NAMES = ("rx_frames", "tx_frames", "rx_malformed_reset", "rx_rsr_unstable", "rx_cmd_busy",
-             "rx_dropped_too_big", "tx_timeouts", "tx_no_space", "tx_dropped_size",
+             "rx_dropped_too_big", "tx_timeouts", "tx_no_space", "tx_dropped_size", "tx_link_down",
              "socket_reopens", "reopen_failed", "spi_transactions")
 
 
@@ -449,6 +449,12 @@ class W5500:
                     pending = False
                     if not ir & _IR_SENDOK:
                         c.tx_timeouts += 1
+                elif polls == 1 and not self.link_up():
+                    # no link: the chip holds the last SEND and gives no SEND_OK until the link
+                    # is back (ESP-IDF's W5500 driver checks PHYCFGR the same way): drop this
+                    # frame now instead of waiting _TX_WAIT_MS for each one
+                    c.tx_link_down += 1
+                    return
             # DS 4.2 Sn_CR: SEND only once the last command (a RECV, say) has been taken
             if not pending and not r[o_cr]:
                 fsr = (r[o_f1] << 8) | r[o_f1 + 1]
