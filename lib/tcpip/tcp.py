@@ -1141,6 +1141,22 @@ class Tcb:
             seg_len += 1
         if flags & _FIN:
             seg_len += 1
+        if flags & (_SYN | _ACK | _RST | _FIN) == _SYN | _ACK and self.state == SYN_RECEIVED \
+                and seq == 0 and plen == 0:
+            # simultaneous open: the peer's SYN-ACK for our SYN (RFC 9293 3.5 figure 8, line 6;
+            # Linux tcp_validate_incoming "goto pass"), before RCV.NXT but it completes the open
+            ack = _rel_read(buf, off + 8, self.s_bhi, self.s_blo, self.s_una)
+            if ack == self.s_nxt:
+                self.last_rx = self.stack.now
+                self.snd_wnd = buf[off + 14] << 8 | buf[off + 15]
+                self.max_snd_wnd = self.snd_wnd
+                self.r_wl1 = seq
+                self.s_wl2 = ack
+                self.s_una = ack
+                self.s_max = ack
+                self._established()
+                self.output()
+                return
         wnd = len(self.rx) - self.rx_len
         # first: sequence number acceptability (four cases), with the zero-window allowance
         rcv_nxt = self.r_nxt

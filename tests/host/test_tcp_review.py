@@ -189,3 +189,25 @@ def test_keepalive_goes_on_in_fin_wait_2_after_a_half_close():
     to(h, 12000)
     expect(h, RST | ACK, 1, 0)
     assert tcb.state == tcp.CLOSED and tcb.error == errors.ETIMEDOUT
+
+
+def test_simultaneous_open_completes_on_the_peers_syn_ack():
+    # RFC 9293 3.5 figure 8, line 6: in SYN-RECEIVED the peer's <SEQ=IRS><ACK=ISS+1><SYN,ACK>
+    # makes the connection ESTABLISHED (Linux tcp_validate_incoming: "goto pass" for exactly this
+    # segment). Taking it as an out-of-window SYN (challenge ACK) left us in SYN-RECEIVED until
+    # our own SYN-ACK retransmission, a second or more later.
+    from segment import SYN, Harness
+    h = Harness()
+    tcb, _ = h.connect()
+    h.feed(h.segment(tcb, SYN, 7000, 0, mss=1200))
+    h.expect_tcp(SYN | ACK, seq=tcb.iss, ack=7001)
+    assert tcb.state == tcp.SYN_RECEIVED
+    h.feed(h.segment(tcb, SYN | ACK, 7000, sq(tcb.iss + 1), window=5000))
+    assert tcb.state == tcp.ESTABLISHED
+    assert tcb.snd_wnd == 5000 and tcb.mss == 1200
+    h.expect_nothing()
+    assert h.stack.counters.tcp_challenge_ack_sent == 0
+    # a later copy of it (our SYN-ACK was lost, the peer repeats its own) gets an ACK
+    h.feed(h.segment(tcb, SYN | ACK, 7000, sq(tcb.iss + 1), window=5000))
+    h.expect_tcp(ACK, seq=sq(tcb.iss + 1), ack=7001)
+    assert tcb.state == tcp.ESTABLISHED
