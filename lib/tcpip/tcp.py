@@ -864,6 +864,7 @@ class Tcb:
         self.delack_on = False
         self.aux_on = False
         self._set_state(TIME_WAIT)
+        self.persist_shift = 0
         self.time_wait_start = self.stack.now
         self._set_timer(self.tcp.config.time_wait_ms)
 
@@ -1250,9 +1251,11 @@ class Tcb:
                 self.max_snd_wnd = win
             self.r_wl1 = seq
             self.s_wl2 = ack
-            if win and self.persist_shift:
-                self.persist_shift = 0  # the window opened: the persist timer stops (output()
-                self.timer_on = False  # below sends and starts the retransmission timer)
+            if win and (self.persist_shift or self.s_max == self.s_una) and self.state != TIME_WAIT:
+                # the window opened: the persist timer (the only one running with nothing in
+                # flight) stops; output() below sends and starts the retransmission timer afresh
+                self.persist_shift = 0
+                self.timer_on = False
         st = self.state
         if st == TIME_WAIT:
             return

@@ -211,3 +211,20 @@ def test_simultaneous_open_completes_on_the_peers_syn_ack():
     h.feed(h.segment(tcb, SYN | ACK, 7000, sq(tcb.iss + 1), window=5000))
     h.expect_tcp(ACK, seq=sq(tcb.iss + 1), ack=7001)
     assert tcb.state == tcp.ESTABLISHED
+
+
+def test_window_opening_before_the_first_probe_restarts_the_timer_for_the_data():
+    # The persist timer shares the retransmission timer: data sent when the window opens must get
+    # a full RTO from its own send time (RFC 6298 5.1), not the persist deadline already running.
+    h, tcb = setup(window=0)
+    assert tcb.rto == 200
+    tcb.send(b"abc", 0, 3)
+    nothing(h)  # the persist timer runs: due at 200
+    to(h, 150)
+    peer(h, tcb, 0, window=1000)
+    expect(h, ACK | PSH, 0, payload=b"abc")
+    to(h, 349)
+    nothing(h)  # no retransmission at the old persist deadline (200)
+    to(h, 350)
+    expect(h, ACK | PSH, 0, payload=b"abc")
+    assert h.stack.counters.tcp_rto_expired == 1
