@@ -166,7 +166,7 @@ def test_simultaneous_open():
     h.feed(h.segment(tcb, SYN, 7000, 0, mss=1200))
     h.expect_tcp(SYN | ACK, seq=tcb.iss, ack=7001)
     assert tcb.state == tcp.SYN_RECEIVED
-    # the peer's SYN-ACK for our SYN completes it
+    # the peer's ACK of our SYN-ACK completes it (its own SYN-ACK does too: test_tcp_review.py)
     h.feed(h.segment(tcb, ACK, 7001, tcb.iss + 1))
     assert tcb.state == tcp.ESTABLISHED
     assert tcb.mss == 1200
