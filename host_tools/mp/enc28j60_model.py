@@ -337,6 +337,11 @@ class Enc28j60Model:
     def _ready(self):
         return self.clock.ticks_diff(self.clock.ticks_ms(), self._reset_at) >= READY_MS
 
+    def chip_reset(self):
+        """A spontaneous reset (brown-out, ESD, a RESET line glitch): every register back to its
+        reset value, ECON1.RXEN off, bank 0; buffer memory kept. The host is not told (tests)."""
+        self._system_reset(False)
+
     def reset_pin(self, level):
         if not level:
             self._hold_reset = True

@@ -487,6 +487,155 @@ def test_recv_into_never_raises():
     assert m.violations == 0, m.last_violation
 
 
+# -- the chip resets behind the driver's back --------------------------------------------------------
+def _poll_until_frame(d, clk, buf, step_ms, limit):
+    """recv_into every step_ms of clock time until a frame comes: (frame, ms waited); bounded."""
+    t0 = clk.ticks_ms()
+    for _ in range(limit):
+        n = d.recv_into(buf)
+        if n:
+            return bytes(buf[:n]), clk.ticks_diff(clk.ticks_ms(), t0)
+        clk.advance(step_ms)
+    return b"", clk.ticks_diff(clk.ticks_ms(), t0)
+
+
+def _configured(m):
+    assert m.peek16(ERXSTL) == 0x0000 and m.peek16(ERXNDL) == 0x19FF
+    assert m.peek(MACON3) == 0x33 and m.peek(MACON1) == 0x0D and m.peek16(MAMXFLL) == 1518
+    assert bytes([m.peek(MAADR1), m.peek(MAADR2), m.peek(MAADR3), m.peek(MAADR4), m.peek(MAADR5),
+                  m.peek(MAADR6)]) == OUR_MAC
+    assert m.phy[PHCON1] == 0x0100 and m.phy[PHCON2] == 0x0100
+    assert m.peek(ECON1) & 0x04                       # RXEN
+
+
+def test_chip_reset_mid_traffic_found_by_the_idle_check():
+    # a brown-out or a RESET glitch puts every register back to its reset value: RXEN off, bank 0,
+    # no MAC address, the receive ring at 05FAh. The driver's cached bank (1) and ETXND are wrong
+    # and no frame would ever arrive again; the once-a-second idle check must find it
+    d, m, link, clk = make()
+    buf = bytearray(1518)
+    for i in range(5):
+        link.inbox.append(frame(200 + i, seed=i))
+        assert recv(d, buf) == frame(200 + i, seed=i)
+        d.send(frame(150, dst=PEER_MAC, seed=i), 150)
+    assert len(link.sent) == 5
+    clk.advance(300)
+    m.chip_reset()
+    link.inbox.append(frame(333, seed=9))
+    got, waited = _poll_until_frame(d, clk, buf, 50, 100)   # at most 5 s of polls, 50 ms apart
+    assert got == frame(333, seed=9)
+    assert waited <= 1000 + 50, waited                # detection latency: the 1 s check period
+    c = d.counters
+    assert c.chip_resets == 1 and c.chip_reset_failures == 0, c.snapshot()
+    _configured(m)
+    for i in range(5):                                # frames both ways again, byte exact
+        f = frame(100 + 50 * i, seed=20 + i)
+        link.inbox.append(f)
+        assert recv(d, buf) == f
+        g = frame(120 + 7 * i, dst=PEER_MAC, seed=30 + i)
+        d.send(g, len(g))
+        assert link.sent[-1] == g
+    assert c.tx_failures == 0 and m.violations == 0, m.last_violation
+    # a healthy chip is never "reset": minutes of idle checks find nothing, each costs little
+    a = cost(d, m)
+    for _ in range(120):
+        clk.advance(1000)
+        assert d.recv_into(buf) == 0
+    t = delta(a, cost(d, m))[0]
+    assert c.chip_resets == 1 and t <= 120 * 5, t
+
+
+def test_chip_reset_found_by_the_next_send():
+    # a send right after the reset: the chip's ETXST/ETXND are 0 (the driver skips ETXND when the
+    # length repeats), so the transmission aborts; the driver checks, reconfigures and sends again
+    for n in (150, 151):
+        d, m, link, clk = make()
+        g = frame(150, dst=PEER_MAC, seed=1)
+        d.send(g, 150)
+        m.chip_reset()
+        t0 = clk.ticks_ms()
+        f = frame(n, dst=PEER_MAC, seed=2)
+        d.send(f, n)
+        assert link.sent == [g, f], len(link.sent)
+        assert clk.ticks_diff(clk.ticks_ms(), t0) <= 60   # no 1 s wait: found at once
+        c = d.counters
+        assert c.chip_resets == 1 and c.tx_frames == 2 and c.tx_failures == 0, c.snapshot()
+        _configured(m)
+        link.inbox.append(frame(400, seed=3))
+        assert recv(d) == frame(400, seed=3)
+        assert m.violations == 0, m.last_violation
+
+
+def test_chip_reset_with_frames_pending():
+    # the reset comes while the driver still counts frames waiting (EPKTCNT read earlier): the
+    # status vectors it then reads are stale memory; nothing garbage may come out as a frame
+    d, m, link, clk = make()
+    buf = bytearray(1518)
+    for i in range(4):
+        assert m.deliver(frame(300 + i, seed=i))
+    assert recv(d, buf) == frame(300, seed=0)
+    m.chip_reset()
+    good = [frame(300 + i, seed=i) for i in range(4)]
+    for _ in range(40):                               # 2 s at 50 ms
+        n = d.recv_into(buf)
+        if n:
+            assert bytes(buf[:n]) in good[1:], n      # only frames that really were stored
+        clk.advance(50)
+    assert d.counters.chip_resets == 1, d.counters.snapshot()
+    link.inbox.append(frame(500, seed=7))
+    got, _ = _poll_until_frame(d, clk, buf, 50, 4)
+    assert got == frame(500, seed=7)
+    d.send(frame(90, dst=PEER_MAC), 90)
+    assert link.sent[-1] == frame(90, dst=PEER_MAC) and m.violations == 0, m.last_violation
+
+
+def test_chip_gone_after_bring_up_is_counted_never_raised():
+    # the chip stops answering (held in reset, unplugged): every attempt to reconfigure fails on
+    # the presence check; recv_into and send count it and never raise, and it comes back later
+    d, m, link, clk = make()
+    buf = bytearray(1518)
+    m.present = False
+    for _ in range(5):
+        clk.advance(1000)
+        assert d.recv_into(buf) == 0
+        d.send(frame(100, dst=PEER_MAC), 100)
+    c = d.counters
+    assert c.chip_resets >= 1 and c.chip_reset_failures >= 1, c.snapshot()
+    m.present = True
+    m.chip_reset()                                    # powered again: registers at reset values
+    link.inbox.append(frame(222, seed=4))
+    got, waited = _poll_until_frame(d, clk, buf, 100, 30)
+    assert got == frame(222, seed=4) and waited <= 1000 + 100 + 10, waited
+    d.send(frame(80, dst=PEER_MAC), 80)
+    assert link.sent[-1] == frame(80, dst=PEER_MAC)
+
+
+def test_no_heap_allocation_with_idle_checks_after_a_chip_reset_on_micropython():
+    if not MICROPYTHON:
+        return  # gc.mem_alloc is MicroPython's
+    n = 590
+    frames = [frame(n, seed=i) for i in range(8)]
+    link = PreloadLink(frames)
+    d, m, _, clk = make(link=link)
+    buf = bytearray(1518)
+    m.chip_reset()
+    for _ in range(30):
+        clk.advance(100)
+        if d.recv_into(buf) == 0 and d.counters.chip_resets:
+            break
+    assert d.counters.chip_resets == 1
+
+    def step(i):
+        link.ready = i + 1
+        k = d.recv_into(buf)
+        assert k == n
+        d.send(buf, k)
+        clk.advance(1000)                             # every idle poll below runs the check
+        assert d.recv_into(buf) == 0
+    assert _alloc(step, 6) == 0
+    assert link.sent == 6 and d.counters.chip_resets == 1
+
+
 # -- transmit errata ------------------------------------------------------------------------------
 def test_model_stalls_without_txrst():
     d, m, link, _ = make()

@@ -15,6 +15,13 @@ auto-negotiates detects a 10BASE-T link without negotiation pages and falls back
 10 Mbit/s full duplex. The MAC (MACON3.FULDPX, MABBIPG, MAIPG, MACON4.DEFER) and the PHY
 (PHCON1.PDPXMD) are always set together (DS 6.6).
 
+A chip that resets by itself (brown-out, ESD, a RESET line glitch) comes back with RXEN off, bank 0
+and no MAC set-up, and the cached bank/ERDPT/ETXND are wrong. It is found without any extra SPI
+transaction per frame: by a look at ECON1 and one MAADR byte (_chip_ok) once a second from an idle
+recv_into (so within 1 s plus one poll), after a transmit that fails, and on a receive status
+vector that makes no sense; then the whole bring-up runs again (counters.chip_resets; a chip that
+does not answer then is counted in chip_reset_failures, never raised) and a failed send is retried.
+
 References: DS = ENC28J60 data sheet DS39662E, errata = ENC28J60 Rev. B7 Silicon Errata DS80349
 (its items are named by their "Module:" since the numbering differs between errata revisions),
 Linux drivers/net/ethernet/microchip/enc28j60.c for the same workarounds.
@@ -94,6 +101,7 @@ _MAADR4 = const(0xE3)
 _MAADR1 = const(0xE4)
 _MAADR2 = const(0xE5)
 _MISTAT = const(0xEA)
+_MAADR = (_MAADR1, _MAADR2, _MAADR3, _MAADR4, _MAADR5, _MAADR6)
 _EREVID = const(0x72)    # bank 3, ETH
 
 # bits
@@ -159,6 +167,7 @@ _TX_POLLS = const(96)            # then 1 ms apart, up to _TX_TIMEOUT_MS
 _TX_TIMEOUT_MS = const(50)
 _TX_RETRIES = const(16)          # late collisions / stalls, as Linux MAX_TX_RETRYCOUNT
 _RX_TRIES = const(8)             # frames examined per recv_into when some are dropped
+_CHECK_MS = const(1000)          # idle recv_into looks for a chip reset this often
 
 # variable-length transfers without slicing (a memoryview slice allocates on MicroPython): the
 # frame's first multiple of _G bytes go through a cached view of the caller's buffer, the rest
@@ -173,7 +182,8 @@ class Enc28j60Counters(NamedCounters):
 
     NAMES = ("rx_frames", "tx_frames", "rx_errors", "rx_bad_status", "rx_bad_length",
              "rx_bad_pointer", "rx_resets", "tx_retries", "tx_late_collisions", "tx_timeouts",
-             "tx_failures", "bank_switches", "spi_transactions")
+             "tx_failures", "bank_switches", "spi_transactions", "chip_resets",
+             "chip_reset_failures")
 
 
 class _CallablePin:
@@ -232,6 +242,12 @@ class Enc28j60:
         self._etxnd = -1
         self._pending = 0                 # frames known to wait (EPKTCNT read earlier, minus read)
         self._tx_busy = False
+        self._checked = 0                 # ticks of the last chip-reset check
+        self._probe = -1                  # a MAADR byte that is not 00h (its reset value)
+        for i in range(6):
+            if self.mac[i]:
+                self._probe = i
+                break
         cs.value(1)
         if reset is not None:
             reset.value(0)
@@ -378,6 +394,8 @@ class Enc28j60:
             raise OSError(errors.ENODEV, "ENC28J60 not answering (ERXND read back 0x%04x)" % got)
         self._next = _RX_START
         self._erdpt = -1
+        self._pending = 0
+        self._tx_busy = False
         # receive filter (DS 8.0): unicast to us OR broadcast, AND a good CRC (as Linux)
         fc = _ERXFCON_UCEN | _ERXFCON_CRCEN | _ERXFCON_BCEN
         if self.multicast:
@@ -416,6 +434,59 @@ class Enc28j60:
         # enable reception (DS 7.2.1); bank 1 (EPKTCNT) is the home bank from here on
         self._switch(1)
         self._cmd(_BFS | _ECON1, _ECON1_RXEN)
+        self._checked = clock.ticks_ms()
+
+    # -- a chip that reset by itself -------------------------------------------------------------
+    def _chip_ok(self):
+        """False when the chip has reset behind our back (brown-out, ESD, a RESET glitch).
+
+        A reset clears ECON1 (RXEN, BSEL) and the MAC address (DS Table 3-2): ECON1 (every bank)
+        must have RXEN and the bank we think is selected, and one MAADR byte its value; 2 to 4
+        transactions, run once a second when idle and after a failed transmit or a corrupt
+        receive status vector, never per frame."""
+        e = self._rcr(_ECON1)
+        if not (e & _ECON1_RXEN):
+            return False
+        bank = self._bank
+        if bank >= 0 and (e & _ECON1_BSEL) != bank:
+            return False
+        k = self._probe
+        if k >= 0:
+            ok = self._rcr(_MAADR[k]) == self.mac[k]
+            if bank >= 0:
+                self._switch(bank)
+            return ok
+        return True
+
+    def _chip_reset(self):
+        """Forget every cached chip state and run the whole bring-up again (as Linux's
+        restart_work after a TX timeout: enc28j60_net_close/open -> enc28j60_hw_init). A chip
+        that does not answer is counted (chip_reset_failures), never raised."""
+        c = self.counters
+        c.chip_resets += 1
+        try:
+            self._cs.value(1)
+            self._bank = -1
+            self._erdpt = -1
+            self._etxnd = -1
+            self._pending = 0
+            self._tx_busy = False
+            self._init()
+            return True
+        except Exception:
+            self._recover()
+            self._checked = self.clock.ticks_ms()
+            c.chip_reset_failures += 1
+            return False
+
+    def _check(self):
+        """The chip-reset check; True when the chip had to be (and could be) set up again."""
+        try:
+            if self._chip_ok():
+                return False
+        except Exception:
+            self._recover()
+        return self._chip_reset()
 
     # -- receive ---------------------------------------------------------------------------------
     def recv_into(self, buf):
@@ -438,6 +509,11 @@ class Enc28j60:
             # errata Module: Interrupts: EIR.PKTIF is unreliable; EPKTCNT counts waiting frames
             k = self._rcr(_EPKTCNT)
             if k == 0:
+                clock = self.clock
+                now = clock.ticks_ms()
+                if clock.ticks_diff(now, self._checked) >= _CHECK_MS:
+                    self._checked = now
+                    self._check()
                 return 0
             self._pending = k
         self._pending -= 1
@@ -461,6 +537,8 @@ class Enc28j60:
             c.spi_transactions += 1
             c.rx_errors += 1
             c.rx_bad_pointer += 1
+            if self._check():
+                return 0                  # a chip reset, not a lost ring: all set up again
             self._rx_reset()
             return -1
         want = pos + 6 + count + (count & 1)
@@ -487,6 +565,8 @@ class Enc28j60:
             self._erdpt = -1
         cs.value(1)
         c.spi_transactions += 1
+        if not ok and self._check():
+            return 0                      # a stale status vector of a chip that reset
         # free the space: ERXRDPT = next - 1, always odd (errata Module: Memory), ERXND for ERXST
         rd = nxt - 1 if nxt != _RX_START else _RX_END
         self._wcr16(_ERXRDPTL, rd)
@@ -533,16 +613,20 @@ class Enc28j60:
     def send(self, buf, n):
         """Transmit buf[0:n] (a frame without CRC, at most 1514 bytes). Never raises."""
         try:
-            self._send(buf, n)
+            r = self._send(buf, n)
+            if r < 0 and self._check():
+                r = self._send(buf, n)    # the chip had reset: configured again, once more
+            if r:
+                self.counters.tx_failures += 1
         except Exception:
             self._recover()
             self.counters.tx_failures += 1
 
     def _send(self, buf, n):
+        """0 sent, 1 refused (bad length), -1 failed on the chip."""
         c = self.counters
         if n <= 0 or n > _MAX_FRAME or n > len(buf):
-            c.tx_failures += 1
-            return
+            return 1
         if self._tx_busy:
             # a transmission left running: wait for TXRTS to clear, bounded, then force it
             for _ in range(_TX_FAST_POLLS):
@@ -595,7 +679,7 @@ class Enc28j60:
             if (eir & _EIR_TXIF) and not (eir & _EIR_TXERIF):
                 self._tx_busy = False
                 c.tx_frames += 1
-                return
+                return 0
             # an abort leaves TXRTS set (errata Module: PHY, late collisions): clear it
             self._cmd(_BFC | _ECON1, _ECON1_TXRTS)
             self._tx_busy = False
@@ -612,7 +696,7 @@ class Enc28j60:
             if not retry or attempt == _TX_RETRIES:
                 break
             c.tx_retries += 1
-        c.tx_failures += 1
+        return -1
 
     def _tx_wait(self):
         """EIR once TXIF or TXERIF is set; 0 when neither comes within the bound."""
