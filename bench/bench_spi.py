@@ -33,6 +33,7 @@ for sub in ("lib", os.path.join("host_tools", "mp"), "boards"):
         sys.path.insert(0, p)
 
 import machine_shim  # noqa: E402
+from listlink import ListLink  # noqa: E402
 
 BOARDS = ("w5500_evb_pico", "pico_enc28j60")
 SIZES = (60, 590, 1514)
@@ -41,24 +42,6 @@ MSS = 1460
 ACK_FRAME = 60
 PEER_MAC = b"\x02\x00\x00\x00\x00\x09"
 TARGETS = {"w5500": (1.03, 6), "enc28j60": (1.10, None)}  # at 1514 B: SPI B per frame B, rx txn
-
-
-class ListLink:
-    """The chip model's wire side: frames to deliver (inbox) and frames it sent."""
-
-    def __init__(self):
-        self.inbox = []
-        self.sent = []
-
-    def recv_into(self, buf):
-        if not self.inbox:
-            return 0
-        f = self.inbox.pop(0)
-        buf[:len(f)] = f
-        return len(f)
-
-    def send(self, buf, n):
-        self.sent.append(bytes(buf[:n]))
 
 
 def frame(dst, size, seq):

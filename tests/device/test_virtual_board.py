@@ -25,6 +25,7 @@ import devicecase
 from devicecase import EchoServer, check_scenarios, closed_port, drive, scenario_config
 from host_tools.bridge import FrameBridge
 from host_tools.netns import TestNamespace, child_env, micropython_binary, read_line
+from listlink import ListLink
 from realpeer import require_environment
 
 ROOT = devicecase.ROOT
@@ -274,24 +275,6 @@ def test_board_script_on_the_virtual_board(ns, runtime, tmp_path):
 
 
 # -- in-process (CPython), no network ----------------------------------------------------------------
-class QueueLink:
-    """The model's wire side as two lists: frames to deliver to the chip, frames it sent."""
-
-    def __init__(self):
-        self.inbox = []
-        self.sent = []
-
-    def recv_into(self, buf):
-        if not self.inbox:
-            return 0
-        f = self.inbox.pop(0)
-        buf[:len(f)] = f
-        return len(f)
-
-    def send(self, buf, n):
-        self.sent.append(bytes(buf[:n]))
-
-
 def arp_request(sender_mac, sender_ip, target_ip):
     import socket
 
@@ -317,7 +300,7 @@ def test_in_process_board_answers_arp_through_driver_and_model(shim, runtime):
 
     with open(os.path.join(ROOT, BOARDS[runtime][0])) as f:
         board = board_script.board_from_source(f.read())
-    link = QueueLink()
+    link = ListLink()
     vb = VirtualBoard(board, link, unique_id=b"\x01\x02\x03\x04\x05\x06\x07\x08")
     stack = vb.bring_up("192.0.2.2/24", "192.0.2.1")
     assert vb.how == "tcpip.board.bring_up"
@@ -348,7 +331,7 @@ def test_unknown_chip_is_refused_with_its_name(shim):
         CS = 17
 
     with pytest.raises(ValueError) as info:
-        VirtualBoard(Board, QueueLink())
+        VirtualBoard(Board, ListLink())
     assert "cs8900" in str(info.value) and "w5500" in str(info.value)
 
 
@@ -366,7 +349,7 @@ def test_driver_wait_returns_for_a_frame_waiting_on_the_wire(shim, runtime):
 
     with open(os.path.join(ROOT, BOARDS[runtime][0])) as f:
         board = board_script.board_from_source(f.read())
-    link = QueueLink()
+    link = ListLink()
     vb = VirtualBoard(board, link)
     stack = vb.bring_up("192.0.2.2/24")
     nic = vb.driver

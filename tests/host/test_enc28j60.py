@@ -15,6 +15,7 @@ if _MP not in sys.path:
     sys.path.append(_MP)
 
 from enc28j60_model import Enc28j60Model  # noqa: E402
+from listlink import ListLink  # noqa: E402
 from segment import OUR_IP, OUR_MAC, PEER_IP, PEER_MAC, Sent, eth, ip_packet  # noqa: E402
 from spi_fake import FakeCs, FakeIntPin, FakeResetPin, FakeSpi  # noqa: E402
 from tcpip import errors  # noqa: E402
@@ -63,24 +64,6 @@ D_ECON1 = 0x1F
 D_MACON3 = 0xC2
 
 
-class Link:
-    """The network side of the model: frames waiting to arrive, frames the chip sent."""
-
-    def __init__(self):
-        self.inbox = []
-        self.sent = []
-
-    def recv_into(self, buf):
-        if not self.inbox:
-            return 0
-        f = self.inbox.pop(0)
-        buf[:len(f)] = f
-        return len(f)
-
-    def send(self, buf, n):
-        self.sent.append(bytes(buf[:n]))
-
-
 class PreloadLink:
     """Allocation-free: frames become available one by one (ready), sends are only counted."""
 
@@ -106,7 +89,7 @@ class PreloadLink:
 def make(full_duplex=True, errata=True, link=None, multicast=False, reset_pin=False, mac=OUR_MAC):
     clk = ManualClock(1000)
     if link is None:
-        link = Link()
+        link = ListLink()
     m = Enc28j60Model(link, clock=clk, errata=errata)
     rst = FakeResetPin(m) if reset_pin else None
     d = Enc28j60(FakeSpi(m), FakeCs(m), reset=rst, mac=mac, clock=clk, full_duplex=full_duplex,
@@ -202,7 +185,7 @@ def test_duplex_mismatch_prevented_both_ways():
     for full in (True, False):
         # a board strapped the other way (PHCON1.PDPXMD at reset follows the LEDB wiring)
         clk = ManualClock()
-        m = Enc28j60Model(Link(), clock=clk, full_duplex_strap=not full)
+        m = Enc28j60Model(ListLink(), clock=clk, full_duplex_strap=not full)
         d = Enc28j60(FakeSpi(m), FakeCs(m), mac=OUR_MAC, clock=clk, full_duplex=full)
         d.send(frame(100), 100)
         assert m.violations == 0, m.last_violation
@@ -218,7 +201,7 @@ def test_clkrdy_errata_waited_out():
     # errata Module: Reset: CLKRDY still reads 1 right after SRC; the driver waits anyway
     for stale in (True, False):
         clk = ManualClock(5000)
-        m = Enc28j60Model(Link(), clock=clk)
+        m = Enc28j60Model(ListLink(), clock=clk)
         m.errata_clkrdy_stale = stale
         Enc28j60(FakeSpi(m), FakeCs(m), mac=OUR_MAC, clock=clk)
         assert m.violations == 0, m.last_violation
@@ -249,7 +232,7 @@ def test_hardware_reset_pin_then_soft_reset():
 def test_absent_chip_raises_enodev():
     for present, rev in ((False, 0x06), (True, 0x00)):
         clk = ManualClock()
-        m = Enc28j60Model(Link(), clock=clk)
+        m = Enc28j60Model(ListLink(), clock=clk)
         m.present = present
         m.revision = rev
         try:
@@ -270,7 +253,7 @@ def test_default_mac_is_locally_administered_unicast():
 def test_callable_cs_and_reset_pins():
     # the driver contract: cs and reset are Pin-like with value(v), or callables pin(v) (as W5500)
     clk = ManualClock(1000)
-    link = Link()
+    link = ListLink()
     m = Enc28j60Model(link, clock=clk)
     cs = FakeCs(m)
     rst = FakeResetPin(m)
@@ -474,7 +457,7 @@ def test_recv_into_never_raises():
             FakeSpi.readinto(self, buf, write)
 
     clk = ManualClock()
-    link = Link()
+    link = ListLink()
     m = Enc28j60Model(link, clock=clk)
     spi = FlakySpi(m)
     d = Enc28j60(spi, FakeCs(m), mac=OUR_MAC, clock=clk)
@@ -779,7 +762,7 @@ def test_idle_poll_is_one_transaction():
 # -- link, wait -----------------------------------------------------------------------------------
 def test_slow_chip_mii_and_transmit_polled_within_bounds():
     clk = ManualClock()
-    link = Link()
+    link = ListLink()
     m = Enc28j60Model(link, clock=clk)
     m.mii_busy = 5                                    # MISTAT.BUSY for 5 transactions
     m.tx_delay = 40                                   # past the back-to-back polls: 1 ms sleeps
@@ -796,7 +779,7 @@ def test_slow_chip_mii_and_transmit_polled_within_bounds():
 def test_int_pin_enables_packet_interrupt_but_pktif_is_unreliable():
     for errata in (True, False):
         clk = ManualClock()
-        link = Link()
+        link = ListLink()
         m = Enc28j60Model(link, clock=clk)
         m.errata_pktif = errata
         d = Enc28j60(FakeSpi(m), FakeCs(m), mac=OUR_MAC, clock=clk, int_pin=FakeIntPin(m))
@@ -973,7 +956,7 @@ def test_model_erxrdpt_low_byte_latched_until_high_byte():
 
 def test_model_receive_vector_layout():
     clk = ManualClock()
-    link = Link()
+    link = ListLink()
     m = Enc28j60Model(link, clock=clk)
     d = Enc28j60(FakeSpi(m), FakeCs(m), mac=OUR_MAC, clock=clk)
     f = frame(61)

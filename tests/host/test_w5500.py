@@ -16,6 +16,7 @@ if _MP not in sys.path:
 
 import w5500_model as wm  # noqa: E402
 from w5500_model import W5500Model  # noqa: E402
+from listlink import ListLink  # noqa: E402
 from spi_fake import FakeCs, FakeIntPin, FakeResetPin, FakeSpi  # noqa: E402
 from segment import OUR_IP, OUR_MAC, PEER_IP, PEER_MAC, Sent, eth, ip_packet  # noqa: E402
 from tcpip import errors  # noqa: E402
@@ -30,25 +31,6 @@ from tcpip.wire.icmp import IcmpRepr  # noqa: E402
 
 MICROPYTHON = sys.implementation.name == "micropython"
 OTHER_MAC = b"\x02\x00\x00\x00\x00\x99"
-
-
-class ListLink:
-    """The wire seen from the chip: inq holds frames arriving from the network, out what it sent."""
-
-    def __init__(self):
-        self.inq = []
-        self.out = []
-
-    def recv_into(self, buf):
-        if not self.inq:
-            return 0
-        f = self.inq.pop(0)
-        for i in range(len(f)):
-            buf[i] = f[i]
-        return len(f)
-
-    def send(self, buf, n):
-        self.out.append(bytes(buf[0:n]))
 
 
 class PreloadedLink:
@@ -184,7 +166,7 @@ def test_bring_up_without_reset_pin_and_ipv6_wanted():
     assert r.model.hard_resets == 0 and r.model.soft_resets == 1
     assert r.model.sreg(0, wm.Sn_MR) == wm.SN_MR_MACRAW | wm.SN_MR_MFEN
     f = frame(80, ethertype=0x86DD)
-    r.link.inq.append(f)
+    r.link.inbox.append(f)
     assert r.recv() == f
 
 
@@ -302,7 +284,7 @@ def test_model_commands_and_pointer_registers():
     m.sock[0][wm.Sn_MR] = wm.SN_MR_MACRAW
     _txn(m, b"\x00\x01\x0D\x01")  # OPEN
     assert m.sreg(0, wm.Sn_SR) == wm.SOCK_MACRAW and m.sreg(0, wm.Sn_CR) == 0
-    m.link.inq.append(frame(60))
+    m.link.inbox.append(frame(60))
     r = _txn(m, b"\x00\x26\x08" + bytes(6))  # RX_RSR, RX_RD, RX_WR in one VDM burst
     assert (r[3] << 8 | r[4]) == 62 and (r[5] << 8 | r[6]) == 0 and (r[7] << 8 | r[8]) == 62
     r = _txn(m, b"\x00\x00\x18" + bytes(3))
@@ -315,12 +297,12 @@ def test_model_commands_and_pointer_registers():
     # TX: 60 bytes at TX_WR 0, TX_WR = 60, SEND
     _txn(m, b"\x00\x00\x14" + frame(60, dst=PEER_MAC))
     _txn(m, b"\x00\x24\x0E\x00\x3C" + b"\x00\x01\x0D\x20")
-    assert m.link.out == [frame(60, dst=PEER_MAC)] and m.sreg(0, wm.Sn_IR) & wm.IR_SENDOK
+    assert m.link.sent == [frame(60, dst=PEER_MAC)] and m.sreg(0, wm.Sn_IR) & wm.IR_SENDOK
     assert m.sreg16(0, wm.Sn_TX_RD) == 60 and m.sreg16(0, wm.Sn_TX_FSR) == 2048
     # a short frame goes out padded to 60 bytes
     _txn(m, b"\x00\x3C\x14" + frame(20, dst=PEER_MAC))
     _txn(m, b"\x00\x24\x0E\x00\x50" + b"\x00\x01\x0D\x20")
-    assert m.link.out[-1] == frame(20, dst=PEER_MAC) + bytes(40)
+    assert m.link.sent[-1] == frame(20, dst=PEER_MAC) + bytes(40)
     _txn(m, b"\x00\x01\x0D\x10")  # CLOSE
     assert m.sreg(0, wm.Sn_SR) == wm.SOCK_CLOSED
 
@@ -330,12 +312,12 @@ def test_frames_both_ways_byte_exact():
     r = Rig()
     for n in (14, 59, 60, 61, 64, 95, 128, 511, 1000, 1513, 1514):
         f = frame(n, seed=n)
-        r.link.inq.append(f)
+        r.link.inbox.append(f)
         assert r.recv() == f, n
         g = frame(n, dst=PEER_MAC, seed=n + 1)
         r.nic.send(g, n)
         want = g if n >= 60 else g + bytes(60 - n)
-        assert r.link.out[-1] == want, n
+        assert r.link.sent[-1] == want, n
     assert r.recv() == b""
     c = r.nic.counters
     assert c.rx_frames == 11 and c.tx_frames == 11 and c.rx_malformed_reset == 0
@@ -346,9 +328,9 @@ def test_send_takes_n_bytes_of_a_longer_buffer_and_a_memoryview():
     r = Rig()
     g = bytearray(frame(1514, dst=PEER_MAC))
     r.nic.send(g, 100)
-    assert r.link.out[-1] == bytes(g[0:100])
+    assert r.link.sent[-1] == bytes(g[0:100])
     r.nic.send(memoryview(g), 77)
-    assert r.link.out[-1] == bytes(g[0:77])
+    assert r.link.sent[-1] == bytes(g[0:77])
 
 
 def test_pointer_wrap_across_16_bit_and_16_kb_boundaries():
@@ -365,11 +347,11 @@ def test_pointer_wrap_across_16_bit_and_16_kb_boundaries():
         start = (r.model.sreg16(0, wm.Sn_RX_RD) + 2) & 0x3FFF
         if start + n > 0x4000:
             straddled += 1
-        r.link.inq.append(f)
+        r.link.inbox.append(f)
         assert r.recv() == f, i
         g = frame(n, dst=PEER_MAC, seed=i + 1000)
         r.nic.send(g, n)
-        assert r.link.out[-1] == g, i
+        assert r.link.sent[-1] == g, i
         rd = r.model.sreg16(0, wm.Sn_RX_RD)
         wr = r.model.sreg16(0, wm.Sn_TX_WR)
         if rd < last_rx:
@@ -382,7 +364,7 @@ def test_pointer_wrap_across_16_bit_and_16_kb_boundaries():
     # a burst: ten full frames wait in the 16 KB buffer at once, read in order
     burst = [frame(1514, seed=500 + i) for i in range(10)]
     for f in burst:
-        r.link.inq.append(f)
+        r.link.inbox.append(f)
     r.model.select()  # the chip takes them in before the driver looks
     r.model.deselect()
     for f in burst:
@@ -393,25 +375,25 @@ def test_pointer_wrap_across_16_bit_and_16_kb_boundaries():
 def test_rx_buffer_full_drops_are_counted_and_later_frames_work():
     r = Rig()
     for i in range(14):
-        r.link.inq.append(frame(1514, seed=i))
+        r.link.inbox.append(frame(1514, seed=i))
     got = 0
     while r.recv():
         got += 1
     assert got == 10 and r.model.rx_dropped_full == 4  # 10 * 1516 <= 16384 < 11 * 1516
     f = frame(300)
-    r.link.inq.append(f)
+    r.link.inbox.append(f)
     assert r.recv() == f
 
 
 def test_rx_rsr_read_during_arrival_is_not_trusted():
     r = Rig()
     f = frame(600)
-    r.link.inq.append(f)
+    r.link.inbox.append(f)
     r.model.rsr_glitch_reads = 1
     assert r.recv() == f
     assert r.nic.counters.rx_rsr_unstable == 1 and r.nic.counters.rx_malformed_reset == 0
     # a value that never settles: the driver gives up for now (bounded), nothing lost
-    r.link.inq.append(f)
+    r.link.inbox.append(f)
     r.model.rsr_glitch_reads = 1000
     t, _ = r.cost(lambda: r.nic.recv_into(r.buf))
     assert t == 8 and r.nic.counters.rx_rsr_unstable == 9
@@ -430,7 +412,7 @@ def _corrupt_header(r, value):
 def test_malformed_length_reopens_socket_and_later_frames_work():
     for bad in (5, 15, 1517, 0xFFFF, 700):  # too short, too long, longer than what was received
         r = Rig()
-        r.link.inq.append(frame(200))
+        r.link.inbox.append(frame(200))
         r.model.select()
         r.model.deselect()
         _corrupt_header(r, bad if bad != 700 else 202 + 500)
@@ -443,20 +425,20 @@ def test_malformed_length_reopens_socket_and_later_frames_work():
         assert r.model.sreg16(0, wm.Sn_RX_RSR) == 0
         for i in range(3):
             f = frame(100 + i)
-            r.link.inq.append(f)
+            r.link.inbox.append(f)
             assert r.recv() == f
         g = frame(90, dst=PEER_MAC)
         r.nic.send(g, 90)
-        assert r.link.out[-1] == g
+        assert r.link.sent[-1] == g
 
 
 def test_frame_larger_than_the_callers_buffer_is_skipped():
     r = Rig()
-    r.link.inq.append(frame(1514))
+    r.link.inbox.append(frame(1514))
     assert r.nic.recv_into(bytearray(100)) == 0
     assert r.nic.counters.rx_dropped_too_big == 1
     f = frame(80)
-    r.link.inq.append(f)
+    r.link.inbox.append(f)
     assert r.recv() == f
 
 
@@ -465,17 +447,17 @@ def test_tx_waits_for_free_space():
     r.model.occupy_tx(16384 - 100, 6)
     g = frame(1514, dst=PEER_MAC)
     t, _ = r.cost(lambda: r.nic.send(g, 1514))
-    assert r.link.out == [g] and r.nic.counters.tx_no_space == 0
+    assert r.link.sent == [g] and r.nic.counters.tx_no_space == 0
     assert t >= 2 + 6  # polled until the space came free
     # space that never comes: the frame is dropped after a bounded wait
     r.model.occupy_tx(16384 - 100, 1 << 30)
     start = r.clock.ticks_ms()
     t, _ = r.cost(lambda: r.nic.send(g, 1514))
-    assert r.nic.counters.tx_no_space == 1 and len(r.link.out) == 1
+    assert r.nic.counters.tx_no_space == 1 and len(r.link.sent) == 1
     assert 20 <= r.clock.ticks_ms() - start <= 100 and t < 100
     r.model.occupy_tx(0, 0)
     r.nic.send(g, 1514)
-    assert len(r.link.out) == 2
+    assert len(r.link.sent) == 2
 
 
 def test_tx_free_size_read_until_stable():
@@ -483,7 +465,7 @@ def test_tx_free_size_read_until_stable():
     r.model.fsr_glitch_reads = 3
     g = frame(1000, dst=PEER_MAC)
     r.nic.send(g, 1000)
-    assert r.link.out == [g]
+    assert r.link.sent == [g]
 
 
 def test_send_ok_timeout_is_bounded_and_recovers():
@@ -499,7 +481,7 @@ def test_send_ok_timeout_is_bounded_and_recovers():
     assert 20 <= r.clock.ticks_ms() - start <= 100 and t < 100
     r.model.send_stall = False
     r.nic.send(c, 100)
-    assert r.link.out == [b, c] and r.nic.counters.tx_frames == 3
+    assert r.link.sent == [b, c] and r.nic.counters.tx_frames == 3
 
 
 def test_chip_reset_behind_the_drivers_back_is_recovered():
@@ -515,9 +497,9 @@ def test_chip_reset_behind_the_drivers_back_is_recovered():
     assert r.model.sreg(0, wm.Sn_SR) == wm.SOCK_MACRAW
     assert r.model.sreg(0, wm.Sn_RXBUF_SIZE) == 16 and r.model.sreg(0, wm.Sn_TXBUF_SIZE) == 16
     f = frame(300, seed=7)
-    r.link.inq.append(f)
+    r.link.inbox.append(f)
     assert r.recv() == f
-    assert r.link.out[-1] == frame(100, dst=PEER_MAC, seed=12)
+    assert r.link.sent[-1] == frame(100, dst=PEER_MAC, seed=12)
     assert r.model.reg(wm.SIMR) == 0x01 and r.model.sreg(0, wm.Sn_IMR) == wm.IR_RECV
 
 
@@ -533,7 +515,7 @@ def test_send_ok_of_a_slow_send_is_awaited_before_the_next():
     r.model.deselect()
     r.model.select()
     r.model.deselect()
-    assert r.link.out == frames and r.nic.counters.tx_timeouts == 0
+    assert r.link.sent == frames and r.nic.counters.tx_timeouts == 0
 
 
 def test_slow_commands():
@@ -543,7 +525,7 @@ def test_slow_commands():
     assert m.sreg(0, wm.Sn_SR) == wm.SOCK_MACRAW
     for i in range(6):
         f = frame(300 + i, seed=i)
-        r.link.inq.append(f)
+        r.link.inbox.append(f)
         got = b""
         for _ in range(4):
             got = r.recv()
@@ -554,7 +536,7 @@ def test_slow_commands():
         r.nic.send(g, 200)
     for _ in range(3):
         r.recv()
-    assert r.link.out == [frame(200, dst=PEER_MAC, seed=i) for i in range(6)]
+    assert r.link.sent == [frame(200, dst=PEER_MAC, seed=i) for i in range(6)]
     assert r.nic.counters.rx_cmd_busy > 0 and r.nic.counters.rx_malformed_reset == 0
 
 
@@ -568,7 +550,7 @@ def test_send_waits_until_the_last_command_is_taken():
         r = Rig(model=m)
         for i in range(6):
             f = frame(300 + i, seed=i)
-            r.link.inq.append(f)
+            r.link.inbox.append(f)
             got = b""
             for _ in range(2 * latency + 4):
                 got = r.recv()
@@ -578,7 +560,7 @@ def test_send_waits_until_the_last_command_is_taken():
             r.nic.send(frame(200, dst=PEER_MAC, seed=i), 200)
         for _ in range(2 * latency + 4):
             r.recv()
-        assert r.link.out == [frame(200, dst=PEER_MAC, seed=i) for i in range(6)], latency
+        assert r.link.sent == [frame(200, dst=PEER_MAC, seed=i) for i in range(6)], latency
         c = r.nic.counters
         assert c.rx_malformed_reset == 0 and c.socket_reopens == 0 and c.tx_no_space == 0, \
             (latency, c.snapshot())
@@ -592,7 +574,7 @@ def test_mac_filter_and_ipv6_block():
     mcast = frame(100, dst=b"\x01\x00\x5e\x00\x00\xfb")
     ipv6 = frame(100, ethertype=0x86DD)
     for f in (other, mine, bcast, mcast, ipv6):
-        r.link.inq.append(f)
+        r.link.inbox.append(f)
     assert r.recv() == mine and r.recv() == bcast and r.recv() == mcast and r.recv() == b""
     assert r.model.rx_filtered_mac == 1 and r.model.rx_filtered_ipv6 == 1
 
@@ -602,12 +584,12 @@ def test_link_down_and_up():
     assert r.nic.link_up()
     r.model.set_link(False)
     assert not r.nic.link_up()
-    r.link.inq.append(frame(100))
+    r.link.inbox.append(frame(100))
     assert r.recv() == b"" and r.model.rx_dropped_link == 1
     r.model.set_link(True, speed_100=False, full_duplex=False)
     assert r.nic.link_up() and r.model.reg(wm.PHYCFGR) & 0x07 == 0x01
     f = frame(100)
-    r.link.inq.append(f)
+    r.link.inbox.append(f)
     assert r.recv() == f
 
 
@@ -625,9 +607,9 @@ def test_sends_while_the_link_is_down_do_not_wait_for_send_ok():
     g = frame(100, dst=PEER_MAC, seed=9)
     r.nic.send(g, 100)
     r.nic.send(g, 100)
-    assert r.link.out[-2:] == [g, g] and r.nic.counters.socket_reopens == 0
+    assert r.link.sent[-2:] == [g, g] and r.nic.counters.socket_reopens == 0
     f = frame(100)
-    r.link.inq.append(f)
+    r.link.inbox.append(f)
     assert r.recv() == f
 
 
@@ -640,8 +622,8 @@ def test_int_pin_follows_received_frames():
     assert not r.nic.wait(5) and r.clock.ticks_ms() - start == 5
     f = frame(100)
     g = frame(200)
-    r.link.inq.append(f)
-    r.link.inq.append(g)
+    r.link.inbox.append(f)
+    r.link.inbox.append(g)
     m.select()
     m.deselect()
     assert r.int_pin.value() == 0 and r.nic.wait(50)
@@ -651,7 +633,7 @@ def test_int_pin_follows_received_frames():
     r.nic.send(frame(100, dst=PEER_MAC), 100)
     assert r.int_pin.value() == 1  # SEND_OK does not raise INTn
     # INTn falls when a frame arrives, without waiting for the host's next transaction
-    r.link.inq.append(f)
+    r.link.inbox.append(f)
     assert r.int_pin.value() == 0 and r.recv() == f and r.int_pin.value() == 1
 
 
@@ -661,7 +643,7 @@ def test_spi_transactions_and_bytes_per_frame():
     assert r.cost(lambda: r.nic.recv_into(r.buf)) == (1, 16)  # idle poll
     for n in (60, 1514):
         f = frame(n)
-        r.link.inq.append(f)
+        r.link.inbox.append(f)
         t, b = r.cost(lambda: r.nic.recv_into(r.buf))
         assert t == 3 and b == n + 30, (n, t, b)
         g = frame(n, dst=PEER_MAC)
@@ -672,10 +654,10 @@ def test_spi_transactions_and_bytes_per_frame():
     r = Rig(fdm_chain=False)
     assert r.cost(lambda: r.nic.recv_into(r.buf)) == (3, 16)
     f = frame(1514)
-    r.link.inq.append(f)
+    r.link.inbox.append(f)
     assert r.cost(lambda: r.nic.recv_into(r.buf)) == (6, 1544) and bytes(r.buf[0:1514]) == f
     g = frame(1514, dst=PEER_MAC)
-    assert r.cost(lambda: r.nic.send(g, 1514)) == (9, 1553) and r.link.out[-1] == g
+    assert r.cost(lambda: r.nic.send(g, 1514)) == (9, 1553) and r.link.sent[-1] == g
     r = Rig(int_pin=True)
     assert r.cost(lambda: r.nic.recv_into(r.buf)) == (1, 20)
 
@@ -685,7 +667,7 @@ def test_bad_send_sizes_are_dropped_not_raised():
     r.nic.send(bytearray(2000), 1515)
     r.nic.send(bytearray(10), 10)
     r.nic.send(bytearray(20), 30)
-    assert r.nic.counters.tx_dropped_size == 3 and r.link.out == []
+    assert r.nic.counters.tx_dropped_size == 3 and r.link.sent == []
 
 
 def test_no_heap_allocation_per_frame_on_micropython():
@@ -727,21 +709,21 @@ def test_stack_answers_arp_and_ping_through_the_chip():
     a = ArpRepr(1, PEER_MAC, PEER_IP, b"\x00" * 6, OUR_IP)
     body = bytearray(28)
     a.emit(body, 0)
-    r.link.inq.append(eth(ethernet.BROADCAST, PEER_MAC, ethernet.ETHERTYPE_ARP, body))
+    r.link.inbox.append(eth(ethernet.BROADCAST, PEER_MAC, ethernet.ETHERTYPE_ARP, body))
     stack.poll()
-    assert len(r.link.out) == 1
-    s = Sent(r.link.out[0])
+    assert len(r.link.sent) == 1
+    s = Sent(r.link.sent[0])
     assert s.arp is not None and s.arp.oper == 2 and s.arp.sha == OUR_MAC and s.arp.tpa == PEER_IP
     assert s.eth.dst == PEER_MAC and s.eth.src == OUR_MAC
     data = b"ping through the W5500 model " * 4
     icmp = bytearray(8 + len(data))
     icmp[8:] = data
     IcmpRepr(8, 0, 0x4242, 7, len(data)).emit(icmp, 0)
-    r.link.inq.append(eth(OUR_MAC, PEER_MAC, ethernet.ETHERTYPE_IPV4,
+    r.link.inbox.append(eth(OUR_MAC, PEER_MAC, ethernet.ETHERTYPE_IPV4,
                           ip_packet(PEER_IP, OUR_IP, ipv4.PROTO_ICMP, icmp)))
     stack.poll()
-    assert len(r.link.out) == 2
-    s = Sent(r.link.out[1])
+    assert len(r.link.sent) == 2
+    s = Sent(r.link.sent[1])
     assert s.icmp is not None and s.icmp.type == 0 and s.icmp.ident == 0x4242 and s.icmp.seq == 7
     assert s.payload == data and s.ip.dst == PEER_IP and s.eth.dst == PEER_MAC
     assert stack.counters.icmp_echo_reply_sent == 1 and r.nic.counters.rx_frames == 2
