@@ -26,6 +26,17 @@ PSH = wtcp.FLAG_PSH
 ACK = wtcp.FLAG_ACK
 
 
+def lcg_bytes(seed):
+    """A seeded byte source for fuzz tests, the same on both runtimes: next_byte() -> 0..255."""
+    state = [seed]
+
+    def next_byte():
+        state[0] = (state[0] * 1103515245 + 12345) & 0x7FFFFFFF
+        return state[0] >> 16 & 0xFF
+
+    return next_byte
+
+
 class FakeDevice:
     """The NIC contract over two lists. wait() lets virtual time pass (blocking calls advance it)."""
 

@@ -2,7 +2,7 @@
 """DHCP client (RFC 2131/2132), scripted: a fake device, an explicit clock, exact messages out, a
 fake server's OFFER/ACK/NAK in (and a real dnsmasq OFFER/ACK replayed); retransmission backoff,
 T1/T2/expiry, NAK, leases past the 2**30 ms tick wrap, malformed replies."""
-from segment import OUR_MAC, PEER_IP, PEER_MAC, FakeDevice, eth, ip_packet
+from segment import OUR_MAC, PEER_IP, PEER_MAC, FakeDevice, eth, ip_packet, lcg_bytes
 from tcpip import dhcp
 from tcpip.clock import ManualClock
 from tcpip.dhcp import DhcpClient
@@ -576,18 +576,8 @@ def test_not_ours_and_malformed_replies_are_counted():
     assert c.eth_drop_exception == 0
 
 
-def _lcg(seed):
-    state = [seed]
-
-    def next_byte():
-        state[0] = (state[0] * 1103515245 + 12345) & 0x7FFFFFFF
-        return state[0] >> 16 & 0xFF
-
-    return next_byte
-
-
 def test_fuzzed_replies_never_raise():
-    rnd = _lcg(4242)
+    rnd = lcg_bytes(4242)
     for round_ in range(3):
         h = DhcpHarness()
         d = h.start()

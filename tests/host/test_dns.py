@@ -5,7 +5,7 @@ explicit clock, replies that must be ignored, and malformed replies (compression
 past the end, truncation, random damage) that must never raise."""
 import sys
 
-from segment import OUR_IP, OUR_MAC, PEER_IP, PEER_MAC, FakeDevice, eth, ip_packet
+from segment import OUR_IP, OUR_MAC, PEER_IP, PEER_MAC, FakeDevice, eth, ip_packet, lcg_bytes
 from tcpip import dns
 from tcpip import errors
 from tcpip import socket as tsocket
@@ -460,18 +460,8 @@ def test_malformed_answers_are_rejected_safely():
     assert c.eth_drop_exception == 0
 
 
-def _lcg(seed):
-    state = [seed]
-
-    def next_byte():
-        state[0] = (state[0] * 1103515245 + 12345) & 0x7FFFFFFF
-        return state[0] >> 16 & 0xFF
-
-    return next_byte
-
-
 def test_fuzzed_replies_never_raise():
-    rnd = _lcg(20260705)
+    rnd = lcg_bytes(20260705)
     h = DnsHarness()
     accepted = 0
     for _ in range(400):
