@@ -38,6 +38,7 @@ except ImportError:  # pragma: no cover - a port without hashlib reports no dige
     hashlib = None
 
 from tcpip import errors
+from tcpip.errors import errno_of
 from tcpip import tcp as _tcp
 from tcpip.clock import ticks_diff
 from tcpip.socket import Socket
@@ -48,16 +49,6 @@ from tcpip.wire import ipv4
 FINISH_MS = 2000        # after close(): how long the FIN exchange may take before we stop waiting
 CHUNK = 4096            # file read / receive buffer, allocated once per exchange
 MAX_ROUNDS = 10000000   # bound on the exchange loop (it is also bounded in time)
-
-
-def errno_of(exc):
-    """The errno of an OSError on both runtimes (MicroPython keeps it in args[0])."""
-    e = getattr(exc, "errno", None)
-    if isinstance(e, int):
-        return e
-    if exc.args and isinstance(exc.args[0], int):
-        return exc.args[0]
-    return errors.EIO
 
 
 def endpoint(addr, port):

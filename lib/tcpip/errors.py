@@ -53,3 +53,13 @@ for _name in (
 def name(code):
     """'ECONNREFUSED' for 111; 'E<n>' for numbers we do not know."""
     return errorcode.get(code, "E%d" % code)
+
+
+def errno_of(exc):
+    """The errno of an OSError on both runtimes (MicroPython keeps it in args[0]); EIO if none."""
+    e = getattr(exc, "errno", None)
+    if isinstance(e, int):
+        return e
+    if exc.args and isinstance(exc.args[0], int):
+        return exc.args[0]
+    return EIO

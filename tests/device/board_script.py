@@ -35,15 +35,6 @@ def board_from_source(src):
     return b
 
 
-def errno_of(exc):
-    e = getattr(exc, "errno", None)
-    if isinstance(e, int):
-        return e
-    if exc.args and isinstance(exc.args[0], int):
-        return exc.args[0]
-    return 5  # EIO
-
-
 def exchange(tsocket, errors, cfg):
     s = tsocket.socket()
     s.settimeout(cfg["timeout_s"])
@@ -59,7 +50,7 @@ def exchange(tsocket, errors, cfg):
                 break
             got.extend(chunk)
     except OSError as exc:
-        out["result"] = errors.name(errno_of(exc))
+        out["result"] = errors.name(errors.errno_of(exc))
     try:
         s.close()
     except OSError:
@@ -76,7 +67,7 @@ def refused(tsocket, errors, cfg):
         s.connect((cfg["host"], cfg["refused_port"]))
         result = "connected"
     except OSError as exc:
-        result = errors.name(errno_of(exc))
+        result = errors.name(errors.errno_of(exc))
     try:
         s.close()
     except OSError:
