@@ -12,6 +12,7 @@
 from segment import ACK, FIN, PSH, RST, SYN, Harness
 from tcpcase import IRS, ISS, MSS, fix_isn, rel, sq
 from tcpip import tcp
+from tcpip import tcp_core
 from tcpip.wire.tcp import seq_diff
 
 SMALL = 1 << 30  # ints from here on are heap objects on a 32-bit MicroPython port
@@ -245,12 +246,12 @@ def test_rel_read_write_agree_with_seq_diff():
             d = 1 << 29
         if d < -(1 << 29):
             d = -(1 << 29)
-        v = tcp._rel_read(buf, 0, bhi, blo, ref)
+        v = tcp_core.rel_read(buf, 0, bhi, blo, ref)
         assert v == ref + d, (hex(base), ref, hex(w), v, d)
         assert -SMALL <= v < SMALL
         if -(1 << 29) < d < 1 << 29:
             out = bytearray(4)
-            tcp._rel_write(out, 0, bhi, blo, v)  # and back: the same four bytes
+            tcp_core.rel_write(out, 0, bhi, blo, v)  # and back: the same four bytes
             assert out == buf, (hex(base), v, out, buf)
 
 
@@ -258,7 +259,7 @@ def test_put_sum_adds_with_carries():
     out = bytearray(4)
     for v, n in ((0xFFFFFFFF, 1), (0xFFFF0000, 0xFFFF), (0x0000FFFF, 1), (0x12345678, 0x8888), (0, 0)):
         src = bytes(((v >> 24) & 0xFF, (v >> 16) & 0xFF, (v >> 8) & 0xFF, v & 0xFF))
-        tcp._put_sum(out, 0, src, 0, n)
+        tcp_core.put_sum(out, 0, src, 0, n)
         w = (v + n) & 0xFFFFFFFF
         assert out == bytes(((w >> 24) & 0xFF, (w >> 16) & 0xFF, (w >> 8) & 0xFF, w & 0xFF)), (v, n)
 

@@ -1,8 +1,9 @@
-"""CPython only (sys.settrace): every int local of lib/tcpip/tcp.py's frames stays a small int of a
-32-bit MicroPython port (|v| < 2**30) on every line executed while segments flow both ways, the
-bases move at nearly every segment, and far-away sequence numbers arrive. The drivers are those of
-the dual module test_tcp_seq_relative.py (which checks the Tcb's attributes after each segment on
-both runtimes); this adds what only a tracer can see: the temporaries inside the functions.
+"""CPython only (sys.settrace): every int local of the TCP modules' frames (lib/tcpip/tcp*.py)
+stays a small int of a 32-bit MicroPython port (|v| < 2**30) on every line executed while segments
+flow both ways, the bases move at nearly every segment, and far-away sequence numbers arrive. The
+drivers are those of the dual module test_tcp_seq_relative.py (which checks the Tcb's attributes
+after each segment on both runtimes); this adds what only a tracer can see: the temporaries inside
+the functions.
 
 Left out on purpose: the frames that work with absolute values by contract (connect time and the
 absolute snd_una / snd_nxt / snd_max / rcv_nxt), listed in ABSOLUTE_OK."""
@@ -11,9 +12,11 @@ import sys
 
 import test_tcp_seq_relative as rel_tests
 from tcpip import tcp
+from tcpip import tcp_core, tcp_in, tcp_out, tcp_timer
 
 SMALL = 1 << 30
-TCP_FILE = os.path.abspath(tcp.__file__)
+# every module of the TCP layer (tcpip.tcp_core lists them)
+TCP_FILES = tuple(os.path.abspath(m.__file__) for m in (tcp, tcp_core, tcp_in, tcp_out, tcp_timer))
 # connect time (the ISS / IRS arrive once) and the absolute views for tests, tools and sockets
 # (Tcb._absolute behind the properties / __getattr__: snd_una, snd_nxt, snd_max, rcv_nxt)
 ABSOLUTE_OK = ("connect", "_set_send_base", "_set_recv_base", "_tuple_free", "_abs_snd",
@@ -30,7 +33,7 @@ class IntTracer:
 
     def __call__(self, frame, event, arg):
         code = frame.f_code
-        if code.co_filename != TCP_FILE or code.co_name in ABSOLUTE_OK:
+        if code.co_filename not in TCP_FILES or code.co_name in ABSOLUTE_OK:
             return None
         self.names.add(code.co_name)
         return self.local
@@ -85,7 +88,7 @@ def test_transfer_both_ways_every_int_local_small():
     assert w.send_moves > 50 and w.recv_moves > 50
     # the tracer did see the per-segment paths, and the relative values did get large enough
     # that a base-free implementation would have failed (|v| reaching well past 2**16)
-    for name in ("_input_synchronized", "_emit", "_rel_read", "_rel_write", "_rebase",
+    for name in ("_input_synchronized", "emit", "rel_read", "rel_write", "_rebase",
                  "_ooo_store", "_ooo_advance", "_sack_blocks", "_ack_advanced", "_dupack",
                  "output", "_take_data", "on_timer"):
         assert name in t.names, (name, sorted(t.names))
@@ -94,12 +97,12 @@ def test_transfer_both_ways_every_int_local_small():
 
 def test_far_numbers_every_int_local_small():
     t = traced(rel_tests.test_far_sequence_numbers_are_refused_after_rebases)
-    assert "_rel_read" in t.names and t.biggest >= 1 << 28, t.biggest
+    assert "rel_read" in t.names and t.biggest >= 1 << 28, t.biggest
 
 
 def test_reset_and_icmp_replies_every_int_local_small():
     t = traced(rel_tests.test_icmp_and_reset_replies_with_far_numbers)
-    for name in ("send_reset_for", "_no_socket", "icmp_error", "_input_syn_sent", "_put_sum"):
+    for name in ("reset_for", "_no_socket", "icmp_error", "_input_syn_sent", "put_sum"):
         assert name in t.names, (name, sorted(t.names))
 
 
@@ -117,7 +120,7 @@ def test_tracer_catches_a_big_int():
     t = IntTracer()
     sys.settrace(t)
     try:
-        tcp._shift(0xFFFFFF00, 1)
+        tcp_core.shift(0xFFFFFF00, 1)
     finally:
         sys.settrace(None)
     assert t.bad and t.bad[0][2] == "v", t.bad

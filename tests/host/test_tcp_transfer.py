@@ -892,3 +892,40 @@ def test_keepalive_settings_from_the_config():
     to(h, 3500)
     expect(h, RST | ACK, 0, 0)
     assert tcb.error == errors.ETIMEDOUT
+
+
+# -- window update and zero-window probes (RFC 9293 3.10.7.4, fifth and seventh) ---------------
+def test_old_ack_with_newer_seq_does_not_update_the_send_window():
+    # RFC 9293 3.10.7.4, fifth: "If SND.UNA =< SEG.ACK =< SND.NXT, the send window should be
+    # updated" -- only then. A segment whose ACK lies before SND.UNA (but within the RFC 5961
+    # bound, so it is not dropped) and whose SEQ is newer than SND.WL1 must not set SND.WND.
+    h, tcb = setup(tx_buffer=8000)
+    data = pattern(2000)
+    assert tcb.send(data, 0, 2000) == 2000
+    segs(h)
+    peer(h, tcb, 1000, window=30000)  # SND.UNA moves to 1000
+    segs(h)
+    assert tcb.snd_wnd == 30000
+    # SEG.SEQ newer than SND.WL1 (one byte past RCV.NXT: acceptable, kept out of order), SEG.ACK
+    # older than SND.UNA
+    peer(h, tcb, 500, seq=1, window=0, payload=b"x")
+    segs(h)
+    assert tcb.snd_wnd == 30000, tcb.snd_wnd
+    assert tcb.ooo_n == 1
+
+
+def test_zero_window_probe_into_a_full_ring_is_acked_at_once():
+    # A probe of one new byte at RCV.NXT while our ring is full (RFC 9293 3.8.6.1): not
+    # acceptable data (RCV.WND = 0), so it is dropped and answered at once with the zero window
+    # (RFC 9293 3.10.7.4 "an acknowledgment should be sent in reply"; Linux tcp_data_queue ->
+    # out_of_window -> quick ACK), not counted as received and held for the delayed-ACK timer.
+    h, tcb = setup(rx_buffer=1000, delayed_ack_ms=40)
+    peer(h, tcb, 0, payload=pattern(1000))  # fills the ring: the window closes
+    nothing(h)  # one segment: its ACK is delayed
+    to(h, h.clock.ticks_ms() + 40)
+    expect(h, ACK, 0, 1000, window=0)
+    before = tcb.rx_len
+    peer(h, tcb, 0, seq=1000, payload=b"p")  # the peer's zero-window probe
+    expect(h, ACK, 0, 1000, window=0)
+    assert tcb.rx_len == before and not tcb.delack_on
+    assert h.stack.counters.tcp_rx_buffer_full == 1

@@ -1,0 +1,302 @@
+"""TCP output: what we send and when (lwIP tcp_out.c). Segments from the send ring, output() under
+the peer's and the congestion window, Nagle and SWS avoidance, retransmission of the first
+segment, our SYN, ACKs (rate-limited ones for RFC 5961), RSTs; every function takes the Tcb first.
+"""
+from tcpip import mem
+from tcpip.checksum import checksum, pseudo_sum
+from tcpip.clock import ticks_diff
+from tcpip.tcp_core import done, rel_write, put_sum, ring_read, set_state, set_timer, trace
+from tcpip.wire import tcp as wtcp
+
+try:
+    from micropython import const
+except ImportError:
+    def const(x):
+        return x
+
+# states (tcpip.tcp_core)
+_CLOSED = const(0)
+_SYN_SENT = const(1)
+_ESTABLISHED = const(3)
+_FIN_WAIT_1 = const(4)
+_CLOSING = const(6)
+_CLOSE_WAIT = const(8)
+_LAST_ACK = const(9)
+
+_FIN = const(1)
+_SYN = const(2)
+_RST = const(4)
+_PSH = const(8)
+_ACK = const(16)
+
+_L4 = const(34)  # TCP header offset in the stack's transmit buffer (Ethernet 14 + IPv4 20)
+_PROTO_TCP = const(6)
+
+
+def emit(t, seq, flags, data_off, data_len):
+    """Build and send one segment (seq relative to the send base); data comes from the send
+    ring at data_off past SND.UNA."""
+    s = t.stack
+    f = s.tx
+    hl = 20
+    sack = 0
+    if flags & _SYN:
+        hl = 28
+    elif t.ooo_n and t.sack_ok and not data_len and not flags & _RST:
+        sack = t.ooo_n if t.ooo_n < 4 else 4
+        hl = 24 + 8 * sack
+    # receiver SWS avoidance (RFC 9293 3.8.6.2.2, Linux __tcp_select_window): the right edge
+    # we advertised (RCV.NXT + RCV.WND) moves only by min(half the ring, an MSS) or more
+    wnd = t.rx_window()
+    cur = t.r_wedge - t.r_nxt
+    if cur < 0:
+        cur = 0
+    if wnd > cur:
+        m = len(t.rx) >> 1
+        if m > t.adv_mss:
+            m = t.adv_mss
+        if wnd - cur < m:
+            wnd = cur
+    t.last_wnd = wnd
+    t.r_wedge = t.r_nxt + wnd
+    # the fixed header (RFC 9293 3.1), sequence numbers converted from relative bytewise
+    p = t.local_port
+    f[_L4] = p >> 8
+    f[_L4 + 1] = p & 0xFF
+    p = t.remote_port
+    f[_L4 + 2] = p >> 8
+    f[_L4 + 3] = p & 0xFF
+    rel_write(f, _L4 + 4, t.s_bhi, t.s_blo, seq)
+    if flags & _ACK:
+        rel_write(f, _L4 + 8, t.r_bhi, t.r_blo, t.r_nxt)
+        t.delack_on = False  # this segment carries the ACK we owed
+        t.ack_owed = 0
+    else:
+        f[_L4 + 8] = 0
+        f[_L4 + 9] = 0
+        f[_L4 + 10] = 0
+        f[_L4 + 11] = 0
+    f[_L4 + 12] = hl << 2  # (hl / 4) << 4
+    f[_L4 + 13] = flags
+    f[_L4 + 14] = wnd >> 8
+    f[_L4 + 15] = wnd & 0xFF
+    f[_L4 + 16] = 0
+    f[_L4 + 17] = 0
+    f[_L4 + 18] = 0
+    f[_L4 + 19] = 0
+    if flags & _SYN:
+        # MSS (RFC 9293 3.7.1): what our interface MTU allows; SACK-permitted (RFC 2018): we
+        # send SACK blocks for what we hold out of order (we do not act on the peer's)
+        m = t.adv_mss
+        f[_L4 + 20] = 2
+        f[_L4 + 21] = 4
+        f[_L4 + 22] = (m >> 8) & 0xFF
+        f[_L4 + 23] = m & 0xFF
+        f[_L4 + 24] = 1
+        f[_L4 + 25] = 1
+        f[_L4 + 26] = 4
+        f[_L4 + 27] = 2
+    elif sack:
+        _sack_blocks(t, f, _L4 + 20, sack)
+    if data_len:
+        ring_read(f, _L4 + hl, t.tx, (t.tx_head + data_off) % len(t.tx), data_len)
+    n = hl + data_len
+    acc = pseudo_sum(t.local_addr, 0, t.remote_addr, 0, _PROTO_TCP, n)
+    cs = checksum(f, _L4, _L4 + n, acc)
+    f[_L4 + 16] = cs >> 8
+    f[_L4 + 17] = cs & 0xFF
+    s.counters.tcp_tx += 1
+    s.ip_output(t.remote_addr, 0, t.local_addr, 0, _PROTO_TCP, n)
+
+
+def _sack_blocks(t, f, i, k):
+    """NOP NOP SACK with k blocks; the block holding the latest segment first (RFC 2018 4)."""
+    f[i] = 1
+    f[i + 1] = 1
+    f[i + 2] = 5
+    f[i + 3] = 2 + 8 * k
+    o = t.ooo
+    first = 0
+    for j in range(t.ooo_n):
+        if o[2 * j] <= t.r_sack and t.r_sack < o[2 * j + 1]:
+            first = j
+            break
+    p = i + 4
+    j = first
+    bhi = t.r_bhi
+    blo = t.r_blo
+    for _ in range(k):
+        rel_write(f, p, bhi, blo, o[2 * j])
+        rel_write(f, p + 4, bhi, blo, o[2 * j + 1])
+        p += 8
+        j += 1
+        if j == t.ooo_n:
+            j = 0
+
+
+def send_ack(t):
+    emit(t, t.s_nxt, _ACK, 0, 0)
+
+
+def send_syn(t):
+    s = t.stack
+    t.syn_times.append(ticks_diff(s.now, t.connect_start))
+    if t.state == _SYN_SENT:
+        emit(t, 0, _SYN, 0, 0)  # the ISS: the send base does not move before ESTABLISHED
+    else:
+        emit(t, 0, _SYN | _ACK, 0, 0)
+    s.counters.tcp_syn_sent += 1
+    trace(t, "syn", len(t.syn_times))
+
+
+def ratelimited_ack(t):
+    """A challenge ACK (RFC 5961) or an ACK for an out-of-window segment, at most one per
+    invalid_ratelimit_ms per connection (Linux __tcp_oow_rate_limited). True if sent."""
+    now = t.stack.now
+    if t.oow_sent and ticks_diff(now, t.oow_time) < t.tcp.config.invalid_ratelimit_ms:
+        t.stack.counters.tcp_ack_ratelimited += 1
+        return False
+    t.oow_sent = True
+    t.oow_time = now
+    send_ack(t)
+    return True
+
+
+def challenge_ack(t):
+    if ratelimited_ack(t):
+        t.stack.counters.tcp_challenge_ack_sent += 1
+
+
+def arm_rexmit(t, restart):
+    """Data is outstanding: the tail loss probe timer (RFC 8985 7.2) when it is due before the
+    RTO, else the retransmission timer (restarted if `restart`, RFC 6298 5.3)."""
+    if t.srtt and not t.in_recovery and not t.tlp_out and t.retries == 0:
+        pto = 2 * t.srtt
+        if pto < 10:
+            pto = 10
+        if t.s_max - t.s_una <= t.mss:
+            pto += 200  # one segment out: the peer may delay its ACK (WCDelAckT)
+        if pto < t.rto:
+            set_timer(t, pto)
+            t.tlp_armed = True
+            return
+    if restart or t.tlp_armed or not t.timer_on:
+        set_timer(t, t.rto)
+
+
+def output(t):
+    """Send what the windows (peer's and congestion), Nagle and SWS avoidance allow, then the
+    FIN once all data has gone. Returns the number of segments sent."""
+    st = t.state
+    if st != _ESTABLISHED and st != _CLOSE_WAIT and st != _FIN_WAIT_1 and st != _CLOSING and st != _LAST_ACK:
+        return 0
+    sent = 0
+    mss = t.mss
+    for _ in range(64):  # bounded: at most 64 segments per call
+        flight = t.s_nxt - t.s_una
+        unsent = t.tx_len - flight  # -1 while our FIN is in flight
+        if unsent > 0:
+            wnd = t.snd_wnd if t.snd_wnd < t.cwnd else t.cwnd
+            n = unsent if unsent < mss else mss
+            usable = wnd - flight
+            if n > usable:
+                n = usable
+            if n <= 0:
+                if flight == 0 and not t.timer_on:
+                    set_timer(t, t.rto)  # zero window: the persist timer probes it
+                break
+            if n < mss and flight > 0:
+                if n < unsent:
+                    break  # cut by the window: wait for it to open (SWS, RFC 9293 3.8.6.2.1)
+                if not t.nodelay and not t.fin_pending and t.s_sml > t.s_una:
+                    break  # Nagle, Minshall's variant as Linux: one small segment in flight
+            flags = _ACK
+            if n == unsent:
+                flags = _ACK | _PSH
+                if t.fin_pending:
+                    flags = _ACK | _PSH | _FIN  # piggyback the FIN on the last data
+            emit(t, t.s_nxt, flags, flight, n)
+            t.stack.counters.tcp_tx_bytes += n
+            new = t.s_nxt == t.s_max
+            t.s_nxt += n
+            if n < mss:
+                t.s_sml = t.s_nxt  # end of the last small segment (Minshall)
+            if flags & _FIN:
+                t.s_nxt += 1
+                fin_out(t)
+            if t.s_nxt > t.s_max:
+                t.s_max = t.s_nxt
+            if new:
+                if not t.rtt_timing:
+                    t.rtt_timing = True
+                    t.s_rtt = t.s_nxt
+                    t.rtt_start = t.stack.now
+                arm_rexmit(t, False)
+            elif not t.timer_on:
+                set_timer(t, t.rto)
+            sent += 1
+            continue
+        if unsent == 0 and t.fin_pending:
+            emit(t, t.s_nxt, _FIN | _ACK, flight, 0)
+            t.s_nxt += 1
+            fin_out(t)
+            if t.s_nxt > t.s_max:
+                t.s_max = t.s_nxt
+            if not t.timer_on:
+                set_timer(t, t.rto)
+            sent += 1
+        break
+    return sent
+
+
+def fin_out(t):
+    if t.fin_sent:
+        return
+    t.fin_sent = True
+    if t.state == _ESTABLISHED:
+        set_state(t, _FIN_WAIT_1)
+    elif t.state == _CLOSE_WAIT:
+        set_state(t, _LAST_ACK)
+
+
+def retransmit_first(t):
+    """Resend the earliest unacknowledged segment (fast retransmit, NewReno partial ACK)."""
+    flight = t.s_max - t.s_una
+    n = t.tx_len if t.tx_len < flight else flight
+    if n > t.mss:
+        n = t.mss
+    t.rtt_timing = False  # Karn
+    t.stack.counters.tcp_rexmit += 1
+    if n > 0:
+        fin = t.fin_pending and n == t.tx_len and flight == n + 1
+        emit(t, t.s_una, _ACK | _FIN if fin else _ACK, 0, n)
+    elif t.fin_sent:
+        emit(t, t.s_una, _ACK | _FIN, 0, 0)
+
+
+def abort_with_rst(t, err):
+    if t.state != _SYN_SENT and t.state != _CLOSED:
+        # the highest sequence number sent: after go-back-N the peer may hold all of it
+        emit(t, t.s_max, _RST | _ACK, 0, 0)
+    done(t, err)
+
+
+def reset_for(s, buf, ip_off, off, seg_len):
+    """Answer the segment at buf[off] with a RST built from its own addresses and ports
+    (RFC 9293 3.10.7.1): <SEQ=SEG.ACK><CTL=RST> if it has an ACK, else
+    <SEQ=0><ACK=SEG.SEQ+seg_len><CTL=RST,ACK>. Copies bytes: no 32-bit ints."""
+    f = s.tx
+    sport = buf[off + 2] << 8 | buf[off + 3]
+    dport = buf[off] << 8 | buf[off + 1]
+    if buf[off + 13] & _ACK:
+        wtcp.emit_header(f, _L4, sport, dport, 0, 0, _RST, 0, 20)
+        mem.copy(f, _L4 + 4, buf, off + 8, 4)
+    else:
+        wtcp.emit_header(f, _L4, sport, dport, 0, 0, _RST | _ACK, 0, 20)
+        put_sum(f, _L4 + 8, buf, off + 4, seg_len)
+    acc = pseudo_sum(buf, ip_off + 16, buf, ip_off + 12, _PROTO_TCP, 20)
+    cs = checksum(f, _L4, _L4 + 20, acc)
+    f[_L4 + 16] = cs >> 8
+    f[_L4 + 17] = cs & 0xFF
+    s.counters.tcp_tx += 1
+    s.ip_output(buf, ip_off + 12, buf, ip_off + 16, _PROTO_TCP, 20)
