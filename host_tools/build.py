@@ -30,7 +30,7 @@ if LIB not in sys.path:
     sys.path.insert(0, LIB)
 
 # Measured at the commit that added this file: see docs/BOARDS.md ("Bundle size") for the table.
-BUDGET_BYTES = 112 * 1024
+BUDGET_BYTES = 120 * 1024
 MARKER = ".tcpip-bundle"   # marks a directory this tool made (and may empty again)
 PACKAGE_JSON = os.path.join(ROOT, "package.json")
 DEFAULT_OUT = os.path.join(ROOT, "build", "bundle")

@@ -119,3 +119,118 @@ def equal(a, aoff: int, b, boff: int, n: int) -> bool:
         aoff += 1
         boff += 1
     return True
+
+
+# -- header prediction (tcpip.fastpath: the layout of the template `th` and the Python twins) -----
+@micropython.viper
+def hp_match(f, n: int, th, r_nxt: int, s_una: int, s_max: int) -> int:
+    """fastpath.match: -1, or plen | acked << 11 for an in-order ACK / data segment of th's
+    connection with valid checksums and the predicted window."""
+    p = ptr8(f)
+    q = ptr8(th)
+    if int(p) & 1:
+        return -1  # the checksum below loads 16-bit words at even addresses only
+    if (p[0] != q[6] or p[1] != q[7] or p[2] != q[8] or p[3] != q[9] or p[4] != q[10]
+            or p[5] != q[11]):
+        return -1
+    if p[12] != 8 or p[13] != 0 or p[14] != 0x45 or p[23] != 6 or (p[20] & 0x3F) | p[21]:
+        return -1
+    if (p[26] != q[30] or p[27] != q[31] or p[28] != q[32] or p[29] != q[33]
+            or p[30] != q[26] or p[31] != q[27] or p[32] != q[28] or p[33] != q[29]):
+        return -1
+    if p[34] != q[36] or p[35] != q[37] or p[36] != q[34] or p[37] != q[35]:
+        return -1
+    fl = p[47]
+    if p[46] != 0x50 or (fl != 0x10 and fl != 0x18) or p[48] != q[64] or p[49] != q[65]:
+        return -1
+    total = (p[16] << 8) | p[17]
+    if total < 40 or total + 14 > n or total > 2087:
+        return -1
+    # SEG.SEQ == RCV.NXT: the receive base (th[60:64]) plus r_nxt, in 16-bit halves
+    lo = ((q[62] << 8) | q[63]) + (r_nxt & 0xFFFF)
+    hi = ((q[60] << 8) | q[61]) + (r_nxt >> 16) + (lo >> 16)
+    if ((p[38] << 8) | p[39]) != (hi & 0xFFFF) or ((p[40] << 8) | p[41]) != (lo & 0xFFFF):
+        return -1
+    # SEG.ACK - SND.UNA, from the send base (th[56:60]); 0 <= acked <= SND.MAX - SND.UNA
+    lo = ((p[44] << 8) | p[45]) - ((q[58] << 8) | q[59]) - (s_una & 0xFFFF)
+    hi = ((p[42] << 8) | p[43]) - ((q[56] << 8) | q[57]) - (s_una >> 16) + (lo >> 16)
+    acked = ((hi & 0xFFFF) << 16) | (lo & 0xFFFF)
+    plen = total - 40
+    if acked < 0 or acked > s_max - s_una or (acked == 0 and plen == 0):
+        return -1
+    # IPv4 header checksum (RFC 1071): the ten words sum to 0xffff
+    t = 0
+    i = 14
+    while i < 34:
+        t += (p[i] << 8) | p[i + 1]
+        i += 2
+    t = (t & 0xFFFF) + (t >> 16)
+    t = (t & 0xFFFF) + (t >> 16)
+    if t != 0xFFFF:
+        return -1
+    # TCP checksum over the pseudo header and the segment
+    t = ((p[26] << 8) | p[27]) + ((p[28] << 8) | p[29]) + ((p[30] << 8) | p[31]) + ((p[32] << 8) | p[33])
+    t = int(sum16(34, 14 + total, f, t + 6 + total - 20))
+    if t != 0xFFFF:
+        return -1
+    return plen | (acked << 11)
+
+
+@micropython.viper
+def hp_build(f, th, seq: int, ack: int, fw: int, plen: int) -> int:
+    """fastpath.build: the 54-byte headers of th's connection into f (the payload is already at
+    f[54:]); returns the frame length (padded to 60)."""
+    p = ptr8(f)
+    q = ptr8(th)
+    i = 0
+    while i < 54:
+        p[i] = q[i]
+        i += 1
+    total = 40 + plen
+    p[16] = total >> 8
+    p[17] = total & 0xFF
+    v = ((q[54] << 8) | q[55]) + 1  # IP identification: per connection, as Linux's inet_id
+    q[54] = (v >> 8) & 0xFF
+    q[55] = v & 0xFF
+    p[18] = q[54]
+    p[19] = q[55]
+    lo = ((q[58] << 8) | q[59]) + (seq & 0xFFFF)
+    hi = ((q[56] << 8) | q[57]) + (seq >> 16) + (lo >> 16)
+    p[38] = (hi >> 8) & 0xFF
+    p[39] = hi & 0xFF
+    p[40] = (lo >> 8) & 0xFF
+    p[41] = lo & 0xFF
+    flags = fw >> 16
+    if flags & 0x10:
+        lo = ((q[62] << 8) | q[63]) + (ack & 0xFFFF)
+        hi = ((q[60] << 8) | q[61]) + (ack >> 16) + (lo >> 16)
+        p[42] = (hi >> 8) & 0xFF
+        p[43] = hi & 0xFF
+        p[44] = (lo >> 8) & 0xFF
+        p[45] = lo & 0xFF
+    else:
+        p[42] = 0
+        p[43] = 0
+        p[44] = 0
+        p[45] = 0
+    p[47] = flags
+    p[48] = (fw >> 8) & 0xFF
+    p[49] = fw & 0xFF
+    t = 0
+    i = 14
+    while i < 34:
+        t += (p[i] << 8) | p[i + 1]
+        i += 2
+    t = (t & 0xFFFF) + (t >> 16)
+    t = ~((t & 0xFFFF) + (t >> 16))
+    p[24] = (t >> 8) & 0xFF
+    p[25] = t & 0xFF
+    t = ((p[26] << 8) | p[27]) + ((p[28] << 8) | p[29]) + ((p[30] << 8) | p[31]) + ((p[32] << 8) | p[33])
+    t = ~int(sum16(34, 54 + plen, f, t + 26 + plen))
+    p[50] = (t >> 8) & 0xFF
+    p[51] = t & 0xFF
+    n = 54 + plen
+    while n < 60:
+        p[n] = 0
+        n += 1
+    return n

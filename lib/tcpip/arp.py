@@ -63,6 +63,7 @@ class ArpCache:
         if ticks_diff(now, e.deadline) >= 0:
             # expired: resolve afresh (Linux would go STALE and probe; a board keeps it simple)
             e.state = FREE
+            self.stack.route.gen += 1
             return None
         e.used = now
         return e.mac
@@ -78,6 +79,8 @@ class ArpCache:
                 victim = e
         if victim is None:
             self.stack.counters.arp_cache_full += 1
+        else:
+            self.stack.route.gen += 1  # a neighbour's entry goes: templates built for it too
         return victim
 
     # -- output side ---------------------------------------------------------------------------
@@ -140,6 +143,7 @@ class ArpCache:
             if slot.len and mem.equal(slot.next_hop, 0, e.ip, 0, 4):
                 slot.len = 0
         e.state = FREE
+        s.route.gen += 1
         s.neighbour_failed(e.ip)
 
     def poll(self, now):
@@ -158,6 +162,7 @@ class ArpCache:
                     self._request(e, now)
             elif sweep and st == REACHABLE and ticks_diff(now, e.deadline) >= 0:
                 e.state = FREE
+                self.stack.route.gen += 1
 
     def next_deadline(self, now, best):
         """Ticks until the nearest ARP timer (or best, if nearer)."""
@@ -185,6 +190,8 @@ class ArpCache:
         e = self._find(buf, spa) if learn else None
         if e is not None:
             # merge: update the existing entry (RFC 826), even if the packet is not for us
+            if not mem.equal(e.mac, 0, buf, sha, 6):
+                s.route.gen += 1  # the neighbour moved: templates with its old MAC are stale
             mem.copy(e.mac, 0, buf, sha, 6)
             was_incomplete = e.state == INCOMPLETE
             e.state = REACHABLE

@@ -35,6 +35,9 @@ class Route:
         self.prefix_len = 32
         self.gateway = None
         self.broadcast = b"\xff\xff\xff\xff"
+        # bumped whenever the configuration or a neighbour's entry changes: connection
+        # templates built for a next hop (tcp_out.build_template) are valid only while it holds
+        self.gen = 0
         if addr is not None:
             self.configure(addr, prefix_len, gateway)
 
@@ -56,6 +59,7 @@ class Route:
         if gateway is not None and not self.on_link(gateway, 0):
             raise ValueError("gateway %s is not on the interface's network" % ipv4.ntoa(gateway))
         self.gateway = bytes(gateway) if gateway is not None else None
+        self.gen += 1
 
     def configured(self):
         return self.addr != ZERO

@@ -11,6 +11,8 @@ from tcpip.checksum import checksum
 from tcpip.clock import Clock, ticks_diff
 from tcpip.counters import Counters
 from tcpip.route import Route
+from tcpip import fastpath
+from tcpip import tcp_in
 from tcpip.tcp import Tcp, TcpConfig
 from tcpip.udp import Udp
 from tcpip.wire import ethernet
@@ -34,6 +36,9 @@ _DHCP_CLIENT_PORT = const(68)
 _MIN_FRAME = const(60)  # Ethernet minimum without FCS: shorter frames are padded
 _FRAMES_PER_POLL = const(16)
 _IDLE_WAIT_MS = const(1000)
+
+_fp_match = fastpath.match
+_fast_input = tcp_in.fast_input
 
 # ICMP destination-unreachable codes -> errno, as Linux icmp_err_convert[]
 _UNREACH_ERRNO = (
@@ -145,7 +150,14 @@ class Stack:
 
     # -- input -----------------------------------------------------------------------------------
     def input(self, buf, n):
-        """One received Ethernet frame of n bytes."""
+        """One received Ethernet frame of n bytes. Header prediction first: a frame that is the
+        next in-order segment (or a new ACK) of the hot connection is handled in two calls
+        (fastpath.match, tcp_in.fast_input); everything else takes the layered path below."""
+        t = self.tcp.hot
+        if t is not None:
+            r = _fp_match(buf, n, t.th, t.r_nxt, t.s_una, t.s_max)
+            if r >= 0 and _fast_input(t, buf, r):
+                return
         c = self.counters
         c.eth_rx += 1
         if n < _ETH_LEN:

@@ -23,6 +23,7 @@ from tcpip.checksum import checksum, pseudo_sum
 from tcpip.clock import ticks_add, ticks_diff
 from tcpip.ports import PortAllocator
 from tcpip.isn import IsnGenerator
+from tcpip.fastpath import TEMPLATE_LEN
 from tcpip.wire import tcp as wtcp
 from tcpip.wire.tcp import seq_gt
 from tcpip.tcp_core import (  # noqa: F401 (the states are this module's API too)
@@ -189,6 +190,10 @@ class Tcb:
         self.connect_start = 0
         self.syn_times = []
         self.first_rtt_ms = -1
+        # header prediction (tcpip.fastpath): the headers we send and what we expect back, valid
+        # for sending while th_gen == stack.route.gen (the next hop's MAC still the same)
+        self.th = bytearray(TEMPLATE_LEN)
+        self.th_gen = -1
 
     # -- sequence numbers --------------------------------------------------------------------------
     def _set_send_base(self, iss):
@@ -201,6 +206,7 @@ class Tcb:
         self.s_max = 1
         self.s_sml = 1
         self.s_recover = 0  # RFC 6582 3.2
+        self._th_bases()
 
     def _set_recv_base(self, buf, off):
         """The peer's SYN at buf[off]: IRS is the receive base (relative 0)."""
@@ -210,6 +216,23 @@ class Tcb:
         self.r_nxt = 1
         self.r_wl1 = 0
         self.r_wedge = 1 + self.last_wnd  # what our SYN offered
+        self._th_bases()
+
+    def _th_bases(self):
+        """The bases into the header-prediction template (th[56:64], big-endian)."""
+        th = self.th
+        v = self.s_bhi
+        th[56] = v >> 8
+        th[57] = v & 0xFF
+        v = self.s_blo
+        th[58] = v >> 8
+        th[59] = v & 0xFF
+        v = self.r_bhi
+        th[60] = v >> 8
+        th[61] = v & 0xFF
+        v = self.r_blo
+        th[62] = v >> 8
+        th[63] = v & 0xFF
 
     def _rebase(self):
         """Move a base forward to SND.UNA / RCV.NXT once they are rebase_at past it, shifting every
@@ -240,6 +263,7 @@ class Tcb:
             o = self.ooo
             for i in range(len(o)):
                 o[i] = shift(o[i], d)
+        self._th_bases()
 
     def _abs_snd(self, rel):
         return ((self.s_bhi << 16 | self.s_blo) + rel) & 0xFFFFFFFF
@@ -354,6 +378,8 @@ class Tcb:
         st = self.state
         self.stack.now = self.stack.clock.ticks_ms()
         self.orphan = True
+        if self.tcp.hot is self:
+            self.tcp.hot = None
         if st == SYN_SENT:
             done(self, 0)
         elif self.rx_len > 0 and st != TIME_WAIT and st != CLOSED:
@@ -411,6 +437,7 @@ class Tcp:
         self.stack = stack
         self.config = config if config is not None else TcpConfig()
         self.tcbs = []
+        self.hot = None  # the ESTABLISHED Tcb whose segments header prediction tries (Stack.input)
         self.bound = []  # [addr, port] of sockets bound explicitly (never handed out as ephemeral)
         self.ports = PortAllocator(self.config.port_low, self.config.port_high)
         self.isn = IsnGenerator(stack.clock)
@@ -523,6 +550,11 @@ class Tcp:
             self._no_socket(buf, ip_off, off, hl, n - hl)
             return
         tcp_in.input(tcb, buf, ip_off, off, hl, n - hl)
+        if (tcb.state == ESTABLISHED and not tcb.ooo_n and not tcb.ooo_fin and not tcb.orphan
+                and tcb.th_gen != -1):
+            self.hot = tcb  # its next in-order segment takes the fast path (tcp_in.fast_input)
+        elif self.hot is tcb:
+            self.hot = None  # out-of-order data held, closing, ...: the full path only
 
     def _no_socket(self, buf, ip_off, off, hl, plen):
         """RFC 9293 3.10.7.1: a segment for no connection gets a RST, unless it is one."""

@@ -118,9 +118,20 @@ def trace(t, event, detail=None):
 
 def set_state(t, state):
     t.state = state
+    tcp = t.tcp
+    if tcp.hot is t:
+        tcp.hot = None  # header prediction is for ESTABLISHED only (Tcp.input sets it again)
     tr = t.stack.trace
     if tr is not None:
         tr("state", t, STATE_NAMES[state])
+
+
+def set_wnd(t, w):
+    """SND.WND from a segment, and the window header prediction expects (fastpath, th[64:66])."""
+    t.snd_wnd = w
+    th = t.th
+    th[64] = w >> 8
+    th[65] = w & 0xFF
 
 
 def set_timer(t, ms):

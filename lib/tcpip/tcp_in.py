@@ -5,7 +5,8 @@ in-order data into the receive ring, out-of-order ranges kept in the ring until 
 """
 from tcpip import errors
 from tcpip.clock import ticks_add, ticks_diff
-from tcpip.tcp_core import arm_aux, done, rel_read, ring_write, set_state, set_timer
+from tcpip import mem
+from tcpip.tcp_core import arm_aux, done, rel_read, ring_write, set_state, set_timer, set_wnd
 from tcpip import tcp_out
 from tcpip import tcp_timer
 from tcpip.wire import tcp as wtcp
@@ -35,6 +36,68 @@ _ACK = const(16)
 
 _MIN_SND_MSS = const(48)  # Linux net.ipv4.tcp_min_snd_mss
 _RTO_FALLBACK_MS = const(3000)  # RFC 6298 5.7
+_DATA = const(54)  # payload offset in a frame that matched the prediction (no IP / TCP options)
+
+
+def fast_input(t, buf, r):
+    """Header prediction hit (fastpath.match returned r = plen | acked << 11): an in-order data
+    segment and/or a new ACK for t in ESTABLISHED, with the predicted window. Does what
+    _input_synchronized does for such a segment, without its tests; returns False (having done
+    nothing) when the data does not fit the ring, for the full path to handle."""
+    plen = r & 0x7FF
+    s = t.stack
+    if plen:
+        rx = t.rx
+        size = len(rx)
+        rl = t.rx_len
+        if plen > size - rl:
+            return False
+    c = s.counters
+    c.eth_rx += 1
+    c.ip_rx += 1
+    c.tcp_rx += 1
+    t.last_rx = s.now
+    t.probes = 0
+    seq = t.r_nxt
+    acked = r >> 11
+    # fifth: the ACK; the window is the predicted one, SND.WL1 / SND.WL2 move (RFC 9293 3.10.7.4)
+    t.r_wl1 = seq
+    if acked:
+        ack = t.s_una + acked
+        t.s_wl2 = ack
+        _ack_advanced(t, ack)
+    else:
+        t.s_wl2 = t.s_una
+    ack_now = False
+    if plen:
+        # seventh: the text, into the ring
+        pos = t.rx_head + rl
+        if pos >= size:
+            pos -= size
+        first = size - pos
+        if first >= plen:
+            mem.copy(rx, pos, buf, _DATA, plen)
+        else:
+            mem.copy(rx, pos, buf, _DATA, first)
+            mem.copy(rx, 0, buf, _DATA + first, plen - first)
+        t.rx_len = rl + plen
+        seq += plen
+        t.r_nxt = seq
+        c.tcp_rx_bytes += plen
+        owed = t.ack_owed + plen
+        t.ack_owed = owed
+        if owed > t.mss or t.tcp.config.delayed_ack_ms == 0:
+            ack_now = True  # at least every second full-sized segment (RFC 1122 4.2.3.2)
+        elif not t.delack_on:
+            t.delack_on = True
+            t.delack_deadline = ticks_add(s.now, t.tcp.config.delayed_ack_ms)
+    if seq > t.rebase_at or t.s_una > t.rebase_at:
+        t.tcp.hot = None  # the next segment takes the full path, which moves the bases first
+    if t.tx_len > t.s_nxt - t.s_una and tcp_out.output(t):
+        return True  # the ACK rode on data
+    if ack_now:
+        tcp_out.send_ack(t)
+    return True
 
 
 def input(t, buf, ip_off, off, hl, plen):
@@ -83,7 +146,7 @@ def _input_syn_sent(t, buf, ip_off, off, hl, plen):
             mss = _MIN_SND_MSS  # Linux tcp_min_snd_mss: no flood of tiny segments
         t.mss = mss if mss < t.adv_mss else t.adv_mss
     t.sack_ok = wtcp.has_sack_permitted(buf, off, hl)
-    t.snd_wnd = wtcp.get_window(buf, off)
+    set_wnd(t, wtcp.get_window(buf, off))
     t.max_snd_wnd = t.snd_wnd
     t.s_wl2 = ack
     t.last_rx = t.stack.now
@@ -129,6 +192,7 @@ def established(t):
         arm_aux(t, t.ka_idle)
     t.stack.counters.tcp_established += 1
     set_state(t, _ESTABLISHED)
+    tcp_out.build_template(t)
 
 
 def _take_data(t, buf, off, n):
@@ -257,7 +321,7 @@ def _input_synchronized(t, buf, ip_off, off, hl, plen):
         ack = rel_read(buf, off + 8, t.s_bhi, t.s_blo, t.s_una)
         if ack == t.s_nxt:
             t.last_rx = t.stack.now
-            t.snd_wnd = buf[off + 14] << 8 | buf[off + 15]
+            set_wnd(t, buf[off + 14] << 8 | buf[off + 15])
             t.max_snd_wnd = t.snd_wnd
             t.r_wl1 = seq
             t.s_wl2 = ack
@@ -331,7 +395,7 @@ def _input_synchronized(t, buf, ip_off, off, hl, plen):
     win = buf[off + 14] << 8 | buf[off + 15]
     if t.state == _SYN_RECEIVED:
         if t.s_una < ack and ack <= t.s_nxt:
-            t.snd_wnd = win
+            set_wnd(t, win)
             t.max_snd_wnd = win
             t.r_wl1 = seq
             t.s_wl2 = ack
@@ -360,7 +424,7 @@ def _input_synchronized(t, buf, ip_off, off, hl, plen):
     # the send window, from an ACK that is not older than SND.UNA only (SND.UNA =< SEG.ACK
     # =< SND.NXT, RFC 9293 3.10.7.4 fifth, ESTABLISHED; the ACK above moved SND.UNA to it)
     if t.s_una <= ack and (t.r_wl1 < seq or (t.r_wl1 == seq and t.s_wl2 <= ack)):
-        t.snd_wnd = win
+        set_wnd(t, win)
         if win > t.max_snd_wnd:
             t.max_snd_wnd = win
         t.r_wl1 = seq

@@ -2,6 +2,7 @@
 the peer's and the congestion window, Nagle and SWS avoidance, retransmission of the first
 segment, our SYN, ACKs (rate-limited ones for RFC 5961), RSTs; every function takes the Tcb first.
 """
+from tcpip import fastpath
 from tcpip import mem
 from tcpip.checksum import checksum, pseudo_sum
 from tcpip.clock import ticks_diff
@@ -30,14 +31,94 @@ _PSH = const(8)
 _ACK = const(16)
 
 _L4 = const(34)  # TCP header offset in the stack's transmit buffer (Ethernet 14 + IPv4 20)
+_DATA = const(54)  # payload offset of a segment without options (fastpath.HEADERS_LEN)
 _PROTO_TCP = const(6)
+
+_fp_build = fastpath.build
+_FAST = fastpath.ENABLED
+
+
+def build_template(t):
+    """Fill t.th, the headers of this connection (fastpath's layout), from the route and the
+    next hop's MAC. Valid for sending (t.th_gen == route.gen) when the MAC is known; else the
+    receive side of it is filled still (t.th_gen == -2) and sending takes the full path."""
+    s = t.stack
+    th = t.th
+    mac = s.arp.lookup(t.next_hop, 0, s.now)
+    if mac is not None:
+        mem.copy(th, 0, mac, 0, 6)
+    mem.copy(th, 6, s.mac, 0, 6)
+    th[12] = 8
+    th[13] = 0
+    th[14] = 0x45  # IPv4, 20-byte header; TOS 0
+    th[15] = 0
+    for i in range(16, 54):
+        th[i] = 0
+    th[20] = 0x40  # DF
+    th[22] = 64    # TTL
+    th[23] = _PROTO_TCP
+    mem.copy(th, 26, t.local_addr, 0, 4)
+    mem.copy(th, 30, t.remote_addr, 0, 4)
+    p = t.local_port
+    th[34] = p >> 8
+    th[35] = p & 0xFF
+    p = t.remote_port
+    th[36] = p >> 8
+    th[37] = p & 0xFF
+    th[46] = 0x50  # data offset 5: no options
+    t._th_bases()
+    w = t.snd_wnd
+    th[64] = w >> 8
+    th[65] = w & 0xFF
+    t.th_gen = s.route.gen if mac is not None else -2
+    return mac is not None
+
+
+def select_window(t):
+    """The window to advertise now, with receiver SWS avoidance (RFC 9293 3.8.6.2.2, Linux
+    __tcp_select_window): the right edge we advertised (RCV.NXT + RCV.WND) moves only by
+    min(half the ring, an MSS) or more. Records it (last_wnd, r_wedge)."""
+    size = len(t.rx)
+    wnd = size - t.rx_len
+    if wnd > 65535:
+        wnd = 65535
+    r_nxt = t.r_nxt
+    cur = t.r_wedge - r_nxt
+    if cur < 0:
+        cur = 0
+    if wnd > cur:
+        m = size >> 1
+        if m > t.adv_mss:
+            m = t.adv_mss
+        if wnd - cur < m:
+            wnd = cur
+    t.last_wnd = wnd
+    t.r_wedge = r_nxt + wnd
+    return wnd
 
 
 def emit(t, seq, flags, data_off, data_len):
     """Build and send one segment (seq relative to the send base); data comes from the send
-    ring at data_off past SND.UNA."""
+    ring at data_off past SND.UNA. A segment without options goes out through the connection's
+    template (fastpath.build) while the next hop's MAC is known; the rest is built here."""
     s = t.stack
     f = s.tx
+    sack = t.ooo_n and t.sack_ok and not data_len
+    if _FAST and not flags & (_SYN | _RST) and not sack and (
+            t.th_gen == s.route.gen or build_template(t)):
+        wnd = select_window(t)
+        if data_len:
+            ring_read(f, _DATA, t.tx, (t.tx_head + data_off) % len(t.tx), data_len)
+        if flags & _ACK:
+            t.delack_on = False  # this segment carries the ACK we owed
+            t.ack_owed = 0
+        n = _fp_build(f, t.th, seq, t.r_nxt, flags << 16 | wnd, data_len)
+        c = s.counters
+        c.tcp_tx += 1
+        c.ip_tx += 1
+        c.eth_tx += 1
+        s.device.send(f, n)
+        return
     hl = 20
     sack = 0
     if flags & _SYN:
@@ -45,20 +126,7 @@ def emit(t, seq, flags, data_off, data_len):
     elif t.ooo_n and t.sack_ok and not data_len and not flags & _RST:
         sack = t.ooo_n if t.ooo_n < 4 else 4
         hl = 24 + 8 * sack
-    # receiver SWS avoidance (RFC 9293 3.8.6.2.2, Linux __tcp_select_window): the right edge
-    # we advertised (RCV.NXT + RCV.WND) moves only by min(half the ring, an MSS) or more
-    wnd = t.rx_window()
-    cur = t.r_wedge - t.r_nxt
-    if cur < 0:
-        cur = 0
-    if wnd > cur:
-        m = len(t.rx) >> 1
-        if m > t.adv_mss:
-            m = t.adv_mss
-        if wnd - cur < m:
-            wnd = cur
-    t.last_wnd = wnd
-    t.r_wedge = t.r_nxt + wnd
+    wnd = select_window(t)
     # the fixed header (RFC 9293 3.1), sequence numbers converted from relative bytewise
     p = t.local_port
     f[_L4] = p >> 8
