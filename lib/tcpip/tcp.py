@@ -74,6 +74,7 @@ class TcpConfig:
         self.keepalive_count = 9           # net.ipv4.tcp_keepalive_probes
         self.ooo_segments = 4           # out-of-order ranges kept for reassembly (0: drop them)
         self.invalid_ratelimit_ms = 500  # net.ipv4.tcp_invalid_ratelimit: challenge/out-of-window ACKs
+        self.header_prediction = True   # False: every segment takes the full RFC 9293 path
         self.port_low = 32768           # net.ipv4.ip_local_port_range
         self.port_high = 60999
         for k in kw:
@@ -551,7 +552,8 @@ class Tcp:
             return
         tcp_in.input(tcb, buf, ip_off, off, hl, n - hl)
         if (tcb.state == ESTABLISHED and not tcb.ooo_n and not tcb.ooo_fin and not tcb.orphan
-                and tcb.th_gen != -1):
+                and tcb.th_gen != -1 and self.config.header_prediction
+                and tcb.r_nxt <= tcb.rebase_at and tcb.s_una <= tcb.rebase_at):
             self.hot = tcb  # its next in-order segment takes the fast path (tcp_in.fast_input)
         elif self.hot is tcb:
             self.hot = None  # out-of-order data held, closing, ...: the full path only

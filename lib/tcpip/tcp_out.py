@@ -70,8 +70,11 @@ def build_template(t):
     w = t.snd_wnd
     th[64] = w >> 8
     th[65] = w & 0xFF
-    t.th_gen = s.route.gen if mac is not None else -2
-    return mac is not None
+    if mac is None or not t.tcp.config.header_prediction:
+        t.th_gen = -2
+        return False
+    t.th_gen = s.route.gen
+    return True
 
 
 def select_window(t):
