@@ -73,8 +73,14 @@ class Stack:
         if addr is not None:
             self.route.configure(addr, 24, gateway)
         frame = _ETH_LEN + self.mtu
-        self.rx = bytearray(frame + 4)
-        self.tx = bytearray(frame if frame > _MIN_FRAME else _MIN_FRAME)
+        if frame < _MIN_FRAME:
+            frame = _MIN_FRAME
+        # a device may offer its own frame buffers (the chip drivers: frames arrive where they are
+        # read from and leave from where they are built, without a copy)
+        b = getattr(device, "rx_buffer", None)
+        self.rx = b if b is not None and len(b) >= frame else bytearray(frame + 4)
+        b = getattr(device, "tx_buffer", None)
+        self.tx = b if b is not None and len(b) >= frame else bytearray(frame)
         self.ident = 0
         self.now = self.clock.ticks_ms()
         self.trace = None  # optional callable(event, tcb_or_None, detail) for timelines

@@ -9,25 +9,29 @@ References: "DS" is the W5500 Datasheet v1.0.9 (2.1 SPI frame, 2.2 VDM/FDM modes
 ioLibrary_Driver (Ethernet/W5500/w5500.c, Ethernet/socket.c), whose MACRAW path MicroPython's
 extmod/network_wiznet5k.c uses.
 
-Bus use per frame. Every register group the hot path needs is one transaction (one CS-low period):
-several fixed-length (FDM, DS 2.2.2) frames follow each other inside it, the way the chip takes
-them with SCSn tied low, so registers far apart (Sn_CR at 0x01, Sn_RX_RSR at 0x26) share a
-transaction; buffer data is one variable-length (VDM, DS 2.2.1) frame whose length the driver picks
-while CS is still low (the 2-byte MACRAW length header is read first, then exactly the frame).
-  receive  3 transactions: [Sn_CR, Sn_RX_RSR+Sn_RX_RD, Sn_RX_RSR] / [length + frame] /
-           [Sn_RX_RD, Sn_CR=RECV]; 30 bytes besides the frame (34 with the INT pin)
-  send     3 transactions: [Sn_IR, Sn_CR, Sn_TX_FSR, Sn_TX_FSR, Sn_TX_WR] / [frame] /
-           [Sn_IR=SEND_OK clear, Sn_TX_WR, Sn_CR=SEND]; 39 bytes besides the frame
-Every command is written only after a read of Sn_CR in the same call saw 0 (DS 4.2 Sn_CR: the
-chip has taken the previous one; one written before that is lost), e.g. SEND right after a RECV.
-  idle poll 1 transaction (16 bytes)
-SEND_OK of a frame is awaited at the start of the next send() (bounded), so the chip puts the frame
-on the wire while the host goes on. fdm_chain=False sends each FDM frame in its own transaction
-(for a board whose bus cannot hold CS low across frames); the bytes stay the same.
-
-No allocation per frame: the frame goes through a preallocated staging buffer read and written
-through preallocated memoryviews (32-byte blocks plus a tail), so every SPI transfer has the exact
-length and the caller's buffer is reached with tcpip.mem.copy (about 2 cycles per byte on rp2).
+Bus use. Register groups are chains of fixed-length (FDM, DS 2.2.2) frames inside one transaction
+(one CS-low period), the way the chip takes them with SCSn tied low; buffer data is one
+variable-length (VDM, DS 2.2.1) frame. The driver keeps socket 0's RX_RD and TX_WR itself (only it
+moves them; they are read back once when the socket opens).
+  receive  frames come in batches. A poll [Sn_CR, Sn_RX_RSR, Sn_RX_RSR, the 2-byte MACRAW length at
+           RX_RD] tells how many bytes of complete frames wait and how long the first is; then each
+           frame is ONE transaction that reads it together with the next frame's length header (when
+           the poll counted that frame too), straight into the frame buffer the stack uses
+           (rx_buffer); after the last one, one [Sn_RX_RD, Sn_CR=RECV] transaction gives the space
+           back. Per frame in a batch of k: 1 + 2/k transactions; an idle poll is 1 (17 bytes).
+  send     the stack builds frames in tx_buffer, which has the 3-byte SPI header just in front of
+           it: [the frame] is one transaction, then [Sn_IR, Sn_CR] read and, once the last SEND is
+           done (SEND_OK) and the last command taken, [Sn_IR clear, Sn_TX_WR, Sn_CR=SEND] written in
+           the same transaction: 2 transactions. Sn_TX_FSR is never needed: one frame is on its way
+           at a time (SEND waits for the last SEND_OK) and the 16 KB buffer holds two.
+Transfers are rounded up to 32-byte blocks through views made once (no slicing per frame), so up to
+31 bytes beyond a frame are clocked: chip memory past what is valid, never a register. Every
+command is written only after a read of Sn_CR saw 0 (DS 4.2 Sn_CR: the chip has taken the
+previous one; one written before that is lost). SEND_OK of a frame is awaited at the next send()
+(bounded), so the chip puts the frame on the wire while the host goes on. fdm_chain=False sends
+each FDM frame in its own transaction (for a board whose bus cannot hold CS low across frames).
+Frames passed in other buffers than rx_buffer / tx_buffer are copied (tcpip.mem.copy, about 2
+cycles per byte on rp2). Nothing is allocated per frame.
 """
 from tcpip import errors
 from tcpip import mem
@@ -90,10 +94,11 @@ _SOCK_MACRAW = const(0x42)
 _MAX_FRAME = const(1514)
 _MIN_FRAME = const(14)
 _BUF_KB = const(16)           # all 16 KB of TX and RX memory to socket 0 (DS 3.3)
-_BLOCK_SHIFT = const(5)       # staging views in 32-byte blocks plus a 0..31-byte tail
-_BLOCK = const(32)
-_BLOCKS = const(48)           # 48 * 32 = 1536 >= 1514
-
+_BLOCK_SHIFT = const(5)       # transfers in 32-byte blocks (views made once)
+_BLOCKS = const(48)           # 48 * 32 = 1536 >= 3 + 1514 (send) and 1514 + 2 (receive)
+_RX_BUF = const(1536)         # rx_buffer: a frame plus the next frame's length header, in blocks
+_TX_OFF = const(4)            # tx_buffer starts at _txb[4] (even: aligned frames), SPI header [1:4]
+_TX_BUF = const(1541)         # 1 + 32 * 48 + 4 for the views over it
 _RSR_TRIES = const(8)         # reads of Sn_RX_RSR until two agree (ioLibrary getSn_RX_RSR)
 _SPIN_POLLS = const(32)       # polls before waits start sleeping 1 ms between polls
 _MAX_POLLS = const(2000)
@@ -135,7 +140,9 @@ class W5500Counters(NamedCounters):
 
 
 def _pin_setter(pin):
-    return pin.value if hasattr(pin, "value") else pin
+    """A Pin is callable (pin(v) sets it, cheaper on rp2 than the bound pin.value); anything else
+    with a value() method is driven through that."""
+    return pin if callable(pin) else pin.value
 
 
 class W5500:
@@ -161,48 +168,60 @@ class W5500:
         self.mac = bytes(mac) if mac is not None else default_mac()
         if len(self.mac) != 6:
             raise ValueError("mac must be 6 bytes")
-        # scratch for register access and the buffer-frame header
+        # scratch for register access
         self._h3 = bytearray(3)
         self._r1 = bytearray(1)
         self._len2 = bytearray(2)
-        # staging buffer with exact-length views (no slicing per frame)
-        self._stage = bytearray(_BLOCKS * _BLOCK)
-        sm = memoryview(self._stage)
-        self._blk = [sm[0:k * _BLOCK] for k in range(_BLOCKS + 1)]
-        self._tail = bytearray(_BLOCK)
-        tm = memoryview(self._tail)
-        self._tails = [tm[0:k] for k in range(_BLOCK)]
+        # the frame buffers the stack adopts (Stack uses rx_buffer / tx_buffer when a device has
+        # them): frames arrive in rx_buffer; tx_buffer is _txb[4:], the 3-byte SPI header just in
+        # front of it, so a frame goes out in one write. Views in 32-byte blocks, made once.
+        self._rxb = bytearray(_RX_BUF)
+        m = memoryview(self._rxb)
+        self.rx_buffer = m
+        self._rxv = [m[0:k << _BLOCK_SHIFT] for k in range(_BLOCKS + 1)]
+        self._txb = bytearray(_TX_BUF)
+        m = memoryview(self._txb)
+        self.tx_buffer = m[_TX_OFF:_TX_OFF + _MAX_FRAME]
+        self._txv = [m[1:1 + (k << _BLOCK_SHIFT)] for k in range(_BLOCKS + 1)]
+        self._txb[3] = _BSB_S0_TX | _RWB_WRITE | _OM_VDM
+        self._rxh = bytearray(3)  # a frame read: RX buffer offset, control
+        self._rxh[2] = _BSB_S0_RX | _OM_VDM  # the offset maps into the 16 KB buffer (DS 3.3)
         s0r = _BSB_S0
         s0w = _BSB_S0 | _RWB_WRITE
-        # receive poll: [Sn_IR = RECV (INT pin only)] [Sn_CR] [Sn_RX_RSR, Sn_RX_RD] [Sn_RX_RSR]
+        # receive poll: [Sn_IR = RECV (INT pin only)] [Sn_CR] [Sn_RX_RSR] [Sn_RX_RSR] [the length
+        # header at RX_RD, from the RX buffer]
         frames = []
         if int_pin is not None:
             frames.append((_Sn_IR, s0w | _OM_FDM1, 1))
         frames.append((_Sn_CR, s0r | _OM_FDM1, 1))
-        frames.append((_Sn_RX_RSR, s0r | _OM_FDM4, 4))
         frames.append((_Sn_RX_RSR, s0r | _OM_FDM2, 2))
+        frames.append((_Sn_RX_RSR, s0r | _OM_FDM2, 2))
+        frames.append((0, _BSB_S0_RX | _OM_FDM2, 2))
         self._rxp = _chain(frames)
-        k = len(frames) - 3
+        k = len(frames) - 4
         if int_pin is not None:
             self._rxp[0][self._rxp[2][0]] = _IR_RECV
         self._o_cr = self._rxp[2][k]
         self._o_rsr = self._rxp[2][k + 1]
         self._o_rsr2 = self._rxp[2][k + 2]
+        self._o_len = self._rxp[2][k + 3]
         # receive done: [Sn_RX_RD] [Sn_CR = RECV]
         self._rxd = _chain([(_Sn_RX_RD, s0w | _OM_FDM2, 2), (_Sn_CR, s0w | _OM_FDM1, 1)])
         self._rxd[0][self._rxd[2][1]] = _CR_RECV
-        # send poll: [Sn_IR] [Sn_CR] [Sn_TX_FSR] [Sn_TX_FSR] [Sn_TX_WR]
-        self._txp = _chain([(_Sn_IR, s0r | _OM_FDM1, 1), (_Sn_CR, s0r | _OM_FDM1, 1),
-                            (_Sn_TX_FSR, s0r | _OM_FDM2, 2), (_Sn_TX_FSR, s0r | _OM_FDM2, 2),
-                            (_Sn_TX_WR, s0r | _OM_FDM2, 2)])
-        # send go: [Sn_IR = SEND_OK|TIMEOUT clear] [Sn_TX_WR] [Sn_CR = SEND]; the clear comes before
-        # SEND so it cannot wipe this frame's SEND_OK
+        # send check [Sn_IR] [Sn_CR], then send go [Sn_IR = SEND_OK|TIMEOUT clear] [Sn_TX_WR]
+        # [Sn_CR = SEND] in the same transaction; the clear comes before SEND so it cannot wipe
+        # this frame's SEND_OK
+        self._txc = _chain([(_Sn_IR, s0r | _OM_FDM1, 1), (_Sn_CR, s0r | _OM_FDM1, 1)])
         self._txg = _chain([(_Sn_IR, s0w | _OM_FDM1, 1), (_Sn_TX_WR, s0w | _OM_FDM2, 2),
                             (_Sn_CR, s0w | _OM_FDM1, 1)])
         self._txg[0][self._txg[2][0]] = _IR_SENDOK | _IR_TIMEOUT
         self._txg[0][self._txg[2][2]] = _CR_SEND
         self._tx_pending = False
         self._rx_more = False  # a recv_into returned 0 with frames possibly still waiting
+        self._rd = 0        # socket 0's RX_RD as the driver has read
+        self._avail = 0     # bytes of complete frames known to wait from _rd on
+        self._next = 0      # the length header (2 + frame) of the frame at _rd, when _avail
+        self._wr = 0        # socket 0's TX_WR
         self._cs(1)
         self.reset()
 
@@ -253,6 +272,13 @@ class W5500:
         self._command(_CR_OPEN)
         self._wait_reg(_BSB_S0, _Sn_SR, 0xFF, _SOCK_MACRAW, "W5500 socket 0 did not open in MACRAW")
         self._tx_pending = False
+        # the pointers OPEN set (DS 4.2): from here on only this driver moves them
+        b = self._len2
+        self._read(_BSB_S0, _Sn_RX_RD, b)
+        self._rd = (b[0] << 8) | b[1]
+        self._read(_BSB_S0, _Sn_TX_WR, b)
+        self._wr = (b[0] << 8) | b[1]
+        self._avail = 0
 
     def _close(self):
         self._command(_CR_CLOSE)
@@ -350,12 +376,65 @@ class W5500:
 
     def recv_into(self, buf):
         """One received frame into buf; its length, or 0 when none is waiting. Never raises."""
+        avail = self._avail
+        if not avail:
+            avail = self._poll()
+            if not avail:
+                return 0
+        total = self._next
+        c = self.counters
+        if total < _MIN_FRAME + 2 or total > _MAX_FRAME + 2 or total > avail:
+            c.rx_malformed_reset += 1  # out of step with the chip: start socket 0 afresh
+            self._reopen()
+            return 0
+        rd = self._rd
+        left = avail - total
+        n = total - 2
+        if n > len(buf):
+            c.rx_dropped_too_big += 1
+            self._skip(rd, total, left)
+            self._rx_more = True
+            return 0
+        # the frame, and the next one's length header when the poll counted that frame too
+        more = left >= _MIN_FRAME + 2
+        k = ((n + 2 if more else n) + 31) >> _BLOCK_SHIFT
+        h = self._rxh
+        a = (rd + 2) & 0xFFFF
+        h[0] = a >> 8
+        h[1] = a & 0xFF
+        cs = self._cs
+        spi = self._spi
+        cs(0)
+        c.spi_transactions += 1
+        spi.write(h)
+        spi.readinto(self._rxv[k])
+        cs(1)
+        rb = self._rxb
+        self._rd = (rd + total) & 0xFFFF
+        if more:
+            self._next = (rb[n] << 8) | rb[n + 1]
+            self._avail = left
+        else:
+            self._avail = 0
+            self._release()  # the batch is read: its space goes back to the chip now
+        if buf is not self.rx_buffer:
+            mem.copy(buf, 0, rb, 0, n)
+        c.rx_frames += 1
+        return n
+
+    def _poll(self):
+        """[Sn_CR, Sn_RX_RSR twice, the length header at RX_RD]: bytes of complete frames that
+        wait (and self._next), or 0."""
         c = self.counters
         p = self._rxp
+        w = p[0]
         r = p[1]
+        at = self._o_len - 3
+        rd = self._rd
+        w[at] = rd >> 8
+        w[at + 1] = rd & 0xFF
         o = self._o_rsr
         o2 = self._o_rsr2
-        rsr = 0
         for _ in range(_RSR_TRIES):
             self._run(p)
             if r[self._o_cr]:
@@ -371,56 +450,28 @@ class W5500:
         else:
             self._rx_more = True
             return 0
-        if rsr == 0:
-            return 0
-        rd = (r[o + 2] << 8) | r[o + 3]
-        cs = self._cs
-        spi = self._spi
-        h = self._h3
-        h[0] = rd >> 8
-        h[1] = rd & 0xFF
-        h[2] = _BSB_S0_RX | _OM_VDM  # the offset maps into the 16 KB buffer by itself (DS 3.3)
-        cs(0)
-        c.spi_transactions += 1
-        spi.write(h)
-        ln = self._len2
-        spi.readinto(ln)
-        total = (ln[0] << 8) | ln[1]  # MACRAW: 2-byte length that counts itself (ioLibrary recvfrom)
-        if total < _MIN_FRAME + 2 or total > _MAX_FRAME + 2 or total > rsr:
-            cs(1)
-            c.rx_malformed_reset += 1  # out of step with the chip: start socket 0 afresh
-            self._reopen()
-            return 0
-        n = total - 2
-        if n > len(buf):
-            cs(1)
-            c.rx_dropped_too_big += 1
-            self._rx_done((rd + total) & 0xFFFF)
-            self._rx_more = True
-            return 0
-        q = n >> _BLOCK_SHIFT
-        t = n & (_BLOCK - 1)
-        if q:
-            spi.readinto(self._blk[q])
-        if t:
-            spi.readinto(self._tails[t])
-        cs(1)
-        self._rx_done((rd + total) & 0xFFFF)
-        if q:
-            mem.copy(buf, 0, self._stage, 0, q << _BLOCK_SHIFT)
-        if t:
-            mem.copy(buf, q << _BLOCK_SHIFT, self._tail, 0, t)
-        c.rx_frames += 1
-        return n
+        if rsr:
+            o = self._o_len
+            self._next = (r[o] << 8) | r[o + 1]  # MACRAW: 2-byte length that counts itself
+            self._avail = rsr
+        return rsr
 
-    def _rx_done(self, rd):
-        """Sn_RX_RD past the frame, then RECV (DS 4.2 Sn_RX_RD steps 3-4)."""
+    def _release(self):
+        """Sn_RX_RD past what was read, then RECV (DS 4.2 Sn_RX_RD steps 3-4): the chip may
+        reuse that space. The next poll sees Sn_CR at 0 only once the chip has taken it."""
         ch = self._rxd
         w = ch[0]
         at = ch[2][0]
+        rd = self._rd
         w[at] = rd >> 8
         w[at + 1] = rd & 0xFF
         self._run(ch)
+
+    def _skip(self, rd, total, left):
+        """Pass over a frame too big for the caller's buffer (the next header read anew)."""
+        self._rd = (rd + total) & 0xFFFF
+        self._avail = 0
+        self._release()
 
     def send(self, buf, n):
         """Transmit the first n bytes of buf as one frame. Never raises; drops are counted."""
@@ -428,20 +479,61 @@ class W5500:
         if n < _MIN_FRAME or n > _MAX_FRAME or n > len(buf):
             c.tx_dropped_size += 1
             return
+        txb = self._txb
+        if buf is not self.tx_buffer:
+            mem.copy(txb, _TX_OFF, buf, 0, n)
+        wr = self._wr
+        txb[1] = wr >> 8
+        txb[2] = wr & 0xFF
+        cs = self._cs
+        spi = self._spi
+        # the frame into the chip's TX buffer at TX_WR (with up to 31 bytes after it, in free
+        # space: one frame at most is still on its way, and the buffer holds 16 KB)
+        cs(0)
+        c.spi_transactions += 1
+        spi.write(self._txv[(n + 34) >> _BLOCK_SHIFT])
+        cs(1)
+        wr = (wr + n) & 0xFFFF  # DS 4.2 Sn_TX_WR: 16 bits, the carry is dropped
+        g = self._txg
+        w = g[0]
+        at = g[2][1]
+        w[at] = wr >> 8
+        w[at + 1] = wr & 0xFF
+        ch = self._txc
+        r = ch[1]
+        o_ir = ch[2][0]
+        o_cr = ch[2][1]
+        if self.fdm_chain:
+            cs(0)
+            c.spi_transactions += 1
+            spi.write_readinto(ch[0], r)
+            if (not self._tx_pending or r[o_ir] & (_IR_SENDOK | _IR_TIMEOUT)) and not r[o_cr]:
+                spi.write(w)  # same transaction: [IR clear, TX_WR, CR = SEND]
+                cs(1)
+                if self._tx_pending and not r[o_ir] & _IR_SENDOK:
+                    c.tx_timeouts += 1
+                self._wr = wr
+                self._tx_pending = True
+                c.tx_frames += 1
+                return
+            cs(1)
+        self._send_slow(wr, n)
+
+    def _send_slow(self, wr, n):
+        """The last SEND not done or the last command not taken yet: poll (bounded; sleeping 1 ms
+        between polls after the first few), recover from a SEND_OK that never comes, drop a frame
+        at once while the link is down (no SEND_OK then: ESP-IDF's W5500 driver does the same)."""
+        c = self.counters
         clock = self.clock
-        p = self._txp
-        r = p[1]
-        offs = p[2]
-        o_ir = offs[0]
-        o_cr = offs[1]
-        o_f1 = offs[2]
-        o_f2 = offs[3]
+        ch = self._txc
+        r = ch[1]
+        o_ir = ch[2][0]
+        o_cr = ch[2][1]
         pending = self._tx_pending
-        recovered = False
         polls = 0
         start = clock.ticks_ms()
         while True:
-            self._run(p)
+            self._run(ch)
             polls += 1
             if pending:
                 ir = r[o_ir]
@@ -450,60 +542,27 @@ class W5500:
                     if not ir & _IR_SENDOK:
                         c.tx_timeouts += 1
                 elif polls == 1 and not self.link_up():
-                    # no link: the chip holds the last SEND and gives no SEND_OK until the link
-                    # is back (ESP-IDF's W5500 driver checks PHYCFGR the same way): drop this
-                    # frame now instead of waiting _TX_WAIT_MS for each one
                     c.tx_link_down += 1
                     return
-            # DS 4.2 Sn_CR: SEND only once the last command (a RECV, say) has been taken
             if not pending and not r[o_cr]:
-                fsr = (r[o_f1] << 8) | r[o_f1 + 1]
-                # DS 4.2 Sn_TX_FSR: trust it when two reads agree (ioLibrary getSn_TX_FSR)
-                if fsr >= n and fsr == (r[o_f2] << 8) | r[o_f2 + 1]:
-                    break
+                break
             if polls >= _MAX_POLLS or (polls > _SPIN_POLLS and
                                        ticks_diff(clock.ticks_ms(), start) >= _TX_WAIT_MS):
-                if pending and not recovered:
+                if pending:
                     # no SEND_OK for the last frame: count it, restart socket 0, try once more
+                    # (the frame, still in tx_buffer, is written again: the reopen emptied the
+                    # chip's buffer; with nothing pending the retry cannot come back here)
                     c.tx_timeouts += 1
                     self._reopen()
-                    pending = False
-                    recovered = True
-                    polls = 0
-                    start = clock.ticks_ms()
-                    continue
+                    self.send(self.tx_buffer, n)
+                    return
                 c.tx_no_space += 1
                 self._tx_pending = pending
                 return
             if polls > _SPIN_POLLS:
                 clock.sleep_ms(1)
-        wr = (r[offs[4]] << 8) | r[offs[4] + 1]
-        q = n >> _BLOCK_SHIFT
-        t = n & (_BLOCK - 1)
-        if q:
-            mem.copy(self._stage, 0, buf, 0, q << _BLOCK_SHIFT)
-        if t:
-            mem.copy(self._tail, 0, buf, q << _BLOCK_SHIFT, t)
-        cs = self._cs
-        spi = self._spi
-        h = self._h3
-        h[0] = wr >> 8
-        h[1] = wr & 0xFF
-        h[2] = _BSB_S0_TX | _RWB_WRITE | _OM_VDM  # offset maps into the buffer (DS 3.3)
-        cs(0)
-        c.spi_transactions += 1
-        spi.write(h)
-        if q:
-            spi.write(self._blk[q])
-        if t:
-            spi.write(self._tails[t])
-        cs(1)
-        wr = (wr + n) & 0xFFFF  # DS 4.2 Sn_TX_WR: 16 bits, the carry is dropped
-        g = self._txg
-        at = g[2][1]
-        g[0][at] = wr >> 8
-        g[0][at + 1] = wr & 0xFF
-        self._run(g)
+        self._run(self._txg)
+        self._wr = wr
         self._tx_pending = True
         c.tx_frames += 1
 
@@ -511,7 +570,7 @@ class W5500:
         """Up to timeout_ms until a frame may be waiting: INTn low with the INT pin, else 1 ms."""
         clock = self.clock
         pin = self._int
-        if self._rx_more:
+        if self._rx_more or self._avail:
             self._rx_more = False
             return True
         if pin is None:
