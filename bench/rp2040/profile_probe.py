@@ -135,11 +135,13 @@ def reset():
         e[0] = e[1] = e[2] = 0
 
 
+gc.collect()
+import micropython
+micropython.mem_info()
 s = ts.socket()
 s.settimeout(30)
 s.connect(("192.0.2.1", 5001))
 c = stack.counters
-gc.collect()
 if UP:
     data = bytearray(WRITE_SIZE)
     for i in range(WRITE_SIZE):
