@@ -36,6 +36,12 @@ cfg = stack.tcp.config
 print("BENCH config board=W5500-EVB-Pico baud=%d rx_buffer=%d tx_buffer=%d read_size=%d" % (
     stack.board.BAUDRATE, cfg.rx_buffer, cfg.tx_buffer, READ_SIZE))
 
+# connect first: the rings are the big allocations, made before the wrappers below fragment the heap
+gc.collect()
+s = ts.socket()
+s.settimeout(30)
+s.connect(("192.0.2.1", 5001))
+
 PROF = {}
 _acc = [0] * 64
 _depth = [0]
@@ -135,12 +141,6 @@ def reset():
         e[0] = e[1] = e[2] = 0
 
 
-gc.collect()
-import micropython
-micropython.mem_info()
-s = ts.socket()
-s.settimeout(30)
-s.connect(("192.0.2.1", 5001))
 c = stack.counters
 if UP:
     data = bytearray(WRITE_SIZE)

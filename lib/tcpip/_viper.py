@@ -61,6 +61,61 @@ def sum16(a: int, stop: int, buf, acc: int) -> int:
     return t
 
 
+# Copy loops: the destination and source addresses are the first two arguments, so both live in
+# registers (Thumb viper keeps only the first two locals there; the rest are stack slots, which
+# made a one-loop copy of misaligned buffers cost ~26 cycles per byte on the RP2040). Each copies
+# while d < stop in steps of its unrolled width and returns where it stopped.
+@micropython.viper
+def _copy32(d: int, s: int, stop: int) -> int:
+    """d and s at multiples of 4: 32 bytes per step (~3.4 cycles/byte on the RP2040)."""
+    while d < stop:
+        ptr32(d)[0] = ptr32(s)[0]
+        ptr32(d)[1] = ptr32(s)[1]
+        ptr32(d)[2] = ptr32(s)[2]
+        ptr32(d)[3] = ptr32(s)[3]
+        ptr32(d)[4] = ptr32(s)[4]
+        ptr32(d)[5] = ptr32(s)[5]
+        ptr32(d)[6] = ptr32(s)[6]
+        ptr32(d)[7] = ptr32(s)[7]
+        d += 32
+        s += 32
+    return d
+
+
+@micropython.viper
+def _copy16(d: int, s: int, stop: int) -> int:
+    """d and s even: 16 bytes per step (~4.9 cycles/byte)."""
+    while d < stop:
+        ptr16(d)[0] = ptr16(s)[0]
+        ptr16(d)[1] = ptr16(s)[1]
+        ptr16(d)[2] = ptr16(s)[2]
+        ptr16(d)[3] = ptr16(s)[3]
+        ptr16(d)[4] = ptr16(s)[4]
+        ptr16(d)[5] = ptr16(s)[5]
+        ptr16(d)[6] = ptr16(s)[6]
+        ptr16(d)[7] = ptr16(s)[7]
+        d += 16
+        s += 16
+    return d
+
+
+@micropython.viper
+def _copy8(d: int, s: int, stop: int) -> int:
+    """Any alignment: 8 bytes per step (~7.9 cycles/byte)."""
+    while d < stop:
+        ptr8(d)[0] = ptr8(s)[0]
+        ptr8(d)[1] = ptr8(s)[1]
+        ptr8(d)[2] = ptr8(s)[2]
+        ptr8(d)[3] = ptr8(s)[3]
+        ptr8(d)[4] = ptr8(s)[4]
+        ptr8(d)[5] = ptr8(s)[5]
+        ptr8(d)[6] = ptr8(s)[6]
+        ptr8(d)[7] = ptr8(s)[7]
+        d += 8
+        s += 8
+    return d
+
+
 @micropython.viper
 def copy(dst, doff: int, src, soff: int, n: int):
     """dst[doff:doff+n] = src[soff:soff+n] with memmove semantics (any overlap), no allocation."""
@@ -73,28 +128,19 @@ def copy(dst, doff: int, src, soff: int, n: int):
     e = doff + n
     if doff < s or doff >= s + n:
         delta = s - doff
-        if n >= 8 and not (delta & 3):
-            # Same alignment: bytes up to a multiple of 4, then whole words (32-bit loads and
-            # stores at multiples of 4 only), then bytes.
-            while doff & 3:
-                ptr8(doff)[0] = ptr8(doff + delta)[0]
-                doff += 1
-            stop = e - 31
-            while doff < stop:
-                q = doff + delta
-                ptr32(doff)[0] = ptr32(q)[0]
-                ptr32(doff)[1] = ptr32(q)[1]
-                ptr32(doff)[2] = ptr32(q)[2]
-                ptr32(doff)[3] = ptr32(q)[3]
-                ptr32(doff)[4] = ptr32(q)[4]
-                ptr32(doff)[5] = ptr32(q)[5]
-                ptr32(doff)[6] = ptr32(q)[6]
-                ptr32(doff)[7] = ptr32(q)[7]
-                doff += 32
-            stop = e - 3
-            while doff < stop:
-                ptr32(doff)[0] = ptr32(doff + delta)[0]
-                doff += 4
+        if n >= 48:
+            # whole words where both are word aligned, halfwords where both are even, else 8
+            # bytes per step; loads and stores stay aligned (the Cortex-M0+ faults otherwise)
+            if not (delta & 1):
+                while doff & 3:
+                    ptr8(doff)[0] = ptr8(doff + delta)[0]
+                    doff += 1
+            if not (delta & 3):
+                doff = int(_copy32(doff, doff + delta, e - 31))
+            elif not (delta & 1):
+                doff = int(_copy16(doff, doff + delta, e - 15))
+            else:
+                doff = int(_copy8(doff, doff + delta, e - 7))
         while doff < e:
             ptr8(doff)[0] = ptr8(doff + delta)[0]
             doff += 1
