@@ -378,9 +378,9 @@ class Socket(_Base):
             elif opt == SO_KEEPALIVE:
                 v = 1 if self._keepalive else 0
             elif opt == SO_RCVBUF:
-                v = len(self.tcb.rx) if self.tcb is not None else (self._rcvbuf or self.stack.tcp.config.rx_buffer)
+                v = self.tcb.rx_size if self.tcb is not None else (self._rcvbuf or self.stack.tcp.config.rx_buffer)
             elif opt == SO_SNDBUF:
-                v = len(self.tcb.tx) if self.tcb is not None else (self._sndbuf or self.stack.tcp.config.tx_buffer)
+                v = self.tcb.tx_size if self.tcb is not None else (self._sndbuf or self.stack.tcp.config.tx_buffer)
             elif opt == SO_LINGER:
                 if buflen:
                     on = 0 if self._linger < 0 else 1
@@ -692,7 +692,7 @@ class Socket(_Base):
             r |= POLLOUT  # a send fails at once (EPIPE)
             if rd_shut:
                 r |= POLLHUP
-        elif t.tx_len < len(t.tx):
+        elif t.tx_len < t.tx_size:
             r |= POLLOUT
         return r & (mask | POLLERR | POLLHUP)
 

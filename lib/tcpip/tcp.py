@@ -15,6 +15,7 @@ The parts (tcpip.tcp_core's docstring has the map and the relative sequence numb
 module holds TcpConfig, the Tcb with the calls the socket layer makes, and Tcp (the table, connect,
 demultiplexing, ICMP errors, the timer sweep).
 """
+import gc
 import sys
 
 from tcpip import errors
@@ -24,12 +25,13 @@ from tcpip.clock import ticks_add, ticks_diff
 from tcpip.ports import PortAllocator
 from tcpip.isn import IsnGenerator
 from tcpip.fastpath import TEMPLATE_LEN
+from tcpip.tcp_core import NO_RING
 from tcpip.wire import tcp as wtcp
 from tcpip.wire.tcp import seq_gt
 from tcpip.tcp_core import (  # noqa: F401 (the states are this module's API too)
     CLOSED, SYN_SENT, SYN_RECEIVED, ESTABLISHED, FIN_WAIT_1, FIN_WAIT_2, CLOSING, TIME_WAIT,
-    CLOSE_WAIT, LAST_ACK, STATE_NAMES, arm_aux, done, rel_read, ring_read, ring_write, set_timer,
-    shift, trace)
+    CLOSE_WAIT, LAST_ACK, STATE_NAMES, arm_aux, done, rel_read, release_rx, set_timer, shift,
+    trace)
 from tcpip import tcp_in
 from tcpip import tcp_out
 from tcpip import tcp_timer
@@ -75,6 +77,7 @@ class TcpConfig:
         self.ooo_segments = 4           # out-of-order ranges kept for reassembly (0: drop them)
         self.invalid_ratelimit_ms = 500  # net.ipv4.tcp_invalid_ratelimit: challenge/out-of-window ACKs
         self.header_prediction = True   # False: every segment takes the full RFC 9293 path
+        self.prealloc_rings = 0         # connections whose rings are allocated when the stack starts
         self.port_low = 32768           # net.ipv4.ip_local_port_range
         self.port_high = 60999
         for k in kw:
@@ -126,7 +129,15 @@ class Tcb:
         self.rebase_at = REBASE_AT
         self.mss = DEFAULT_MSS
         self.adv_mss = self.stack.mtu - 40
-        self.tx = bytearray(tx_size or cfg.tx_buffer)
+        # the rings come from the pool (Tcp.ring): allocated once, reused by later connections
+        self.tx_size = tx_size or cfg.tx_buffer
+        self.rx_size = rx_size or cfg.rx_buffer
+        self.tx = tcp.ring(self.tx_size)
+        try:
+            self.rx = tcp.ring(self.rx_size)
+        except OSError:
+            tcp.release(self.tx)
+            raise
         self.tx_head = 0  # ring index of the byte at snd_una
         self.tx_len = 0   # bytes in the ring: unacknowledged + unsent
         self.fin_pending = False  # the application closed its sending side: FIN after tx data
@@ -146,7 +157,6 @@ class Tcb:
         self.r_bhi = 0  # the receive base
         self.r_blo = 0
         self.r_nxt = 0
-        self.rx = bytearray(rx_size or cfg.rx_buffer)
         self.rx_head = 0
         self.rx_len = 0
         self.fin_received = False
@@ -302,11 +312,13 @@ class Tcb:
         return STATE_NAMES[self.state]
 
     def rx_window(self):
-        free = len(self.rx) - self.rx_len
+        free = self.rx_size - self.rx_len
         return free if free < 65535 else 65535
 
     def tx_free(self):
-        return len(self.tx) - self.tx_len
+        if self.tx is NO_RING:
+            return 0
+        return self.tx_size - self.tx_len
 
     def readable(self):
         """recv would not block: data, the peer's FIN, or the connection has ended."""
@@ -319,7 +331,7 @@ class Tcb:
             return True
         if self.fin_pending or (st != ESTABLISHED and st != CLOSE_WAIT):
             return False
-        return self.tx_len < len(self.tx)
+        return self.tx_len < self.tx_size
 
     # -- user calls ------------------------------------------------------------------------------
     def send(self, data, off, n):
@@ -327,43 +339,84 @@ class Tcb:
         st = self.state
         if self.fin_pending or (st != ESTABLISHED and st != CLOSE_WAIT):
             return 0
-        free = len(self.tx) - self.tx_len
-        if n > free:
-            n = free
+        size = self.tx_size
+        tl = self.tx_len
+        if n > size - tl:
+            n = size - tl
         if n <= 0:
             return 0
-        ring_write(self.tx, (self.tx_head + self.tx_len) % len(self.tx), data, off, n)
-        self.tx_len += n
-        self.stack.now = self.stack.clock.ticks_ms()
+        pos = self.tx_head + tl
+        if pos >= size:
+            pos -= size
+        first = size - pos
+        ring = self.tx
+        if first >= n:
+            mem.copy(ring, pos, data, off, n)
+        else:
+            mem.copy(ring, pos, data, off, first)
+            mem.copy(ring, 0, data, off + first, n - first)
+        self.tx_len = tl + n
+        s = self.stack
+        s.now = s.clock.ticks_ms()
         tcp_out.output(self)
         return n
 
     def recv_into(self, buf, off, n):
         """Move up to n received bytes into buf[off:]; 0 when none are waiting."""
-        if n > self.rx_len:
-            n = self.rx_len
+        rl = self.rx_len
+        if n > rl:
+            n = rl
         if n <= 0:
             return 0
-        ring_read(buf, off, self.rx, self.rx_head, n)
-        self.rx_head = (self.rx_head + n) % len(self.rx)
-        self.rx_len -= n
-        # window update once it opened by an MSS or half the ring (receiver SWS, RFC 9293 3.8.6.2.2)
+        ring = self.rx
+        size = self.rx_size
+        head = self.rx_head
+        first = size - head
+        if first > n:
+            mem.copy(buf, off, ring, head, n)
+            head += n
+        else:
+            mem.copy(buf, off, ring, head, first)
+            if first < n:
+                mem.copy(buf, off + first, ring, 0, n - first)
+            head = n - first
+        self.rx_head = head
+        rl -= n
+        self.rx_len = rl
         st = self.state
         if st == ESTABLISHED or st == FIN_WAIT_1 or st == FIN_WAIT_2:
-            grown = self.rx_window() - self.last_wnd
-            if grown >= self.adv_mss or grown >= len(self.rx) // 2:
-                was_closed = self.last_wnd == 0
-                self.stack.now = self.stack.clock.ticks_ms()
-                tcp_out.send_ack(self)
-                if was_closed:
-                    # the peer waits on this update: if it is lost, the peer stalls until its
-                    # persist timer (>= 200 ms on Linux). Send it once more unless data comes first.
-                    self.wupd = True
-                    self.r_wupd = self.r_nxt
-                    wait = 2 * self.srtt
-                    self.delack_on = True
-                    self.delack_deadline = ticks_add(self.stack.now, wait if wait > 20 else 20)
+            # a window update, as Linux tcp_cleanup_rbuf sends one: once what is left of the
+            # window we advertised is half the ring or less, and reading at least doubled it
+            # (with the receiver SWS rule: the right edge moves by min(ring / 2, MSS) or more)
+            cur = self.r_wedge - self.r_nxt
+            if cur < 0:
+                cur = 0
+            if cur + cur <= size:
+                free = size - rl
+                if free > 65535:
+                    free = 65535
+                m = size >> 1
+                if m > self.adv_mss:
+                    m = self.adv_mss
+                if free - cur >= m and free >= cur + cur:
+                    self._window_update()
+        elif not rl and self.fin_received:
+            release_rx(self)  # all read after the peer's FIN: nothing more can arrive
         return n
+
+    def _window_update(self):
+        was_closed = self.last_wnd == 0
+        s = self.stack
+        s.now = s.clock.ticks_ms()
+        tcp_out.send_ack(self)
+        if was_closed:
+            # the peer waits on this update: if it is lost, the peer stalls until its persist
+            # timer (>= 200 ms on Linux). Send it once more unless data comes first.
+            self.wupd = True
+            self.r_wupd = self.r_nxt
+            wait = 2 * self.srtt
+            self.delack_on = True
+            self.delack_deadline = ticks_add(s.now, wait if wait > 20 else 20)
 
     def shutdown_write(self):
         st = self.state
@@ -381,6 +434,8 @@ class Tcb:
         self.orphan = True
         if self.tcp.hot is self:
             self.tcp.hot = None
+        if not self.rx_len or st == CLOSED:
+            release_rx(self)  # nobody reads any more (data arriving now gets a RST)
         if st == SYN_SENT:
             done(self, 0)
         elif self.rx_len > 0 and st != TIME_WAIT and st != CLOSED:
@@ -442,6 +497,38 @@ class Tcp:
         self.bound = []  # [addr, port] of sockets bound explicitly (never handed out as ephemeral)
         self.ports = PortAllocator(self.config.port_low, self.config.port_high)
         self.isn = IsnGenerator(stack.clock)
+        # rings freed by closed connections, kept for the next ones (docs/ARCHITECTURE.md, "Rings")
+        self.pool = []
+        n = self.config.prealloc_rings
+        for _ in range(n):
+            self.pool.append(bytearray(self.config.tx_buffer))
+            self.pool.append(bytearray(self.config.rx_buffer))
+        self.pool_max = 2 * n if n > 2 else 4
+
+    # -- rings -----------------------------------------------------------------------------------
+    def ring(self, size):
+        """A ring of size bytes: one of that size from the pool, else a new one (after a garbage
+        collection if the heap has no such block at first); OSError(ENOMEM) when there is none."""
+        pool = self.pool
+        for i in range(len(pool)):
+            if len(pool[i]) == size:
+                return pool.pop(i)
+        try:
+            return bytearray(size)
+        except MemoryError:
+            pass
+        gc.collect()
+        try:
+            return bytearray(size)
+        except MemoryError:
+            raise OSError(errors.ENOMEM, "no free %d-byte block for a TCP ring (gc.mem_free() "
+                          "%d): smaller rings, or TcpConfig(prealloc_rings=...)" % (size, gc.mem_free()))
+
+    def release(self, ring):
+        """A ring its connection no longer needs: kept for the next connection (pool_max rings at
+        most; the rest go back to the heap)."""
+        if len(self.pool) < self.pool_max:
+            self.pool.append(ring)
 
     # -- table -----------------------------------------------------------------------------------
     def remove(self, tcb):

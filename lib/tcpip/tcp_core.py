@@ -48,6 +48,10 @@ STATE_NAMES = (
 
 FAR = const(0x20000000)  # 2**29: wire values farther than this from their reference are clamped
 
+# a released ring: rx / tx point here once their bytes can never be used again (rx_size and
+# tx_size keep the sizes the windows are computed from)
+NO_RING = bytearray(0)
+
 
 def rel_read(buf, o, bhi, blo, ref):
     """The 32-bit sequence number at buf[o] relative to the base (bhi, blo): ref plus its signed
@@ -147,11 +151,30 @@ def arm_aux(t, ms):
     t.aux_deadline = ticks_add(t.stack.now, ms)
 
 
+def release_rx(t):
+    """The receive ring back to the pool (Tcp.release): empty, and nothing more can arrive or
+    nobody will read it."""
+    if t.rx is not NO_RING:
+        t.tcp.release(t.rx)
+        t.rx = NO_RING
+
+
+def release_tx(t):
+    """The send ring back to the pool: empty, and nothing more can be queued."""
+    if t.tx is not NO_RING:
+        t.tcp.release(t.tx)
+        t.tx = NO_RING
+
+
 def done(t, err):
-    """Enter CLOSED, release the 4-tuple, record the error the socket will report."""
+    """Enter CLOSED, release the 4-tuple, record the error the socket will report. The rings go
+    back to the pool, except received data the application may still read."""
     t.error = err
     t.timer_on = False
     t.delack_on = False
     t.aux_on = False
     set_state(t, CLOSED)
     t.tcp.remove(t)
+    release_tx(t)
+    if t.orphan or not t.rx_len:
+        release_rx(t)

@@ -6,7 +6,8 @@ in-order data into the receive ring, out-of-order ranges kept in the ring until 
 from tcpip import errors
 from tcpip.clock import ticks_add, ticks_diff
 from tcpip import mem
-from tcpip.tcp_core import arm_aux, done, rel_read, ring_write, set_state, set_timer, set_wnd
+from tcpip.tcp_core import (arm_aux, done, rel_read, release_rx, release_tx, ring_write,
+                             set_state, set_timer, set_wnd)
 from tcpip import tcp_out
 from tcpip import tcp_timer
 from tcpip.wire import tcp as wtcp
@@ -48,7 +49,7 @@ def fast_input(t, buf, r):
     s = t.stack
     if plen:
         rx = t.rx
-        size = len(rx)
+        size = t.rx_size
         rl = t.rx_len
         if plen > size - rl:
             return False
@@ -197,7 +198,7 @@ def established(t):
 
 def _take_data(t, buf, off, n):
     """Copy in-order payload into the receive ring; returns bytes taken."""
-    size = len(t.rx)
+    size = t.rx_size
     free = size - t.rx_len
     if n > free:
         t.stack.counters.tcp_rx_buffer_full += 1
@@ -216,7 +217,7 @@ def _ooo_store(t, seq, buf, off, n):
     c = t.stack.counters
     cap = len(t.ooo) >> 1
     d = seq - t.r_nxt
-    size = len(t.rx)
+    size = t.rx_size
     free = size - t.rx_len
     if cap == 0 or d >= free:
         c.tcp_drop_out_of_order += 1
@@ -294,6 +295,8 @@ def _fin_in(t):
     t.r_nxt += 1
     t.fin_received = True
     t.ooo_fin = False
+    if not t.rx_len:
+        release_rx(t)  # nothing more can arrive, nothing waits to be read
     st = t.state
     if st == _ESTABLISHED or st == _SYN_RECEIVED:
         set_state(t, _CLOSE_WAIT)
@@ -330,7 +333,7 @@ def _input_synchronized(t, buf, ip_off, off, hl, plen):
             established(t)
             tcp_out.output(t)
             return
-    wnd = len(t.rx) - t.rx_len
+    wnd = t.rx_size - t.rx_len
     # first: sequence number acceptability (four cases), with the zero-window allowance: a
     # segment at RCV.NXT passes so that its ACK and window are used; data that finds the ring
     # full is dropped below and ACKed at once (Linux tcp_sequence / tcp_data_queue)
@@ -549,8 +552,13 @@ def _ack_advanced(t, ack):
     if t.fin_sent and acked > t.tx_len:
         fin_acked = True  # the FIN occupies the sequence number after the last data byte
         data = t.tx_len
-    t.tx_head = (t.tx_head + data) % len(t.tx)
+    h = t.tx_head + data
+    if h >= t.tx_size:
+        h -= t.tx_size
+    t.tx_head = h
     t.tx_len -= data
+    if not t.tx_len and t.fin_pending:
+        release_tx(t)  # all data acknowledged and nothing more can be queued
     t.s_una = ack
     if t.s_nxt < ack:
         t.s_nxt = ack  # after go-back-N the peer had more than we resent so far

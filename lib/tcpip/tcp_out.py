@@ -6,7 +6,7 @@ from tcpip import fastpath
 from tcpip import mem
 from tcpip.checksum import checksum, pseudo_sum
 from tcpip.clock import ticks_diff
-from tcpip.tcp_core import done, rel_write, put_sum, ring_read, set_state, set_timer, trace
+from tcpip.tcp_core import NO_RING, done, rel_write, put_sum, ring_read, set_state, set_timer, trace
 from tcpip.wire import tcp as wtcp
 
 try:
@@ -81,7 +81,7 @@ def select_window(t):
     """The window to advertise now, with receiver SWS avoidance (RFC 9293 3.8.6.2.2, Linux
     __tcp_select_window): the right edge we advertised (RCV.NXT + RCV.WND) moves only by
     min(half the ring, an MSS) or more. Records it (last_wnd, r_wedge)."""
-    size = len(t.rx)
+    size = t.rx_size
     wnd = size - t.rx_len
     if wnd > 65535:
         wnd = 65535
@@ -111,7 +111,7 @@ def emit(t, seq, flags, data_off, data_len):
             t.th_gen == s.route.gen or build_template(t)):
         wnd = select_window(t)
         if data_len:
-            ring_read(f, _DATA, t.tx, (t.tx_head + data_off) % len(t.tx), data_len)
+            _payload(t, f, _DATA, data_off, data_len)
         if flags & _ACK:
             t.delack_on = False  # this segment carries the ACK we owed
             t.ack_owed = 0
@@ -170,7 +170,7 @@ def emit(t, seq, flags, data_off, data_len):
     elif sack:
         _sack_blocks(t, f, _L4 + 20, sack)
     if data_len:
-        ring_read(f, _L4 + hl, t.tx, (t.tx_head + data_off) % len(t.tx), data_len)
+        _payload(t, f, _L4 + hl, data_off, data_len)
     n = hl + data_len
     acc = pseudo_sum(t.local_addr, 0, t.remote_addr, 0, _PROTO_TCP, n)
     cs = checksum(f, _L4, _L4 + n, acc)
@@ -178,6 +178,16 @@ def emit(t, seq, flags, data_off, data_len):
     f[_L4 + 17] = cs & 0xFF
     s.counters.tcp_tx += 1
     s.ip_output(t.remote_addr, 0, t.local_addr, 0, _PROTO_TCP, n)
+
+
+def _payload(t, f, at, data_off, n):
+    """n bytes of the send ring from data_off past SND.UNA into f[at:]. A released ring (all data
+    acknowledged: only a keep-alive probe's garbage octet can be asked for then) gives zeros."""
+    if t.tx is NO_RING:
+        for i in range(at, at + n):
+            f[i] = 0
+        return
+    ring_read(f, at, t.tx, (t.tx_head + data_off) % t.tx_size, n)
 
 
 def _sack_blocks(t, f, i, k):

@@ -60,18 +60,25 @@ def test_receive_window_is_the_free_space_and_updates_at_half_the_ring():
     nothing(h)  # grew by only 976 since the last advertisement
 
 
-def test_window_update_after_one_mss_of_reading():
-    h, tcb = setup(rx_buffer=8000, delayed_ack_ms=0)  # threshold min(1460, 4000)
+def test_window_update_once_reading_doubles_a_half_closed_window():
+    # Linux tcp_cleanup_rbuf: reading sends a window update only when what is left of the window
+    # we advertised is half the ring or less and the new window is at least twice that (and,
+    # RFC 9293 3.8.6.2.2, the right edge moves by min(MSS, ring/2) or more); other reads wait for
+    # the next ACK, which carries the window anyway
+    h, tcb = setup(rx_buffer=8000, delayed_ack_ms=0)  # SWS threshold min(1460, 4000)
     data = pattern(5600, 5)
     for i in range(4):
         peer(h, tcb, 0, 1400 * i, payload=data[1400 * i:1400 * (i + 1)])
         expect(h, ACK, 0, 1400 * (i + 1), window=8000 - 1400 * (i + 1))
-    buf = bytearray(5600)
-    assert tcb.recv_into(buf, 0, 1459) == 1459
+    buf = bytearray(5600)  # 2400 of the window are left: half the ring or less
+    assert tcb.recv_into(buf, 0, 1460) == 1460
+    nothing(h)  # 3860 is less than twice 2400
+    assert tcb.recv_into(buf, 1460, 939) == 939
     nothing(h)
-    assert tcb.recv_into(buf, 1459, 1) == 1
-    expect(h, ACK, 0, 5600, window=2400 + 1460)
-    assert tcb.recv_into(buf, 1460, 5600) == 4140
+    assert tcb.recv_into(buf, 2399, 1) == 1
+    expect(h, ACK, 0, 5600, window=4800)
+    assert tcb.recv_into(buf, 2400, 5600) == 3200
+    nothing(h)  # 8000 left of the 8000 advertised: more than half the ring
     assert bytes(buf) == data
 
 
