@@ -12,6 +12,21 @@ from tcpip.wire import arp as warp
 from tcpip.wire import ethernet
 from tcpip.wire import ipv4
 
+try:
+    from micropython import const
+except ImportError:
+    def const(x):
+        return x
+
+_ETH_LEN = const(14)          # Ethernet header length (tcpip.wire.ethernet)
+_ETHERTYPE_ARP = const(0x0806)
+_OP_REQUEST = const(1)        # ARP opcodes, RFC 826 ar$op (tcpip.wire.arp)
+_OP_REPLY = const(2)
+_SHA = const(8)               # field offsets in the ARP packet, RFC 826 (tcpip.wire.arp)
+_SPA = const(14)
+_THA = const(18)
+_TPA = const(24)
+
 FREE = 0
 INCOMPLETE = 1
 REACHABLE = 2
@@ -119,8 +134,8 @@ class ArpCache:
     def _request(self, e, now):
         s = self.stack
         f = self.frame
-        ethernet.emit_header(f, 0, ethernet.BROADCAST, s.mac, ethernet.ETHERTYPE_ARP)
-        warp.emit(f, ethernet.HEADER_LEN, warp.OP_REQUEST, s.mac, s.route.addr, _ZERO_MAC, e.ip)
+        ethernet.emit_header(f, 0, ethernet.BROADCAST, s.mac, _ETHERTYPE_ARP)
+        warp.emit(f, _ETH_LEN, _OP_REQUEST, s.mac, s.route.addr, _ZERO_MAC, e.ip)
         s.send_frame(f, ARP_FRAME_LEN)
         s.counters.arp_request_sent += 1
         if s.trace is not None:
@@ -182,11 +197,11 @@ class ArpCache:
         if not warp.is_valid_ipv4_ethernet(buf, off, n):
             c.arp_drop_malformed += 1
             return
-        spa = off + warp.SPA
-        sha = off + warp.SHA
+        spa = off + _SPA
+        sha = off + _SHA
         # a multicast/broadcast sender MAC, or an ARP probe from 0.0.0.0, teaches nothing
         learn = not (buf[sha] & 1 or ipv4.is_zero(buf, spa))
-        for_us = s.route.configured() and s.route.is_local(buf, off + warp.TPA)
+        for_us = s.route.configured() and s.route.is_local(buf, off + _TPA)
         e = self._find(buf, spa) if learn else None
         if e is not None:
             # merge: update the existing entry (RFC 826), even if the packet is not for us
@@ -213,14 +228,14 @@ class ArpCache:
                 mem.copy(e.mac, 0, buf, sha, 6)
                 e.deadline = ticks_add(now, self.reachable_ms)
                 e.used = now
-        if warp.get_oper(buf, off) == warp.OP_REQUEST:
+        if warp.get_oper(buf, off) == _OP_REQUEST:
             f = self.frame
-            ethernet.emit_header(f, 0, _ZERO_MAC, s.mac, ethernet.ETHERTYPE_ARP)
-            warp.emit(f, ethernet.HEADER_LEN, warp.OP_REPLY, s.mac, s.route.addr, _ZERO_MAC, _ZERO_MAC)
+            ethernet.emit_header(f, 0, _ZERO_MAC, s.mac, _ETHERTYPE_ARP)
+            warp.emit(f, _ETH_LEN, _OP_REPLY, s.mac, s.route.addr, _ZERO_MAC, _ZERO_MAC)
             # to the requester: Ethernet source, sha and spa of the request become dst, tha and tpa
             mem.copy(f, 0, buf, 6, 6)
-            mem.copy(f, ethernet.HEADER_LEN + warp.THA, buf, sha, 6)
-            mem.copy(f, ethernet.HEADER_LEN + warp.TPA, buf, spa, 4)
+            mem.copy(f, _ETH_LEN + _THA, buf, sha, 6)
+            mem.copy(f, _ETH_LEN + _TPA, buf, spa, 4)
             s.send_frame(f, ARP_FRAME_LEN)
             c.arp_reply_sent += 1
 

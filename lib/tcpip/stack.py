@@ -36,6 +36,9 @@ _DHCP_CLIENT_PORT = const(68)
 _MIN_FRAME = const(60)  # Ethernet minimum without FCS: shorter frames are padded
 _FRAMES_PER_POLL = const(16)
 _IDLE_WAIT_MS = const(1000)
+_BAD_VERSION = const(1)     # ipv4.check() reasons (tcpip.wire.ipv4)
+_BAD_HEADER_LEN = const(2)
+_BAD_CHECKSUM = const(4)
 
 _fp_match = fastpath.match
 _fast_input = tcp_in.fast_input
@@ -189,11 +192,11 @@ class Stack:
         c.ip_rx += 1
         r = ipv4.check(buf, _IP, n - _ETH_LEN)
         if r:
-            if r == ipv4.BAD_CHECKSUM:
+            if r == _BAD_CHECKSUM:
                 c.ip_drop_bad_checksum += 1
-            elif r == ipv4.BAD_VERSION:
+            elif r == _BAD_VERSION:
                 c.ip_drop_bad_version += 1
-            elif r == ipv4.BAD_HEADER_LEN:
+            elif r == _BAD_HEADER_LEN:
                 c.ip_drop_bad_header_len += 1
             else:
                 c.ip_drop_bad_total_len += 1

@@ -4,13 +4,13 @@
 from tcpip.clock import ManualClock
 from tcpip.stack import Stack
 from tcpip.tcp import TcpConfig
-from tcpip.wire import ethernet
-from tcpip.wire import ipv4
-from tcpip.wire import tcp as wtcp
-from tcpip.wire.arp import ArpRepr
-from tcpip.wire.icmp import IcmpRepr
-from tcpip.wire.ipv4 import Ipv4Repr
-from tcpip.wire.tcp import TcpRepr
+from wirerep import ethernet
+from wirerep import ipv4
+from wirerep import tcp as wtcp
+from wirerep.arp import ArpRepr
+from wirerep.icmp import IcmpRepr
+from wirerep.ipv4 import Ipv4Repr
+from wirerep.tcp import TcpRepr
 
 OUR_MAC = b"\x02\x00\x00\x00\x00\x02"
 PEER_MAC = b"\x02\x00\x00\x00\x00\x01"

@@ -14,7 +14,7 @@ from tcpip import board as tboard
 from tcpip import socket as tsocket
 from tcpip.checksum import checksum, pseudo_sum
 from tcpip.clock import ManualClock
-from tcpip.wire import ipv4
+from wirerep import ipv4
 
 
 def _root():

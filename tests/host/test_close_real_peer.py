@@ -26,7 +26,7 @@ from host_tools.tap import TapDevice
 from tcpip import tcp
 from tcpip.stack import Stack
 from tcpip.tcp import TcpConfig
-from tcpip.wire import ipv4
+from wirerep import ipv4
 
 LINUX_IP = "192.0.2.1"
 STACK_IP = "192.0.2.2"

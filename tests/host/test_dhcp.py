@@ -7,11 +7,11 @@ from tcpip import dhcp
 from tcpip.clock import ManualClock
 from tcpip.dhcp import DhcpClient
 from tcpip.stack import Stack
-from tcpip.wire import ethernet
-from tcpip.wire import ipv4
-from tcpip.wire.arp import ArpRepr
-from tcpip.wire.udp import UdpRepr
 from wirecheck import heap_locked, unhex
+from wirerep import ethernet
+from wirerep import ipv4
+from wirerep.arp import ArpRepr
+from wirerep.udp import UdpRepr
 
 SERVER = PEER_IP  # 192.0.2.1, also the router and the DNS server
 SERVER_MAC = PEER_MAC

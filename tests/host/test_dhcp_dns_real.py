@@ -35,7 +35,7 @@ from tcpip import socket as tsocket
 from tcpip.dhcp import DhcpClient
 from tcpip.dns import Resolver
 from tcpip.stack import Stack
-from tcpip.wire import ipv4
+from wirerep import ipv4
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 LINUX_IP = "192.0.2.1"

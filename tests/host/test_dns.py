@@ -12,12 +12,12 @@ from tcpip import socket as tsocket
 from tcpip.clock import ManualClock
 from tcpip.dns import Resolver
 from tcpip.stack import Stack
-from tcpip.wire import ethernet
-from tcpip.wire import ipv4
-from tcpip.wire.arp import ArpRepr
-from tcpip.wire.icmp import IcmpRepr
-from tcpip.wire.udp import UdpRepr
 from wirecheck import unhex
+from wirerep import ethernet
+from wirerep import ipv4
+from wirerep.arp import ArpRepr
+from wirerep.icmp import IcmpRepr
+from wirerep.udp import UdpRepr
 
 MICROPYTHON = sys.implementation.name == "micropython"
 S1 = PEER_IP  # 192.0.2.1

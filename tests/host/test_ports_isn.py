@@ -5,8 +5,8 @@ from tcpip import errors
 from tcpip.clock import ManualClock
 from tcpip.isn import IsnGenerator
 from tcpip.ports import PortAllocator
-from tcpip.wire import ipv4
-from tcpip.wire.tcp import seq_diff
+from wirerep import ipv4
+from wirerep.tcp import seq_diff
 
 LADDR = ipv4.aton("192.0.2.2")
 RADDR = ipv4.aton("192.0.2.1")

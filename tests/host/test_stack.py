@@ -7,9 +7,9 @@ from segment import (ACK, OUR_IP, OUR_MAC, PEER_IP, PEER_MAC, PSH, SYN, Harness,
                      tcp_segment)
 from tcpip import errors
 from tcpip import tcp
-from tcpip.wire import ethernet
-from tcpip.wire import ipv4
-from tcpip.wire.icmp import IcmpRepr
+from wirerep import ethernet
+from wirerep import ipv4
+from wirerep.icmp import IcmpRepr
 
 MICROPYTHON = sys.implementation.name == "micropython"
 

@@ -6,7 +6,7 @@ from segment import (ACK, FIN, OUR_IP, PEER_IP, PEER_MAC, PEER_PORT, PSH, REMOTE
 from tcpip import errors
 from tcpip import tcp
 from tcpip.clock import PERIOD
-from tcpip.wire import ipv4
+from wirerep import ipv4
 
 
 def syn_times_ms(h, tcb, until_ms):

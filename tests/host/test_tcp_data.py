@@ -269,7 +269,7 @@ def test_time_wait_tuple_reused_only_when_safe():
     assert tcb.state == tcp.CLOSED
     assert h.stack.counters.tcp_time_wait_reused == 1
     # its ISN lies beyond everything the old incarnation sent
-    from tcpip.wire.tcp import seq_gt
+    from wirerep.tcp import seq_gt
     assert seq_gt(t2.iss, tcb.snd_nxt)
 
 

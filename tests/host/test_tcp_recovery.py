@@ -4,7 +4,7 @@
 # update after a zero window. Exact segments, explicit clock.
 from segment import ACK, FIN, PSH, SYN, Harness
 from tcpip import tcp
-from tcpip.wire import tcp as wtcp
+from wirerep import tcp as wtcp
 
 IRS = 1000
 OLD = (IRS - 5000) & 0xFFFFFFFF  # far before RCV.NXT

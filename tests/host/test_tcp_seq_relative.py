@@ -13,7 +13,7 @@ from segment import ACK, FIN, PSH, RST, SYN, Harness
 from tcpcase import IRS, ISS, MSS, fix_isn, rel, sq
 from tcpip import tcp
 from tcpip import tcp_core
-from tcpip.wire.tcp import seq_diff
+from wirerep.tcp import seq_diff
 
 SMALL = 1 << 30  # ints from here on are heap objects on a 32-bit MicroPython port
 REBASE_AT = 3000  # tests move the bases every ~3 KB (the default is 2**28)

@@ -10,12 +10,12 @@ from tcpip import errors
 from tcpip.clock import ManualClock
 from tcpip.stack import Stack
 from tcpip.udp import PAYLOAD
-from tcpip.wire import ethernet
-from tcpip.wire import ipv4
-from tcpip.wire import udp as wudp
-from tcpip.wire.icmp import IcmpRepr
-from tcpip.wire.udp import UdpRepr
 from wirecheck import expect_value_error, heap_locked, unhex
+from wirerep import ethernet
+from wirerep import ipv4
+from wirerep import udp as wudp
+from wirerep.icmp import IcmpRepr
+from wirerep.udp import UdpRepr
 
 MICROPYTHON = sys.implementation.name == "micropython"
 BCAST = b"\xff\xff\xff\xff"

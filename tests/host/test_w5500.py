@@ -24,10 +24,10 @@ from tcpip import mem  # noqa: E402
 from tcpip.clock import ManualClock  # noqa: E402
 from tcpip.drivers.w5500 import W5500  # noqa: E402
 from tcpip.stack import Stack  # noqa: E402
-from tcpip.wire import ethernet  # noqa: E402
-from tcpip.wire import ipv4  # noqa: E402
-from tcpip.wire.arp import ArpRepr  # noqa: E402
-from tcpip.wire.icmp import IcmpRepr  # noqa: E402
+from wirerep import ethernet  # noqa: E402
+from wirerep import ipv4  # noqa: E402
+from wirerep.arp import ArpRepr  # noqa: E402
+from wirerep.icmp import IcmpRepr  # noqa: E402
 
 MICROPYTHON = sys.implementation.name == "micropython"
 OTHER_MAC = b"\x02\x00\x00\x00\x00\x99"

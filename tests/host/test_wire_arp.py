@@ -1,8 +1,8 @@
 # dual: cpython micropython
 """ARP (RFC 826): a real request frame parsed, rebuilt into 0xA5 bytes, truncated, mangled."""
-from tcpip.wire import arp
-from tcpip.wire.arp import ArpRepr
 from wirecheck import expect_value_error, heap_locked, unhex
+from wirerep import arp
+from wirerep.arp import ArpRepr
 
 
 # Ethernet frame: ARP who-has 192.168.69.1 tell 192.168.69.2 (28 bytes at 14, then 18 bytes padding).

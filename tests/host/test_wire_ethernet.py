@@ -1,8 +1,8 @@
 # dual: cpython micropython
 """Ethernet header: a real frame (an ARP request, padded to 60 bytes) parsed, rebuilt, truncated."""
-from tcpip.wire import ethernet
-from tcpip.wire.ethernet import EthernetRepr
 from wirecheck import expect_value_error, heap_locked, unhex
+from wirerep import ethernet
+from wirerep.ethernet import EthernetRepr
 
 
 # ARP who-has 192.168.69.1 tell 192.168.69.2, from 02:00:00:00:00:02 to broadcast.

@@ -6,12 +6,12 @@ never raise; Repr round trips parse(emit(x)) == x for random field values.
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tcpip.wire import arp, ethernet, icmp, ipv4, tcp
-from tcpip.wire.arp import ArpRepr
-from tcpip.wire.ethernet import EthernetRepr
-from tcpip.wire.icmp import IcmpRepr
-from tcpip.wire.ipv4 import Ipv4Repr
-from tcpip.wire.tcp import TcpRepr
+from wirerep import arp, ethernet, icmp, ipv4, tcp
+from wirerep.arp import ArpRepr
+from wirerep.ethernet import EthernetRepr
+from wirerep.icmp import IcmpRepr
+from wirerep.ipv4 import Ipv4Repr
+from wirerep.tcp import TcpRepr
 
 u8 = st.integers(0, 0xFF)
 u16 = st.integers(0, 0xFFFF)

@@ -1,8 +1,8 @@
 # dual: cpython micropython
 """ICMP (RFC 792): a real ping request and a host unreachable parsed, rebuilt, truncated."""
-from tcpip.wire import icmp, ipv4, tcp
-from tcpip.wire.icmp import IcmpRepr
 from wirecheck import expect_value_error, heap_locked, unhex
+from wirerep import icmp, ipv4, tcp
+from wirerep.icmp import IcmpRepr
 
 
 # Linux ping: echo request, ident 0x04d2, seq 1, 56 data bytes (timestamp then 0x10..0x37).

@@ -1,8 +1,8 @@
 # dual: cpython micropython
 """IPv4 header (RFC 791): a real ping packet parsed, rebuilt, truncated; check() reasons; addresses."""
-from tcpip.wire import ipv4
-from tcpip.wire.ipv4 import Ipv4Repr
 from wirecheck import expect_value_error, heap_locked, unhex
+from wirerep import ipv4
+from wirerep.ipv4 import Ipv4Repr
 
 
 # Linux ping 192.168.69.2 -> 192.168.69.1 (ident 0x6f3a, DF, TTL 64), without its Ethernet header.

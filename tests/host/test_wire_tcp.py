@@ -1,9 +1,9 @@
 # dual: cpython micropython
 """TCP header (RFC 9293 3.1): a real Linux SYN-ACK parsed, rebuilt, truncated; MSS option walking
 in the manner of Linux tcp_parse_options; sequence numbers around the 2**32 wrap (RFC 9293 3.4)."""
-from tcpip.wire import tcp
-from tcpip.wire.tcp import TcpRepr
 from wirecheck import expect_value_error, heap_locked, unhex
+from wirerep import tcp
+from wirerep.tcp import TcpRepr
 
 
 # Linux SYN-ACK 192.168.69.1:80 -> 192.168.69.2:49500 answering a SYN that offered only MSS:

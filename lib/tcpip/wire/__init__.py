@@ -1,12 +1,7 @@
-"""Wire formats: one module per header (offsets, (buf, off) accessors, a small Repr).
+"""Wire formats: one module per header, holding only what the stack uses ((buf, off) views).
 
-Accessors never check lengths: callers validate once at the boundary (ipv4.check, Repr.parse).
+Accessors never check lengths: callers validate once at the boundary (ipv4.check). The other
+accessors, the offset constants and the Repr classes (parse/emit of whole headers) are test-side:
+tests/host/wirerep/, one module per header re-exporting the lib one, so nothing test-only takes
+heap on a board.
 """
-
-
-def check_span(buf, off, n, need, what):
-    """Repr.parse boundary check: n bytes at off lie in buf and n >= need, else ValueError."""
-    if off < 0 or n < 0 or off + n > len(buf):
-        raise ValueError("%s: %d bytes at offset %d exceed the buffer" % (what, n, off))
-    if n < need:
-        raise ValueError("%s: truncated (%d of %d bytes)" % (what, n, need))

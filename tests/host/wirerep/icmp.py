@@ -1,4 +1,5 @@
-"""ICMP for IPv4 (RFC 792). The checksum covers the whole ICMP message."""
+"""ICMP for IPv4 (RFC 792), test side only (the stack builds and reads ICMP inline in
+lib/tcpip/stack.py). The checksum covers the whole ICMP message."""
 try:
     from micropython import const
 except ImportError:
@@ -6,7 +7,7 @@ except ImportError:
         return x
 
 from tcpip.checksum import checksum
-from tcpip.wire import check_span
+from wirerep import check_span
 
 HEADER_LEN = const(8)
 TYPE_ECHO_REPLY = const(0)
