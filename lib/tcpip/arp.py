@@ -62,6 +62,7 @@ class ArpCache:
         self.reachable_ms = reachable_ms
         self.frame = bytearray(60)  # padded to the Ethernet minimum by send_frame
         self._swept = stack.now  # ticks: the last sweep for expired entries (poll)
+        self._resolving = False  # an entry may be INCOMPLETE (its request timer runs in poll)
 
     # -- lookups -------------------------------------------------------------------------------
     def _find(self, buf, off):
@@ -126,6 +127,7 @@ class ArpCache:
                 slot.len = 0
                 return
             e.state = INCOMPLETE
+            self._resolving = True
             mem.copy(e.ip, 0, next_hop, nh_off, 4)
             e.requests = 0
             e.used = now
@@ -166,18 +168,24 @@ class ArpCache:
         # would look fresh to ticks_diff (a negative d: the clock wrapped since the last sweep)
         d = ticks_diff(now, self._swept)
         sweep = d >= 1000 or d < 0
+        if not sweep and not self._resolving:
+            return  # nothing is being resolved: nothing to do between sweeps
         if sweep:
             self._swept = now
+        resolving = False
         for e in self.entries:
             st = e.state
-            if st == INCOMPLETE and ticks_diff(now, e.deadline) >= 0:
-                if e.requests >= self.retries:
-                    self._fail(e)
-                else:
-                    self._request(e, now)
+            if st == INCOMPLETE:
+                resolving = True
+                if ticks_diff(now, e.deadline) >= 0:
+                    if e.requests >= self.retries:
+                        self._fail(e)
+                    else:
+                        self._request(e, now)
             elif sweep and st == REACHABLE and ticks_diff(now, e.deadline) >= 0:
                 e.state = FREE
                 self.stack.route.gen += 1
+        self._resolving = resolving
 
     def next_deadline(self, now, best):
         """Ticks until the nearest ARP timer (or best, if nearer)."""

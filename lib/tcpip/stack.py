@@ -92,6 +92,8 @@ class Stack:
         self.udp = Udp(self)  # UDP for DHCP and DNS (tcpip.udp, tcpip.dhcp, tcpip.dns)
         self.dns_servers = []  # 4-byte addresses; DHCP sets them, tcpip.dns.Resolver reads them
         self._isn_refresh = self.now
+        self._timers_at = -1  # the tick the timers last ran at (never a tick value)
+        self._second_at = self.now  # the last once-a-second round
 
     # -- configuration ---------------------------------------------------------------------------
     def configure(self, addr, gateway=None):
@@ -99,8 +101,10 @@ class Stack:
 
     # -- the poll loop ---------------------------------------------------------------------------
     def poll(self):
-        """Read waiting frames (at most 16), then run due timers. Never raises."""
-        self.now = self.clock.ticks_ms()
+        """Read waiting frames (at most 16), then run due timers (once per millisecond tick:
+        every deadline is in whole milliseconds). Never raises."""
+        now = self.clock.ticks_ms()
+        self.now = now
         dev = self.device
         rx = self.rx
         for _ in range(_FRAMES_PER_POLL):
@@ -111,20 +115,31 @@ class Stack:
                 self.input(rx, n)
             except Exception:
                 self.counters.eth_drop_exception += 1
-        try:
-            self._timers()
-        except Exception:
-            self.counters.eth_drop_exception += 1
+        if now != self._timers_at:
+            self._timers_at = now
+            try:
+                self._timers()
+            except Exception:
+                self.counters.eth_drop_exception += 1
 
     def _timers(self):
         now = self.now
-        self.arp.poll(now)
+        # once a second: the ARP sweep and the ISN clock (a negative d: the clock wrapped far)
+        d = ticks_diff(now, self._second_at)
+        second = d >= 1000 or d < 0
+        if second:
+            self._second_at = now
+            if ticks_diff(now, self._isn_refresh) >= 60000:
+                # keep the ISN clock's extended count ahead of the 2**30 tick wrap
+                self._isn_refresh = now
+                self.tcp.isn.advance()
+        arp = self.arp
+        if second or arp._resolving:
+            arp.poll(now)
         self.tcp.poll(now)
-        self.udp.poll(now)  # DHCP and DNS timers
-        if ticks_diff(now, self._isn_refresh) >= 60000:
-            # keep the ISN clock's extended count ahead of the 2**30 tick wrap
-            self._isn_refresh = now
-            self.tcp.isn.advance()
+        udp = self.udp
+        if udp.timers:
+            udp.poll(now)  # DHCP and DNS timers
 
     def next_timer_ms(self):
         """Milliseconds until the nearest timer (capped at 1 s)."""

@@ -169,6 +169,7 @@ class Tcb:
         self.ooo_fin = False  # a FIN arrived out of order at r_ooo_fin
         self.r_ooo_fin = 0
         self.ack_owed = 0     # bytes received since our last ACK (delayed ACK)
+        self.delack_ms = cfg.delayed_ack_ms
         self.wupd = False     # a window update that reopened a zero window may be resent once
         self.r_wupd = 0
         # timers: retransmit / persist / TIME-WAIT / SYN share `deadline`; delayed ACK has its own;
@@ -715,17 +716,21 @@ class Tcp:
 
     # -- timers ----------------------------------------------------------------------------------
     def poll(self, now):
+        tcbs = self.tcbs
+        n = len(tcbs)
         i = 0
-        while i < len(self.tcbs):
-            t = self.tcbs[i]
-            if t.delack_on and ticks_diff(now, t.delack_deadline) >= 0:
-                tcp_timer.on_delack(t)
-            if t.timer_on and ticks_diff(now, t.deadline) >= 0:
-                tcp_timer.on_timer(t)
-            if t.aux_on and ticks_diff(now, t.aux_deadline) >= 0:
-                tcp_timer.on_aux(t)
-            if i < len(self.tcbs) and self.tcbs[i] is not t:
-                continue  # t left the table
+        while i < n:
+            t = tcbs[i]
+            if t.timer_on or t.delack_on or t.aux_on:
+                if t.delack_on and ticks_diff(now, t.delack_deadline) >= 0:
+                    tcp_timer.on_delack(t)
+                if t.timer_on and ticks_diff(now, t.deadline) >= 0:
+                    tcp_timer.on_timer(t)
+                if t.aux_on and ticks_diff(now, t.aux_deadline) >= 0:
+                    tcp_timer.on_aux(t)
+                n = len(tcbs)
+                if i < n and tcbs[i] is not t:
+                    continue  # t left the table
             i += 1
 
     def next_deadline(self, now, best):

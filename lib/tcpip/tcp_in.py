@@ -46,13 +46,10 @@ def fast_input(t, buf, r):
     _input_synchronized does for such a segment, without its tests; returns False (having done
     nothing) when the data does not fit the ring, for the full path to handle."""
     plen = r & 0x7FF
+    rl = t.rx_len
+    if plen > t.rx_size - rl:
+        return False
     s = t.stack
-    if plen:
-        rx = t.rx
-        size = t.rx_size
-        rl = t.rx_len
-        if plen > size - rl:
-            return False
     c = s.counters
     c.eth_rx += 1
     c.ip_rx += 1
@@ -60,44 +57,48 @@ def fast_input(t, buf, r):
     t.last_rx = s.now
     t.probes = 0
     seq = t.r_nxt
-    acked = r >> 11
     # fifth: the ACK; the window is the predicted one, SND.WL1 / SND.WL2 move (RFC 9293 3.10.7.4)
     t.r_wl1 = seq
+    acked = r >> 11
     if acked:
         ack = t.s_una + acked
         t.s_wl2 = ack
         _ack_advanced(t, ack)
+        if ack > t.rebase_at:
+            t.tcp.hot = None  # the next segment takes the full path, which moves the bases first
     else:
         t.s_wl2 = t.s_una
-    ack_now = False
-    if plen:
-        # seventh: the text, into the ring
-        pos = t.rx_head + rl
-        if pos >= size:
-            pos -= size
-        first = size - pos
-        if first >= plen:
-            mem.copy(rx, pos, buf, _DATA, plen)
-        else:
-            mem.copy(rx, pos, buf, _DATA, first)
-            mem.copy(rx, 0, buf, _DATA + first, plen - first)
-        t.rx_len = rl + plen
-        seq += plen
-        t.r_nxt = seq
-        c.tcp_rx_bytes += plen
-        owed = t.ack_owed + plen
-        t.ack_owed = owed
-        if owed > t.mss or t.tcp.config.delayed_ack_ms == 0:
-            ack_now = True  # at least every second full-sized segment (RFC 1122 4.2.3.2)
-        elif not t.delack_on:
-            t.delack_on = True
-            t.delack_deadline = ticks_add(s.now, t.tcp.config.delayed_ack_ms)
-    if seq > t.rebase_at or t.s_una > t.rebase_at:
-        t.tcp.hot = None  # the next segment takes the full path, which moves the bases first
-    if t.tx_len > t.s_nxt - t.s_una and tcp_out.output(t):
+    if not plen:
+        if t.tx_len > t.s_nxt - t.s_una:
+            tcp_out.output(t)  # what the ACK allows now
+        return True
+    # seventh: the text, into the ring
+    size = t.rx_size
+    pos = t.rx_head + rl
+    if pos >= size:
+        pos -= size
+    first = size - pos
+    if first >= plen:
+        mem.copy(t.rx, pos, buf, _DATA, plen)
+    else:
+        mem.copy(t.rx, pos, buf, _DATA, first)
+        mem.copy(t.rx, 0, buf, _DATA + first, plen - first)
+    t.rx_len = rl + plen
+    seq += plen
+    t.r_nxt = seq
+    c.tcp_rx_bytes += plen
+    if seq > t.rebase_at:
+        t.tcp.hot = None
+    owed = t.ack_owed + plen
+    if t.tx_len and t.tx_len > t.s_nxt - t.s_una and tcp_out.output(t):
         return True  # the ACK rode on data
-    if ack_now:
-        tcp_out.send_ack(t)
+    if owed > t.mss or not t.delack_ms:
+        tcp_out.fast_ack(t)  # at least every second full-sized segment (RFC 1122 4.2.3.2)
+    else:
+        t.ack_owed = owed
+        if not t.delack_on:
+            t.delack_on = True
+            t.delack_deadline = ticks_add(s.now, t.delack_ms)
     return True
 
 
@@ -471,11 +472,11 @@ def _input_synchronized(t, buf, ip_off, off, hl, plen):
                 # tcp_data_queue: zero window -> out_of_window -> quick ACK)
                 ack_now = True
             t.ack_owed += took
-            if t.ack_owed > t.mss or t.tcp.config.delayed_ack_ms == 0:
+            if t.ack_owed > t.mss or not t.delack_ms:
                 ack_now = True  # at least every second full-sized segment (RFC 1122 4.2.3.2)
             elif not t.delack_on and t.ack_owed:
                 t.delack_on = True
-                t.delack_deadline = ticks_add(t.stack.now, t.tcp.config.delayed_ack_ms)
+                t.delack_deadline = ticks_add(t.stack.now, t.delack_ms)
         else:
             ack_now = True  # all old: a duplicate, ACK it
     # eighth: FIN, once everything before it has arrived
