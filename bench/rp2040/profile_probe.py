@@ -10,9 +10,7 @@ READ_SIZE = 2048
 WRITE_SIZE = 2048
 RX_BUFFER = None
 TX_BUFFER = None
-WRAP = ("nic.recv_into", "nic.send", "Stack.input", "stack._fp_match", "stack._fast_input",
-        "tcp_out.emit", "tcp_out._fp_build", "tcp_out.output", "Tcb.recv_into", "Stack._timers",
-        "Socket.recv_into", "Socket.write", "Tcb.send")
+WRAP = ("nic.recv_into", "nic.send", "Stack.input", "Stack.poll", "Socket.recv_into")
 import gc
 import time
 from machine import mem32
@@ -88,7 +86,7 @@ def _make(orig, ent, n):
 ARITY = {"nic.recv_into": 2, "nic.send": 3, "Stack.input": 3, "stack._fp_match": 6,
          "stack._fast_input": 3, "tcp_out.emit": 5, "tcp_out._fp_build": 6, "tcp_out.output": 1,
          "Tcb.recv_into": 4, "Stack._timers": 1, "Socket.recv_into": 2, "Socket.write": 3,
-         "Tcb.send": 4, "cal.nop": 1, "cal.parent": 2}
+         "Tcb.send": 4, "Stack.poll": 1, "cal.nop": 1, "cal.parent": 2}
 OWNERS = {"nic": type(nic), "Stack": S.Stack, "stack": S, "tcp_out": tcp_out, "tcp_in": tcp_in,
           "Tcb": T.Tcb, "Socket": ts.Socket}
 

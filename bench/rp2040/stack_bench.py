@@ -303,6 +303,46 @@ def do_udp():
 
 
 rows = []
+qd = bytearray(MSS)
+
+
+def prep_queue():
+    prep_send()
+    # queue one MSS in the ring without sending (the send path minus output)
+    t = tcb
+    pos = (t.tx_head + t.tx_len) % t.tx_size
+    mem.copy(t.tx, pos, qd, 0, MSS)
+    t.tx_len += MSS
+
+
+def do_output():
+    tcp_out.output(tcb)
+
+
+def do_emit():
+    tcp_out.emit(tcb, tcb.s_nxt, 0x18, 0, MSS)
+
+
+def do_build():
+    fastpath.build(stack.tx, tcb.th, 5, 6, 0x180000 | 1000, MSS)
+
+
+def do_copy():
+    mem.copy(stack.tx, 54, tcb.tx, 0, MSS)
+
+
+def do_arm():
+    tcp_out.arm_rexmit(tcb, False)
+
+
+measure("tcp_out.output: one MSS queued", prep_queue, do_output)
+measure("tcp_out.emit: 1460-byte segment", prep_queue, do_emit)
+measure("fastpath.build 1460", prep_none, do_build)
+measure("mem.copy ring->frame 1460", prep_none, do_copy)
+measure("arm_rexmit", prep_none, do_arm)
+for name, c, lo, hi in rows:
+    print("%-44s %8d %8d %8d" % (name, c, lo, hi))
+rows = []
 measure("stack._timers()", prep_tick, do_timers)
 measure("arp.poll", prep_tick, do_arp)
 measure("tcp.poll", prep_tick, do_tcp)

@@ -165,6 +165,12 @@ def open_nic(board, mac=None, clock=None, machine=None, driver=None):
         pull = getattr(Pin, "PULL_UP", None)
         int_pin = Pin(irq, Pin.IN, pull) if pull is not None else Pin(irq, Pin.IN)
     kw = {}
+    if chip == "w5500" and getattr(board, "DMA", True):
+        # on an RP2040 the driver reads the next frame by DMA while the stack works on the last
+        # (drivers/rp2dma.py); a board file says DMA = False to keep every transfer on machine.SPI
+        dma = _spi_dma(board.SPI_ID)
+        if dma is not None:
+            kw["dma"] = dma
     if chip == "enc28j60":
         # No auto-negotiation on the ENC28J60: an auto-negotiating switch port falls back to half
         # duplex (802.3 parallel detection), so half duplex unless the board file says otherwise.
@@ -174,6 +180,20 @@ def open_nic(board, mac=None, clock=None, machine=None, driver=None):
     except OSError as exc:
         raise _fail("no-chip", "no %s answers on %s (%s): %s. Check the wiring, the module's power "
                     "(3.3 V) and the board file" % (chip, name, wiring(board), exc))
+
+
+def _spi_dma(spi_id):
+    """A DMA engine for SPI spi_id on an RP2040 with rp2.DMA (MicroPython >= 1.21), else None."""
+    import sys
+
+    if sys.platform != "rp2":
+        return None
+    try:
+        from tcpip.drivers.rp2dma import SpiDma
+
+        return SpiDma(spi_id)
+    except Exception:  # no rp2.DMA, no free DMA channel, no viper: machine.SPI alone
+        return None
 
 
 def wait_link(nic, clock, timeout_ms):

@@ -117,6 +117,7 @@ _MP_STREAM_FLUSH = const(1)
 _MP_STREAM_POLL = const(3)
 _MP_STREAM_CLOSE = const(4)
 _MAX_RING = const(65535)  # no window scaling: a bigger receive ring could never be advertised
+_ESTABLISHED = const(3)  # tcpip.tcp_core.ESTABLISHED
 
 # socket states (sock->state in Linux)
 UNCONNECTED = 0
@@ -712,6 +713,11 @@ class Socket(_Base):
 
     # -- data: socket calls (raise EAGAIN) -------------------------------------------------------
     def send(self, data, flags=0):
+        t = self.tcb
+        if self.state == CONNECTED and t.state == _ESTABLISHED and not self._wr_shut:
+            n = len(data)
+            if 0 < n <= t.tx_size - t.tx_len:
+                return t.send(data, 0, n)  # the common case: it all fits
         n = self._send_some(data, 0, len(data), None)
         if n < 0:
             raise _oserror(errors.EAGAIN)
@@ -753,6 +759,12 @@ class Socket(_Base):
         return bytes(b)
 
     def recv_into(self, buf, nbytes=0):
+        t = self.tcb
+        if t is not None and t.rx_len and self.state == CONNECTED and not self._rd_shut:
+            n = len(buf)  # the common case: data waits
+            if 0 < nbytes < n:
+                n = nbytes
+            return t.recv_into(buf, 0, n)
         n = len(buf)
         if 0 < nbytes < n:
             n = nbytes
@@ -767,6 +779,11 @@ class Socket(_Base):
     def write(self, buf, a=None, b=None):
         """write(buf), write(buf, n), write(buf, off, n): blocking -> everything, returns the
         count; non-blocking -> what fits now, None when nothing does."""
+        t = self.tcb
+        if b is None and self.state == CONNECTED and t.state == _ESTABLISHED and not self._wr_shut:
+            n = len(buf) if a is None else a
+            if 0 < n <= len(buf) and n <= t.tx_size - t.tx_len:
+                return t.send(buf, 0, n)  # the common case: it all fits
         size = len(buf)
         if b is None:
             off = 0

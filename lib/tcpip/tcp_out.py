@@ -146,7 +146,20 @@ def emit(t, seq, flags, data_off, data_len):
             t.th_gen == s.route.gen or build_template(t)):
         wnd = select_window(t)
         if data_len:
-            _payload(t, f, _DATA, data_off, data_len)
+            ring = t.tx
+            if ring is NO_RING:
+                _payload(t, f, _DATA, data_off, data_len)
+            else:
+                size = t.tx_size
+                pos = t.tx_head + data_off
+                if pos >= size:
+                    pos -= size
+                first = size - pos
+                if first >= data_len:
+                    mem.copy(f, _DATA, ring, pos, data_len)
+                else:
+                    mem.copy(f, _DATA, ring, pos, first)
+                    mem.copy(f, _DATA + first, ring, 0, data_len - first)
         if flags & _ACK:
             t.delack_on = False  # this segment carries the ACK we owed
             t.ack_owed = 0
@@ -308,11 +321,15 @@ def output(t):
         return 0
     sent = 0
     mss = t.mss
+    una = t.s_una
+    tx_len = t.tx_len
+    wnd = t.snd_wnd if t.snd_wnd < t.cwnd else t.cwnd
+    nxt = t.s_nxt
+    new = False  # new data went out: the loss probe / retransmission timer is armed below
     for _ in range(64):  # bounded: at most 64 segments per call
-        flight = t.s_nxt - t.s_una
-        unsent = t.tx_len - flight  # -1 while our FIN is in flight
+        flight = nxt - una
+        unsent = tx_len - flight  # -1 while our FIN is in flight
         if unsent > 0:
-            wnd = t.snd_wnd if t.snd_wnd < t.cwnd else t.cwnd
             n = unsent if unsent < mss else mss
             usable = wnd - flight
             if n > usable:
@@ -324,44 +341,50 @@ def output(t):
             if n < mss and flight > 0:
                 if n < unsent:
                     break  # cut by the window: wait for it to open (SWS, RFC 9293 3.8.6.2.1)
-                if not t.nodelay and not t.fin_pending and t.s_sml > t.s_una:
+                if not t.nodelay and not t.fin_pending and t.s_sml > una:
                     break  # Nagle, Minshall's variant as Linux: one small segment in flight
             flags = _ACK
             if n == unsent:
                 flags = _ACK | _PSH
                 if t.fin_pending:
                     flags = _ACK | _PSH | _FIN  # piggyback the FIN on the last data
-            emit(t, t.s_nxt, flags, flight, n)
+            emit(t, nxt, flags, flight, n)
             t.stack.counters.tcp_tx_bytes += n
-            new = t.s_nxt == t.s_max
-            t.s_nxt += n
-            if n < mss:
-                t.s_sml = t.s_nxt  # end of the last small segment (Minshall)
-            if flags & _FIN:
-                t.s_nxt += 1
-                fin_out(t)
-            if t.s_nxt > t.s_max:
-                t.s_max = t.s_nxt
-            if new:
+            smax = t.s_max
+            if nxt == smax:
+                new = True
                 if not t.rtt_timing:
                     t.rtt_timing = True
-                    t.s_rtt = t.s_nxt
+                    t.s_rtt = nxt + n
                     t.rtt_start = t.stack.now
-                arm_rexmit(t, False)
             elif not t.timer_on:
-                set_timer(t, t.rto)
+                set_timer(t, t.rto)  # a retransmission (go-back-N)
+            nxt += n
+            if n < mss:
+                t.s_sml = nxt  # end of the last small segment (Minshall)
+            if flags & _FIN:
+                nxt += 1
+                t.s_nxt = nxt
+                fin_out(t)
+            t.s_nxt = nxt
+            if nxt > smax:
+                t.s_max = nxt
             sent += 1
             continue
         if unsent == 0 and t.fin_pending:
-            emit(t, t.s_nxt, _FIN | _ACK, flight, 0)
-            t.s_nxt += 1
+            emit(t, nxt, _FIN | _ACK, flight, 0)
+            nxt += 1
+            t.s_nxt = nxt
             fin_out(t)
-            if t.s_nxt > t.s_max:
-                t.s_max = t.s_nxt
+            if nxt > t.s_max:
+                t.s_max = nxt
             if not t.timer_on:
                 set_timer(t, t.rto)
             sent += 1
         break
+    if new:
+        # (RFC 8985 7.2: the probe timer restarts with each new segment; they all left now)
+        arm_rexmit(t, False)
     return sent
 
 

@@ -115,3 +115,37 @@ class FakeIntPin(_FakePin):
         if v is None:
             return self.model.int_level()
         return None
+
+
+class FakeDma:
+    """The DMA engine contract of lib/tcpip/drivers/rp2dma.py over a FakeSpi: start_read /
+    start_write note the transfer, finish() clocks its bytes through the SPI (CS still low, as
+    the real engine has moved them by then). Counts the transfers it ran."""
+
+    def __init__(self, spi):
+        self.spi = spi
+        self.job = None
+        self.reads = 0
+        self.writes = 0
+
+    def start_read(self, buf, n):
+        assert self.job is None, "a transfer is still running"
+        self.job = (True, buf, 0, n)
+
+    def start_write(self, buf, off, n):
+        assert self.job is None, "a transfer is still running"
+        self.job = (False, buf, off, n)
+
+    def finish(self):
+        job = self.job
+        if job is None:
+            return
+        self.job = None
+        read, buf, off, n = job
+        view = memoryview(buf)[off:off + n]
+        if read:
+            self.reads += 1
+            self.spi.readinto(view)
+        else:
+            self.writes += 1
+            self.spi.write(view)

@@ -17,7 +17,7 @@ if _MP not in sys.path:
 import w5500_model as wm  # noqa: E402
 from w5500_model import W5500Model  # noqa: E402
 from listlink import ListLink  # noqa: E402
-from spi_fake import FakeCs, FakeIntPin, FakeResetPin, FakeSpi  # noqa: E402
+from spi_fake import FakeCs, FakeDma, FakeIntPin, FakeResetPin, FakeSpi  # noqa: E402
 from segment import OUR_IP, OUR_MAC, PEER_IP, PEER_MAC, Sent, eth, ip_packet  # noqa: E402
 from tcpip import errors  # noqa: E402
 from tcpip import mem  # noqa: E402
@@ -69,7 +69,7 @@ def frame(n, dst=OUR_MAC, ethertype=0x0800, seed=0):
 
 
 class Rig:
-    def __init__(self, int_pin=False, reset=True, model=None, **kw):
+    def __init__(self, int_pin=False, reset=True, model=None, dma=False, **kw):
         self.link = ListLink()
         self.model = model if model is not None else W5500Model(self.link)
         self.model.link = self.link
@@ -77,6 +77,9 @@ class Rig:
         self.spi = FakeSpi(self.model)
         self.cs = FakeCs(self.model)
         self.int_pin = FakeIntPin(self.model) if int_pin else None
+        self.dma = FakeDma(self.spi) if dma else None
+        if dma:
+            kw["dma"] = self.dma
         self.nic = W5500(self.spi, self.cs, reset=FakeResetPin(self.model) if reset else None,
                          mac=OUR_MAC, int_pin=self.int_pin, clock=self.clock, **kw)
         self.buf = bytearray(1518)
@@ -683,6 +686,87 @@ def test_spi_transactions_and_bytes_per_frame():
     assert r.cost(lambda: r.nic.send(g, 1514)) == (1 + 2 + 3, 1536 + 21) and r.link.sent[-1] == g
     r = Rig(int_pin=True)
     assert r.cost(lambda: r.nic.recv_into(r.buf)) == (1, 23)
+
+
+# -- DMA: the next frame read while the stack works on the last (drivers/rp2dma.py) ---------------
+def test_dma_reads_the_next_frame_ahead_and_frames_stay_byte_exact():
+    r = Rig(dma=True)
+    sizes = (1514, 60, 777, 1200, 61, 1514, 333, 1024, 90, 1500)
+    for rnd in range(40):
+        burst = [frame(sizes[(rnd + i) % len(sizes)], seed=rnd * 10 + i) for i in range(1 + rnd % 7)]
+        for f in burst:
+            r.link.inbox.append(f)
+        r.model.select()  # they arrive together: one poll, then each frame read ahead of time
+        r.model.deselect()
+        for i in range(len(burst)):
+            assert r.recv() == burst[i], (rnd, i)
+            if i % 2:
+                g = frame(100 + i, dst=PEER_MAC, seed=rnd)
+                r.nic.send(g, len(g))  # a send while a frame is being read ahead
+                assert r.link.sent[-1] == g
+        assert r.recv() == b"" and r.nic._ahead == 0
+    c = r.nic.counters
+    assert c.rx_malformed_reset == 0 and c.rx_frames == sum([1 + k % 7 for k in range(40)])
+    assert r.dma.reads >= 100 and r.model.rx_dropped_full == 0
+
+
+def test_dma_read_ahead_gives_its_space_back_only_when_read():
+    # RX_RD moves past a frame read ahead only once its transfer is over: the chip must not
+    # reuse memory a DMA read is still taking
+    r = Rig(dma=True)
+    burst = [frame(1514, seed=i) for i in range(3)]
+    for f in burst:
+        r.link.inbox.append(f)
+    r.model.select()
+    r.model.deselect()
+    assert r.recv() == burst[0] and r.nic._ahead == 1
+    assert r.model.sreg16(0, wm.Sn_RX_RD) == 0  # nothing released while a read runs
+    assert r.recv() == burst[1] and r.recv() == burst[2]
+    assert r.model.sreg16(0, wm.Sn_RX_RD) == 3 * 1516 and r.nic._ahead == 0
+
+
+def test_dma_link_check_during_a_read_ahead_and_a_bad_header_found_by_one():
+    r = Rig(dma=True)
+    for i in range(4):
+        r.link.inbox.append(frame(600, seed=i))
+    r.model.select()
+    r.model.deselect()
+    # the length header of the fourth frame goes bad in the chip's memory (frames of 602 bytes
+    # with their headers, from offset 0)
+    r.model.rx_mem[3 * 602] = 0
+    r.model.rx_mem[3 * 602 + 1] = 5
+    assert r.recv() == frame(600, seed=0) and r.nic._ahead == 1
+    assert r.nic.link_up() and r.nic._ahead == 2  # the bus freed, the frame kept
+    assert r.recv() == frame(600, seed=1)
+    assert r.recv() == frame(600, seed=2)  # its read ahead brought the bad header: not started
+    assert r.nic._ahead == 0 and r.nic.counters.rx_malformed_reset == 0
+    assert r.recv() == b"" and r.nic.counters.rx_malformed_reset == 1  # found, socket reopened
+    f = frame(100, seed=9)
+    r.link.inbox.append(f)
+    assert r.recv() == f and r.nic.counters.socket_reopens == 1
+
+
+def test_dma_stack_answers_ping_through_the_chip():
+    r = Rig(dma=True)
+    stack = Stack(r.nic, r.clock, addr="192.0.2.2/24", gateway="192.0.2.1")
+    pings = []
+    for i in range(6):
+        data = b"ping %d " % i * 20
+        icmp = bytearray(8 + len(data))
+        icmp[8:] = data
+        IcmpRepr(8, 0, 0x4242, i, len(data)).emit(icmp, 0)
+        pings.append(eth(OUR_MAC, PEER_MAC, ethernet.ETHERTYPE_IPV4,
+                         ip_packet(PEER_IP, OUR_IP, ipv4.PROTO_ICMP, icmp)))
+    stack.arp.entries[0].state = 2  # the peer's MAC known (as an ARP exchange would teach it)
+    stack.arp.entries[0].ip[:] = PEER_IP
+    stack.arp.entries[0].mac[:] = PEER_MAC
+    stack.arp.entries[0].deadline = 1 << 28
+    for p in pings:
+        r.link.inbox.append(p)
+    stack.poll()
+    replies = [Sent(f) for f in r.link.sent]
+    assert [s.icmp.seq for s in replies] == list(range(6)) and stack.counters.icmp_echo_reply_sent == 6
+    assert r.dma.reads == 5  # every frame after the first of the burst was read ahead
 
 
 def test_bad_send_sizes_are_dropped_not_raised():

@@ -155,7 +155,7 @@ class W5500:
     """
 
     def __init__(self, spi, cs, reset=None, mac=None, int_pin=None, clock=None, ipv6=False,
-                 fdm_chain=True):
+                 fdm_chain=True, dma=None):
         self._spi = spi
         self._cs = _pin_setter(cs)
         self._rst = _pin_setter(reset) if reset is not None else None
@@ -222,12 +222,22 @@ class W5500:
         self._avail = 0     # bytes of complete frames known to wait from _rd on
         self._next = 0      # the length header (2 + frame) of the frame at _rd, when _avail
         self._wr = 0        # socket 0's TX_WR
+        # DMA (drivers/rp2dma.py): the next frame is read ahead into _drx while the stack works on
+        # the last one
+        self._dma = dma if fdm_chain else None
+        self._ahead = 0     # 1: a frame being read ahead (CS low), 2: read ahead and done
+        self._an = 0        # its length
+        if self._dma is not None:
+            self._drx = bytearray(_MAX_FRAME + 2)
         self._cs(1)
         self.reset()
 
     # -- bring-up ---------------------------------------------------------------------------------
     def reset(self):
         """Hardware reset (if wired), presence check, software reset, configuration, socket 0 open."""
+        if self._ahead == 1:
+            self._bus()
+        self._ahead = 0
         clock = self.clock
         if self._rst is not None:
             self._rst(0)
@@ -286,10 +296,19 @@ class W5500:
         self._wait_reg(_BSB_S0, _Sn_SR, 0xFF, _SOCK_CLOSED, "W5500 socket 0 did not close")
         self._tx_pending = False
 
+    def _bus(self):
+        """End a frame read ahead that still holds the bus (CS low): kept for the next recv_into."""
+        self._dma.finish()
+        self._cs(1)
+        self._ahead = 2
+
     def _reopen(self):
         """Close and open socket 0: pointers back in step (DS 4.2 Sn_CR OPEN), buffers emptied.
         The configuration is written again first: a chip that reset by itself (brown-out, an RSTn
         glitch) lost SHAR and the buffer sizes, and MFEN would then drop every unicast frame."""
+        if self._ahead == 1:
+            self._bus()
+        self._ahead = 0  # a frame read ahead belongs to the old pointers
         try:
             self._close()
             self._configure()
@@ -299,6 +318,8 @@ class W5500:
             self.counters.reopen_failed += 1
 
     def close(self):
+        if self._ahead == 1:
+            self._bus()
         self._close()
 
     def _command(self, cmd):
@@ -372,10 +393,14 @@ class W5500:
     # -- the NIC contract -------------------------------------------------------------------------
     def link_up(self):
         """PHYCFGR.LNK (DS 4.1)."""
+        if self._ahead == 1:
+            self._bus()
         return bool(self._read8(_BSB_COMMON, _PHYCFGR) & 0x01)
 
     def recv_into(self, buf):
         """One received frame into buf; its length, or 0 when none is waiting. Never raises."""
+        if self._ahead:
+            return self._take_ahead(buf)
         avail = self._avail
         if not avail:
             avail = self._poll()
@@ -414,12 +439,62 @@ class W5500:
         if more:
             self._next = (rb[n] << 8) | rb[n + 1]
             self._avail = left
+            if self._dma is not None:
+                self._read_ahead()  # runs while the stack works on this frame
         else:
             self._avail = 0
             self._release()  # the batch is read: its space goes back to the chip now
         if buf is not self.rx_buffer:
             mem.copy(buf, 0, rb, 0, n)
         c.rx_frames += 1
+        return n
+
+    def _read_ahead(self):
+        """Start reading the frame at RX_RD (length self._next) by DMA into _drx, with the next
+        one's length header when that frame is counted too. One not plausible is left to the
+        synchronous path (which reopens the socket)."""
+        total = self._next
+        avail = self._avail
+        if total < _MIN_FRAME + 2 or total > _MAX_FRAME + 2 or total > avail:
+            return
+        rd = self._rd
+        left = avail - total
+        more = left >= _MIN_FRAME + 2
+        n = total - 2
+        h = self._rxh
+        a = (rd + 2) & 0xFFFF
+        h[0] = a >> 8
+        h[1] = a & 0xFF
+        self._cs(0)
+        self.counters.spi_transactions += 1
+        self._spi.write(h)
+        self._dma.start_read(self._drx, n + 2 if more else n)
+        self._ahead = 1
+        self._an = n
+        self._rd = (rd + total) & 0xFFFF
+        self._avail = left if more else 0
+
+    def _take_ahead(self, buf):
+        """The frame read ahead: into buf, and the next one started."""
+        if self._ahead == 1:
+            self._dma.finish()
+            self._cs(1)
+        self._ahead = 0
+        n = self._an
+        d = self._drx
+        if self._avail:
+            self._next = (d[n] << 8) | d[n + 1]
+        c = self.counters
+        if n > len(buf):
+            c.rx_dropped_too_big += 1
+            n = 0
+        else:
+            mem.copy(buf, 0, d, 0, n)
+            c.rx_frames += 1
+        if self._avail:
+            self._read_ahead()
+        else:
+            self._release()
         return n
 
     def _poll(self):
@@ -479,6 +554,8 @@ class W5500:
         if n < _MIN_FRAME or n > _MAX_FRAME or n > len(buf):
             c.tx_dropped_size += 1
             return
+        if self._ahead == 1:
+            self._bus()
         txb = self._txb
         if buf is not self.tx_buffer:
             mem.copy(txb, _TX_OFF, buf, 0, n)
@@ -486,14 +563,18 @@ class W5500:
         txb[1] = wr >> 8
         txb[2] = wr & 0xFF
         cs = self._cs
-        spi = self._spi
         # the frame into the chip's TX buffer at TX_WR (with up to 31 bytes after it, in free
         # space: one frame at most is still on its way, and the buffer holds 16 KB)
         cs(0)
         c.spi_transactions += 1
-        spi.write(self._txv[(n + 34) >> _BLOCK_SHIFT])
+        self._spi.write(self._txv[(n + 34) >> _BLOCK_SHIFT])
         cs(1)
-        wr = (wr + n) & 0xFFFF  # DS 4.2 Sn_TX_WR: 16 bits, the carry is dropped
+        self._go((wr + n) & 0xFFFF, n)  # DS 4.2 Sn_TX_WR: 16 bits, the carry is dropped
+
+    def _go(self, wr, n):
+        """The frame is in the chip's buffer: once the last SEND is done (SEND_OK) and the last
+        command taken, [Sn_IR clear, Sn_TX_WR, Sn_CR = SEND] in the transaction that read them."""
+        c = self.counters
         g = self._txg
         w = g[0]
         at = g[2][1]
@@ -504,6 +585,8 @@ class W5500:
         o_ir = ch[2][0]
         o_cr = ch[2][1]
         if self.fdm_chain:
+            cs = self._cs
+            spi = self._spi
             cs(0)
             c.spi_transactions += 1
             spi.write_readinto(ch[0], r)
@@ -570,7 +653,7 @@ class W5500:
         """Up to timeout_ms until a frame may be waiting: INTn low with the INT pin, else 1 ms."""
         clock = self.clock
         pin = self._int
-        if self._rx_more or self._avail:
+        if self._rx_more or self._avail or self._ahead:
             self._rx_more = False
             return True
         if pin is None:
