@@ -662,7 +662,7 @@ class Socket(_Base):
 
     def _readiness(self, mask):
         """Poll flags now (no stack service): POLLIN when data, the peer's FIN or an error waits;
-        POLLOUT when connected with room in the send ring (or a send would fail at once);
+        POLLOUT when connected with a third of the send ring free (or a send would fail at once);
         POLLHUP when both directions are shut (Linux tcp_poll: SHUTDOWN_MASK or TCP_CLOSE, so
         also an unconnected socket); POLLERR while an error is pending; POLLNVAL once closed.
         POLLIN/POLLOUT only when asked for in mask; the others always. (modlwip's
@@ -693,8 +693,8 @@ class Socket(_Base):
             r |= POLLOUT  # a send fails at once (EPIPE)
             if rd_shut:
                 r |= POLLHUP
-        elif t.tx_len < t.tx_size:
-            r |= POLLOUT
+        elif 2 * (t.tx_size - t.tx_len) >= t.tx_len and t.tx_len < t.tx_size:
+            r |= POLLOUT  # a third of the ring or more free (Linux sk_stream_is_writeable)
         return r & (mask | POLLERR | POLLHUP)
 
     def ioctl(self, req, arg):

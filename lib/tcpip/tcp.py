@@ -326,13 +326,17 @@ class Tcb:
         return self.rx_len > 0 or self.fin_received or self.state == CLOSED
 
     def writable(self):
-        """send would queue something (or fail at once because the connection ended)."""
+        """A send is worth waking up for (or fails at once because the connection ended): a
+        third of the send ring or more is free (Linux sk_stream_is_writeable: free space at least
+        half of what is queued), so a blocked writer queues a good chunk, not the few bytes that
+        came free (which would go out as a tiny segment)."""
         st = self.state
         if st == CLOSED:
             return True
         if self.fin_pending or (st != ESTABLISHED and st != CLOSE_WAIT):
             return False
-        return self.tx_len < self.tx_size
+        free = self.tx_size - self.tx_len
+        return free > 0 and free + free >= self.tx_len
 
     # -- user calls ------------------------------------------------------------------------------
     def send(self, data, off, n):

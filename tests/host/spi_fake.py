@@ -120,13 +120,25 @@ class FakeIntPin(_FakePin):
 class FakeDma:
     """The DMA engine contract of lib/tcpip/drivers/rp2dma.py over a FakeSpi: start_read /
     start_write note the transfer, finish() clocks its bytes through the SPI (CS still low, as
-    the real engine has moved them by then). Counts the transfers it ran."""
+    the real engine has moved them by then); complete() is the transfer ending by itself, with
+    the write callback. Counts the transfers it ran."""
 
     def __init__(self, spi):
         self.spi = spi
         self.job = None
         self.reads = 0
         self.writes = 0
+        self.done_fn = None
+
+    def on_write_done(self, fn):
+        self.done_fn = fn
+
+    def complete(self):
+        """The running transfer ends by itself (what the IRQ reports): a write's callback runs."""
+        job = self.job
+        self.finish()
+        if job is not None and not job[0] and self.done_fn is not None:
+            self.done_fn()
 
     def start_read(self, buf, n):
         assert self.job is None, "a transfer is still running"

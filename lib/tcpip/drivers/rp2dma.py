@@ -12,6 +12,8 @@ The engine contract (tests/host/spi_fake.py FakeDma is the host's stand-in):
   start_read(buf, n)         clock n bytes into buf[0:n], zeros out on MOSI (CS already low)
   start_write(buf, off, n)   clock buf[off:off+n] out on MOSI (CS already low)
   finish()                   wait until the transfer is over: the SPI idle, its RX FIFO empty
+  on_write_done(fn)          fn() runs when a write ends (a soft IRQ: scheduled, between two
+                             jumps of whatever runs), unless finish() came first
 A buffer must not change until finish(); after it, machine.SPI calls work on the bus again.
 """
 import micropython
@@ -63,7 +65,8 @@ class SpiDma:
         self._sr = base + 0x0C   # SSPSR
         self._icr = base + 0x20  # SSPICR
         treq = 16 + 2 * spi_id   # DREQ_SPIn_TX; DREQ_SPIn_RX is the next one (datasheet 2.5.3.1)
-        self._ctrl_w = self._tx.pack_ctrl(size=0, inc_read=True, inc_write=False, treq_sel=treq)
+        self._ctrl_w = self._tx.pack_ctrl(size=0, inc_read=True, inc_write=False, treq_sel=treq,
+                                          irq_quiet=False)  # a write's end raises the IRQ
         self._ctrl_z = self._tx.pack_ctrl(size=0, inc_read=False, inc_write=False, treq_sel=treq)
         self._ctrl_r = self._rx.pack_ctrl(size=0, inc_read=False, inc_write=True, treq_sel=treq + 1)
         self._txch = 0x50000000 + 0x40 * self._tx.channel  # DMA channel registers (2.5.7)
@@ -84,6 +87,12 @@ class SpiDma:
 
     def finish(self):
         _wait(self._last, self._sr, self._dr, self._icr)
+
+    def on_write_done(self, fn):
+        def handler(dma):
+            fn()
+
+        self._tx.irq(handler)
 
     def close(self):
         self._tx.close()

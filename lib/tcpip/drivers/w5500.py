@@ -99,6 +99,9 @@ _BLOCKS = const(48)           # 48 * 32 = 1536 >= 3 + 1514 (send) and 1514 + 2 (
 _RX_BUF = const(1536)         # rx_buffer: a frame plus the next frame's length header, in blocks
 _TX_OFF = const(4)            # tx_buffer starts at _txb[4] (even: aligned frames), SPI header [1:4]
 _TX_BUF = const(1541)         # 1 + 32 * 48 + 4 for the views over it
+_DMA_MIN = const(512)          # frames moved by DMA from this size on (a smaller one costs less
+                               # by machine.SPI than the DMA set-up saves)
+_DTX_OFF = const(6)            # a frame in _dtx: the SPI header at [3:6], the frame from 6 (even)
 _RSR_TRIES = const(8)         # reads of Sn_RX_RSR until two agree (ioLibrary getSn_RX_RSR)
 _SPIN_POLLS = const(32)       # polls before waits start sleeping 1 ms between polls
 _MAX_POLLS = const(2000)
@@ -223,19 +226,25 @@ class W5500:
         self._next = 0      # the length header (2 + frame) of the frame at _rd, when _avail
         self._wr = 0        # socket 0's TX_WR
         # DMA (drivers/rp2dma.py): the next frame is read ahead into _drx while the stack works on
-        # the last one
+        # the last one; a frame is written from _dtx while the stack builds the next, its SEND
+        # issued by the next bus use or, if none comes first, when the write ends (a soft IRQ)
         self._dma = dma if fdm_chain else None
         self._ahead = 0     # 1: a frame being read ahead (CS low), 2: read ahead and done
         self._an = 0        # its length
+        self._txing = 0     # the length of a frame being written by DMA (its SEND to come)
+        self._by_dma = False  # the last frame sent went through _dtx
         if self._dma is not None:
             self._drx = bytearray(_MAX_FRAME + 2)
+            self._dtx = bytearray(_DTX_OFF + _MAX_FRAME)
+            self._dtx[_DTX_OFF - 1] = _BSB_S0_TX | _RWB_WRITE | _OM_VDM
+            self._dma.on_write_done(self._doorbell)
         self._cs(1)
         self.reset()
 
     # -- bring-up ---------------------------------------------------------------------------------
     def reset(self):
         """Hardware reset (if wired), presence check, software reset, configuration, socket 0 open."""
-        if self._ahead == 1:
+        if self._ahead == 1 or self._txing:
             self._bus()
         self._ahead = 0
         clock = self.clock
@@ -297,16 +306,33 @@ class W5500:
         self._tx_pending = False
 
     def _bus(self):
-        """End a frame read ahead that still holds the bus (CS low): kept for the next recv_into."""
-        self._dma.finish()
-        self._cs(1)
-        self._ahead = 2
+        """End a DMA transfer that still holds the bus (CS low): a frame read ahead is kept for
+        the next recv_into; a frame written gets its SEND. Safe against the doorbell running
+        between any two jumps of it (MicroPython runs scheduled callbacks only at jumps and in
+        blocking calls): _txing is taken and cleared in one straight run of bytecode."""
+        if self._ahead == 1:
+            self._dma.finish()
+            self._cs(1)
+            self._ahead = 2
+        n = self._txing
+        self._txing = 0
+        if n:
+            self._dma.finish()
+            self._cs(1)
+            self._go((self._wr + n) & 0xFFFF, n)
+
+    def _doorbell(self, dma=None):
+        """The DMA write of a frame ended, and no bus use came first: its SEND now (a soft IRQ,
+        between two jumps of whatever the board runs). Inside a driver call _txing is 0: every
+        call ends a transfer first, and only send() starts one, as its last step."""
+        if self._txing:
+            self._bus()
 
     def _reopen(self):
         """Close and open socket 0: pointers back in step (DS 4.2 Sn_CR OPEN), buffers emptied.
         The configuration is written again first: a chip that reset by itself (brown-out, an RSTn
         glitch) lost SHAR and the buffer sizes, and MFEN would then drop every unicast frame."""
-        if self._ahead == 1:
+        if self._ahead == 1 or self._txing:
             self._bus()
         self._ahead = 0  # a frame read ahead belongs to the old pointers
         try:
@@ -318,7 +344,7 @@ class W5500:
             self.counters.reopen_failed += 1
 
     def close(self):
-        if self._ahead == 1:
+        if self._ahead == 1 or self._txing:
             self._bus()
         self._close()
 
@@ -393,12 +419,14 @@ class W5500:
     # -- the NIC contract -------------------------------------------------------------------------
     def link_up(self):
         """PHYCFGR.LNK (DS 4.1)."""
-        if self._ahead == 1:
+        if self._ahead == 1 or self._txing:
             self._bus()
         return bool(self._read8(_BSB_COMMON, _PHYCFGR) & 0x01)
 
     def recv_into(self, buf):
         """One received frame into buf; its length, or 0 when none is waiting. Never raises."""
+        if self._txing:
+            self._bus()
         if self._ahead:
             return self._take_ahead(buf)
         avail = self._avail
@@ -451,12 +479,12 @@ class W5500:
 
     def _read_ahead(self):
         """Start reading the frame at RX_RD (length self._next) by DMA into _drx, with the next
-        one's length header when that frame is counted too. One not plausible is left to the
-        synchronous path (which reopens the socket)."""
+        one's length header when that frame is counted too. A small frame, or one not plausible,
+        is left to the synchronous path (which reopens the socket for the latter)."""
         total = self._next
         avail = self._avail
-        if total < _MIN_FRAME + 2 or total > _MAX_FRAME + 2 or total > avail:
-            return
+        if total < _DMA_MIN or total > _MAX_FRAME + 2 or total > avail:
+            return  # small (a DMA costs more than it saves), or not plausible: the sync path
         rd = self._rd
         left = avail - total
         more = left >= _MIN_FRAME + 2
@@ -554,8 +582,26 @@ class W5500:
         if n < _MIN_FRAME or n > _MAX_FRAME or n > len(buf):
             c.tx_dropped_size += 1
             return
-        if self._ahead == 1:
+        if self._ahead == 1 or self._txing:
             self._bus()
+        dma = self._dma
+        if dma is not None and n >= _DMA_MIN:
+            # into _dtx, out by DMA while the stack goes on; the SEND when it ends (_bus)
+            d = self._dtx
+            mem.copy(d, _DTX_OFF, buf, 0, n)
+            wr = self._wr
+            d[_DTX_OFF - 3] = wr >> 8
+            d[_DTX_OFF - 2] = wr & 0xFF
+            self._by_dma = True
+            self._cs(0)
+            c.spi_transactions += 1
+            dma.start_write(d, _DTX_OFF - 3, n + 3)
+            self._txing = n  # last: from here on the doorbell may issue the SEND
+            return
+        self._by_dma = False
+        self._send_sync(buf, n)
+
+    def _send_sync(self, buf, n):
         txb = self._txb
         if buf is not self.tx_buffer:
             mem.copy(txb, _TX_OFF, buf, 0, n)
@@ -566,7 +612,7 @@ class W5500:
         # the frame into the chip's TX buffer at TX_WR (with up to 31 bytes after it, in free
         # space: one frame at most is still on its way, and the buffer holds 16 KB)
         cs(0)
-        c.spi_transactions += 1
+        self.counters.spi_transactions += 1
         self._spi.write(self._txv[(n + 34) >> _BLOCK_SHIFT])
         cs(1)
         self._go((wr + n) & 0xFFFF, n)  # DS 4.2 Sn_TX_WR: 16 bits, the carry is dropped
@@ -633,11 +679,13 @@ class W5500:
                                        ticks_diff(clock.ticks_ms(), start) >= _TX_WAIT_MS):
                 if pending:
                     # no SEND_OK for the last frame: count it, restart socket 0, try once more
-                    # (the frame, still in tx_buffer, is written again: the reopen emptied the
-                    # chip's buffer; with nothing pending the retry cannot come back here)
+                    # (the frame, still in _dtx or tx_buffer, is written again: the reopen
+                    # emptied the chip's buffer; with nothing pending the retry cannot come back
+                    # here)
                     c.tx_timeouts += 1
                     self._reopen()
-                    self.send(self.tx_buffer, n)
+                    self._send_sync(memoryview(self._dtx)[_DTX_OFF:] if self._by_dma
+                                    else self.tx_buffer, n)
                     return
                 c.tx_no_space += 1
                 self._tx_pending = pending
