@@ -223,7 +223,8 @@ def bring_up(board, dhcp=True, addr=None, gateway=None, dns=None, mac=None, cloc
     first (None: do not wait). mac: 6 bytes (None: the driver derives one from machine.unique_id()).
     machine/driver: stand-ins for tests (the machine module, a driver class). log: callable(text)
     for progress lines. The stack gets attributes board, nic, dhcp (client or None), resolver
-    (or None when tcpip.dns is absent); stack.dns_servers holds the DNS servers (4-byte addresses)."""
+    (None without DNS servers or without tcpip.dns: tcpip.dns is imported only when there are
+    servers); stack.dns_servers holds the DNS servers (4-byte addresses)."""
     from tcpip import socket as tsocket
 
     if isinstance(board, str):
@@ -271,10 +272,12 @@ def bring_up(board, dhcp=True, addr=None, gateway=None, dns=None, mac=None, cloc
         stack.dns_servers = servers  # static, or overriding the DHCP server's (until a renewal)
     tsocket.set_default_stack(stack)
     tsocket.set_resolver(None)
-    try:
-        from tcpip.dns import Resolver
-    except ImportError:
-        Resolver = None  # a bundle without DNS: numeric addresses only
+    Resolver = None
+    if stack.dns_servers:  # static servers, or the DHCP server's: names resolve (tcpip.dns)
+        try:
+            from tcpip.dns import Resolver
+        except ImportError:
+            pass  # a bundle without DNS: numeric addresses only
     if Resolver is not None:
         resolver = Resolver(stack)  # reads stack.dns_servers (DHCP keeps them current)
         stack.resolver = resolver

@@ -14,7 +14,6 @@ from tcpip.route import Route
 from tcpip import fastpath
 from tcpip import tcp_in
 from tcpip.tcp import Tcp, TcpConfig
-from tcpip.udp import Udp
 from tcpip.wire import ethernet
 from tcpip.wire import ipv4
 
@@ -89,11 +88,22 @@ class Stack:
         self.trace = None  # optional callable(event, tcb_or_None, detail) for timelines
         self.arp = ArpCache(self, arp_entries, arp_queue, len(self.tx))
         self.tcp = Tcp(self, tcp_config if tcp_config is not None else TcpConfig())
-        self.udp = Udp(self)  # UDP for DHCP and DNS (tcpip.udp, tcpip.dhcp, tcpip.dns)
+        self._udp = None  # the UDP layer (tcpip.udp), made when first used: stack.udp
         self.dns_servers = []  # 4-byte addresses; DHCP sets them, tcpip.dns.Resolver reads them
         self._isn_refresh = self.now
         self._timers_at = -1  # the tick the timers last ran at (never a tick value)
         self._second_at = self.now  # the last once-a-second round
+
+    def __getattr__(self, name):
+        # stack.udp: the UDP layer is made (and tcpip.udp imported) when DHCP, DNS or a datagram to
+        # us first needs it; a board with a static address and no names never loads it
+        if name == "udp":
+            from tcpip.udp import Udp
+
+            self._udp = Udp(self)
+            self.udp = self._udp
+            return self._udp
+        raise AttributeError(name)
 
     # -- configuration ---------------------------------------------------------------------------
     def configure(self, addr, gateway=None):
@@ -137,8 +147,8 @@ class Stack:
         if second or arp._resolving:
             arp.poll(now)
         self.tcp.poll(now)
-        udp = self.udp
-        if udp.timers:
+        udp = self._udp
+        if udp is not None and udp.timers:
             udp.poll(now)  # DHCP and DNS timers
 
     def next_timer_ms(self):
@@ -146,7 +156,8 @@ class Stack:
         now = self.clock.ticks_ms()
         best = self.arp.next_deadline(now, _IDLE_WAIT_MS)
         best = self.tcp.next_deadline(now, best)
-        best = self.udp.next_deadline(now, best)
+        if self._udp is not None:
+            best = self._udp.next_deadline(now, best)
         return best if best > 0 else 0
 
     def run_until(self, done, timeout_ms=None):
@@ -248,7 +259,15 @@ class Stack:
         if proto == _PROTO_TCP:
             self.tcp.input(buf, _IP, _IP + hl, total - hl)
         elif proto == _PROTO_UDP:
-            self.udp.input(buf, _IP, _IP + hl, total - hl)
+            udp = self._udp
+            if udp is None:
+                if buf[0] & 1 or not route.is_local(buf, _IP + 16):
+                    # broadcast or multicast and nobody uses UDP: nothing to answer either
+                    c.udp_rx += 1
+                    c.udp_no_port += 1
+                    return
+                udp = self.udp  # a datagram to us: the UDP layer answers (port unreachable)
+            udp.input(buf, _IP, _IP + hl, total - hl)
         elif proto == _PROTO_ICMP:
             self._icmp_input(buf, _IP + hl, total - hl)
         else:
@@ -293,7 +312,10 @@ class Stack:
     def _icmp_error(self, buf, q, qlen, err):
         # the quoted datagram's protocol picks the layer told (UDP: tcpip.udp; else TCP)
         if qlen >= 20 and buf[q + 9] == _PROTO_UDP:
-            self.udp.icmp_error(buf, q, qlen, err)
+            if self._udp is None:
+                self.counters.icmp_unreach_no_match += 1  # we sent no UDP
+                return
+            self._udp.icmp_error(buf, q, qlen, err)
         else:
             self.tcp.icmp_error(buf, q, qlen, err)
 
