@@ -37,10 +37,12 @@ class BoardError(OSError):
     reason = None
 
 
-def _fail(reason, text):
-    e = BoardError(text)
-    e.reason = reason
-    return e
+def _fail(reason, *args):
+    """The BoardError for a failed step; its text (tcpip.board_help, loaded only on failure)
+    says what to check."""
+    from tcpip import board_help
+
+    return board_help.error(reason, args)
 
 
 def _valid_name(name):
@@ -54,37 +56,19 @@ def _valid_name(name):
 
 def known_boards():
     """Names of the board files found in <each sys.path entry>/boards (sorted, no duplicates)."""
-    import os
-    import sys
+    from tcpip import board_help
 
-    found = []
-    for p in sys.path:
-        d = (p + "/boards") if p else "boards"
-        try:
-            names = os.listdir(d)
-        except OSError:  # no such folder, or .frozen
-            continue
-        for n in names:
-            for ext in (".py", ".mpy"):
-                if n.endswith(ext) and n[0] != "_":
-                    n = n[:-len(ext)]
-                    if n not in found:
-                        found.append(n)
-    found.sort()
-    return found
+    return board_help.known_boards()
 
 
 def load_board(name):
     """The board module boards/<name>.py (name without .py, e.g. "w5500_evb_pico")."""
     if not _valid_name(name):
-        raise _fail("bad-board", "bad board name %r: the file name of boards/<name>.py, e.g. "
-                    "'w5500_evb_pico'" % (name,))
+        raise _fail("bad-name", name)
     try:
         mod = __import__("boards." + name, None, None, ("CHIP",))
     except ImportError as exc:
-        known = known_boards()
-        raise _fail("bad-board", "no board file boards/%s.py (%s); known boards: %s" % (
-            name, exc, ", ".join(known) if known else "none found on sys.path"))
+        raise _fail("no-board-file", name, exc)
     check_board(mod, name)
     return mod
 
@@ -94,29 +78,19 @@ def check_board(board, name=None):
     name = name or getattr(board, "BOARD", None) or getattr(board, "__name__", "?")
     missing = [k for k in REQUIRED if getattr(board, k, None) is None]
     if missing:
-        raise _fail("bad-board", "board file %s lacks %s" % (name, ", ".join(missing)))
+        raise _fail("board-lacks", name, missing)
 
 
 def driver_class(chip):
     """The driver class for a CHIP value (imported now)."""
     entry = CHIPS.get(chip)
     if entry is None:
-        raise _fail("unknown-chip", "unknown CHIP %r in the board file; supported: %s" % (
-            chip, ", ".join(sorted(CHIPS))))
+        raise _fail("unknown-chip", chip)
     try:
         mod = __import__(entry[0], None, None, (entry[1],))
     except ImportError as exc:
-        raise _fail("unknown-chip", "the %s driver (%s) is not installed: %s" % (chip, entry[0], exc))
+        raise _fail("no-driver", chip, entry[0], exc)
     return getattr(mod, entry[1])
-
-
-def wiring(board):
-    """'SPI0 SCK GP18 MOSI GP19 MISO GP16 CS GP17 RST GP20 at 24 MHz': for error messages."""
-    text = "SPI%s SCK GP%s MOSI GP%s MISO GP%s CS GP%s" % (
-        board.SPI_ID, board.SCK, board.MOSI, board.MISO, board.CS)
-    if getattr(board, "RST", None) is not None:
-        text += " RST GP%s" % board.RST
-    return text + " at %g MHz" % (board.BAUDRATE / 1000000)
 
 
 def mac_text(mac):
@@ -148,12 +122,10 @@ def open_nic(board, mac=None, clock=None, machine=None, driver=None):
         try:
             import machine
         except ImportError:
-            raise _fail("no-machine", "no `machine` module: bring_up runs on a board, or on the unix "
-                        "port with host_tools/mp/machine_shim.py installed")
+            raise _fail("no-machine")
     Pin = getattr(machine, "Pin", None)
     if Pin is None or getattr(machine, "SPI", None) is None:
-        raise _fail("no-machine", "this `machine` module has no SPI/Pin (the unix port's): bring_up "
-                    "runs on a board, or with host_tools/mp/machine_shim.py installed")
+        raise _fail("no-spi")
     spi = machine.SPI(board.SPI_ID, baudrate=board.BAUDRATE, sck=Pin(board.SCK), mosi=Pin(board.MOSI),
                       miso=Pin(board.MISO))
     cs = Pin(board.CS, Pin.OUT, value=1)
@@ -178,8 +150,7 @@ def open_nic(board, mac=None, clock=None, machine=None, driver=None):
     try:
         return driver(spi, cs, reset=reset, mac=mac, int_pin=int_pin, clock=clock, **kw)
     except OSError as exc:
-        raise _fail("no-chip", "no %s answers on %s (%s): %s. Check the wiring, the module's power "
-                    "(3.3 V) and the board file" % (chip, name, wiring(board), exc))
+        raise _fail("no-chip", chip, name, board, exc)
 
 
 def _spi_dma(spi_id):
@@ -233,19 +204,17 @@ def bring_up(board, dhcp=True, addr=None, gateway=None, dns=None, mac=None, cloc
     clock = clock if clock is not None else Clock()
     name = getattr(board, "BOARD", "board")
     if addr is None and not dhcp:
-        raise _fail("no-address", "no address for %s: pass addr='a.b.c.d/n' or dhcp=True" % name)
+        raise _fail("no-address", name)
     if addr is not None:
         try:
             Route().configure(addr, 24, gateway)
         except ValueError as exc:
-            raise _fail("bad-address", "bad static address %r / gateway %r: %s (want 'a.b.c.d/n' and "
-                        "a gateway on that network)" % (addr, gateway, exc))
+            raise _fail("bad-address", addr, gateway, exc)
     nic = open_nic(board, mac, clock, machine, driver)
     say("%s: %s ready, mac %s" % (name, board.CHIP, mac_text(nic.mac)))
     if link_timeout_ms is not None:
         if not wait_link(nic, clock, link_timeout_ms):
-            raise _fail("no-link", "%s: no Ethernet link after %d ms: plug the cable into a switch "
-                        "or router port (and check its link LED)" % (name, link_timeout_ms))
+            raise _fail("no-link", name, link_timeout_ms)
         say("%s: link up" % name)
     stack = Stack(nic, clock=clock, addr=addr, gateway=gateway, tcp_config=tcp_config)
     stack.board = board
@@ -266,8 +235,7 @@ def bring_up(board, dhcp=True, addr=None, gateway=None, dns=None, mac=None, cloc
             stack.trace = None
         if not ok or not stack.route.configured():
             client.stop()
-            raise _fail("dhcp-timeout", "%s: no DHCP lease within %d ms: is a DHCP server on this "
-                        "network? (or pass addr='a.b.c.d/n' for a static address)" % (name, timeout_ms))
+            raise _fail("dhcp-timeout", name, timeout_ms)
     if servers:
         stack.dns_servers = servers  # static, or overriding the DHCP server's (until a renewal)
     tsocket.set_default_stack(stack)

@@ -30,40 +30,39 @@ NAMES = (
     "tcp_abort_on_close", "tcp_abort_on_data", "tcp_ack_too_old", "tcp_ack_ratelimited",
     "tcp_tlp_probe", "tcp_window_update_resent",
     "tcp_limited_transmit",
-    # UDP (tcpip.udp)
-    "udp_rx", "udp_tx", "udp_drop_short", "udp_drop_bad_length", "udp_drop_bad_checksum",
-    "udp_no_port", "udp_port_unreach_sent", "udp_port_unreach_ratelimited", "udp_icmp_error",
-    # DHCP client (tcpip.dhcp)
-    "dhcp_tx", "dhcp_rx", "dhcp_drop_malformed", "dhcp_drop_not_ours", "dhcp_drop_state",
-    "dhcp_offer", "dhcp_ack", "dhcp_nak", "dhcp_retransmit", "dhcp_restart", "dhcp_renew",
-    "dhcp_rebind", "dhcp_lease_expired", "dhcp_gateway_ignored",
-    # DNS resolver (tcpip.dns)
-    "dns_query", "dns_tx", "dns_retransmit", "dns_rx", "dns_drop_bad_source", "dns_drop_bad_id",
-    "dns_drop_malformed", "dns_drop_truncated", "dns_drop_bad_question", "dns_answer",
-    "dns_nxdomain", "dns_no_address", "dns_server_error", "dns_server_unreachable", "dns_timeout",
-    "dns_cache_hit",
+    # UDP datagrams that came while no UDP layer existed (tcpip.udp counts the rest)
+    "udp_rx", "udp_no_port",
 )
 
 
 class NamedCounters:
-    """Plain integer attributes, one per name in the class's NAMES; snapshot() -> dict."""
+    """Plain integer attributes, one per name in the class's NAMES (and in what extend() added);
+    snapshot() -> dict."""
 
     NAMES = ()
 
     def __init__(self):
-        for n in self.NAMES:
+        self._names = list(self.NAMES)
+        for n in self._names:
             setattr(self, n, 0)
+
+    def extend(self, names):
+        """The counters of a layer made later (UDP, DHCP, DNS: each brings its own names), at 0."""
+        for n in names:
+            if n not in self._names:
+                self._names.append(n)
+                setattr(self, n, 0)
 
     def snapshot(self):
         """All counters as a dict (allocates: not for hot paths)."""
         out = {}
-        for n in self.NAMES:
+        for n in self._names:
             out[n] = getattr(self, n)
         return out
 
     def nonzero(self):
         out = {}
-        for n in self.NAMES:
+        for n in self._names:
             v = getattr(self, n)
             if v:
                 out[n] = v

@@ -149,9 +149,16 @@ def _u32_seconds(buf, off):
     return buf[off] << 24 | buf[off + 1] << 16 | buf[off + 2] << 8 | buf[off + 3]
 
 
+# this client's counters (stack.counters.dhcp_*)
+NAMES = ("dhcp_tx", "dhcp_rx", "dhcp_drop_malformed", "dhcp_drop_not_ours", "dhcp_drop_state",
+         "dhcp_offer", "dhcp_ack", "dhcp_nak", "dhcp_retransmit", "dhcp_restart", "dhcp_renew",
+         "dhcp_rebind", "dhcp_lease_expired", "dhcp_gateway_ignored")
+
+
 class DhcpClient:
     def __init__(self, stack, hostname=None, client_id=None, base_ms=4000, tries=5, jitter_ms=None,
                  renew_min_s=60, broadcast_flag=False):
+        stack.counters.extend(NAMES)
         self.stack = stack
         if isinstance(hostname, str):
             hostname = hostname.encode()

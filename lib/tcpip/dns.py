@@ -175,8 +175,16 @@ def names_equal(a, abase, aend, ap, b, bbase, bend, bp):
         bp += 1 + ln
 
 
+# the resolver's counters (stack.counters.dns_*)
+NAMES = ("dns_query", "dns_tx", "dns_retransmit", "dns_rx", "dns_drop_bad_source", "dns_drop_bad_id",
+         "dns_drop_malformed", "dns_drop_truncated", "dns_drop_bad_question", "dns_answer",
+         "dns_nxdomain", "dns_no_address", "dns_server_error", "dns_server_unreachable", "dns_timeout",
+         "dns_cache_hit")
+
+
 class Resolver:
     def __init__(self, stack, servers=None, try_ms=1000, rounds=2, cache_entries=8, max_ttl_s=86400):
+        stack.counters.extend(NAMES)
         """servers: addresses ("a.b.c.d" or 4 bytes); None means stack.dns_servers at query time."""
         self.stack = stack
         self.servers = None if servers is None else [_addr(s) for s in servers]

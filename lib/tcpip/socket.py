@@ -116,7 +116,6 @@ LWIP_SO_ERROR = const(0x1007)
 _MP_STREAM_FLUSH = const(1)
 _MP_STREAM_POLL = const(3)
 _MP_STREAM_CLOSE = const(4)
-_MAX_RING = const(65535)  # no window scaling: a bigger receive ring could never be advertised
 _ESTABLISHED = const(3)  # tcpip.tcp_core.ESTABLISHED
 
 # socket states (sock->state in Linux)
@@ -210,42 +209,6 @@ def parse_address(addr):
         raise _oserror(errors.EINVAL)
 
 
-def _int_option(value):
-    """An option value: an int (or bool), or 4 bytes holding a C int as CPython passes them."""
-    if value is True or value is False:  # a bool is no int on MicroPython
-        return 1 if value else 0
-    if isinstance(value, int):
-        return value
-    try:
-        if len(value) == 4:
-            return int.from_bytes(bytes(value), sys.byteorder)
-    except TypeError:
-        pass
-    raise _oserror(errors.EINVAL)
-
-
-def _linger_option(value):
-    """struct linger {int l_onoff; int l_linger;} as 8 bytes, or an (onoff, seconds) pair ->
-    seconds to linger, -1 when off."""
-    if isinstance(value, (tuple, list)) and len(value) == 2:
-        onoff, secs = int(value[0]), int(value[1])
-    else:
-        try:
-            ok = len(value) == 8
-        except TypeError:
-            ok = False
-        if not ok:
-            raise _oserror(errors.EINVAL)
-        b = bytes(value)
-        onoff = int.from_bytes(b[0:4], sys.byteorder)
-        secs = int.from_bytes(b[4:8], sys.byteorder)
-        if secs >= 0x80000000:
-            secs -= 0x100000000
-    if not onoff:
-        return -1
-    return secs if secs > 0 else 0
-
-
 def _line_len(tcb):
     """Bytes up to and including the first b"\\n" in tcb's receive ring; 0 when there is none."""
     ring = tcb.rx
@@ -321,176 +284,36 @@ class Socket(_Base):
     def gettimeout(self):
         return self.timeout
 
+    # -- addresses -------------------------------------------------------------------------------
     def setsockopt(self, level, optname, value):
         """SOL_SOCKET: SO_REUSEADDR (accepted, no effect: the stack never listens), SO_KEEPALIVE,
         SO_RCVBUF / SO_SNDBUF (ring sizes, before connect), SO_LINGER; IPPROTO_TCP: TCP_NODELAY,
         TCP_KEEPIDLE / TCP_KEEPINTVL (seconds), TCP_KEEPCNT. Linux and lwIP numbers both work
-        (see LWIP_*); anything else is OSError(ENOPROTOOPT)."""
-        if self.state == CLOSED:
-            raise _oserror(errors.EBADF)
-        opt = self._socket_option(level, optname)
-        if opt == SO_REUSEADDR:
-            self._reuseaddr = 1 if _int_option(value) else 0
-        elif opt == SO_KEEPALIVE:
-            self._keepalive = bool(_int_option(value))
-            self._apply_keepalive()
-        elif opt == SO_RCVBUF or opt == SO_SNDBUF:
-            size = _int_option(value)
-            if size <= 0:
-                raise _oserror(errors.EINVAL)
-            if self.state != UNCONNECTED:
-                raise _oserror(errors.EISCONN)  # the rings are made at connect
-            if size > _MAX_RING:
-                size = _MAX_RING
-            if opt == SO_RCVBUF:
-                self._rcvbuf = size
-            else:
-                self._sndbuf = size
-        elif opt == SO_LINGER:
-            self._linger = _linger_option(value)
-        elif opt == -TCP_NODELAY:
-            self._nodelay = bool(_int_option(value))
-            if self.tcb is not None:
-                self.tcb.set_nodelay(self._nodelay)
-        elif opt == -TCP_KEEPIDLE or opt == -TCP_KEEPINTVL or opt == -TCP_KEEPCNT:
-            v = _int_option(value)
-            if v < 1 or v > (127 if opt == -TCP_KEEPCNT else 32767):
-                raise _oserror(errors.EINVAL)  # Linux's limits (MAX_TCP_KEEPIDLE ...)
-            if opt == -TCP_KEEPIDLE:
-                self._ka_idle_ms = v * 1000
-            elif opt == -TCP_KEEPINTVL:
-                self._ka_interval_ms = v * 1000
-            else:
-                self._ka_count = v
-            self._apply_keepalive()
-        else:
-            raise _oserror(errors.ENOPROTOOPT)
+        (see LWIP_*); anything else is OSError(ENOPROTOOPT). (tcpip.sockopt, loaded on first use)"""
+        from tcpip import sockopt
+
+        sockopt.setsockopt(self, level, optname, value)
 
     def getsockopt(self, level, optname, buflen=0):
-        if self.state == CLOSED:
-            raise _oserror(errors.EBADF)
-        if (level == SOL_SOCKET and optname == SO_ERROR) or (
-                optname == LWIP_SO_ERROR and (level == SOL_SOCKET or level == LWIP_SOL_SOCKET)):
-            v = self._take_error()
-        else:
-            opt = self._socket_option(level, optname)
-            if opt == SO_REUSEADDR:
-                v = self._reuseaddr
-            elif opt == SO_KEEPALIVE:
-                v = 1 if self._keepalive else 0
-            elif opt == SO_RCVBUF:
-                v = self.tcb.rx_size if self.tcb is not None else (self._rcvbuf or self.stack.tcp.config.rx_buffer)
-            elif opt == SO_SNDBUF:
-                v = self.tcb.tx_size if self.tcb is not None else (self._sndbuf or self.stack.tcp.config.tx_buffer)
-            elif opt == SO_LINGER:
-                if buflen:
-                    on = 0 if self._linger < 0 else 1
-                    secs = self._linger if self._linger > 0 else 0
-                    return on.to_bytes(4, sys.byteorder) + secs.to_bytes(4, sys.byteorder)
-                v = 0 if self._linger < 0 else 1
-            elif opt == -TCP_NODELAY:
-                if self.tcb is not None:
-                    v = 1 if self.tcb.nodelay else 0
-                elif self._nodelay is None:
-                    v = 1 if self.stack.tcp.config.nodelay else 0
-                else:
-                    v = 1 if self._nodelay else 0
-            elif opt == -TCP_KEEPIDLE:
-                v = self._ka_idle_ms // 1000
-            elif opt == -TCP_KEEPINTVL:
-                v = self._ka_interval_ms // 1000
-            elif opt == -TCP_KEEPCNT:
-                v = self._ka_count
-            else:
-                raise _oserror(errors.ENOPROTOOPT)
-        if buflen:
-            return (v & 0xFFFFFFFF).to_bytes(4, sys.byteorder)
-        return v
+        from tcpip import sockopt
 
-    @staticmethod
-    def _socket_option(level, optname):
-        """Map (level, optname) in Linux or lwIP numbering to SO_* (SOL_SOCKET) or -TCP_*
-        (IPPROTO_TCP); 0 when unknown."""
-        if level == SOL_SOCKET:
-            if optname == SO_REUSEADDR or optname == LWIP_SO_REUSEADDR:
-                return SO_REUSEADDR  # 4 is modlwip's SO_REUSEADDR (setsockopt has no SO_ERROR)
-            if optname == SO_KEEPALIVE:
-                return SO_KEEPALIVE
-            if optname == SO_RCVBUF or optname == LWIP_SO_RCVBUF:
-                return SO_RCVBUF
-            if optname == SO_SNDBUF or optname == LWIP_SO_SNDBUF:
-                return SO_SNDBUF
-            if optname == SO_LINGER or optname == LWIP_SO_LINGER:
-                return SO_LINGER
-        elif level == LWIP_SOL_SOCKET:
-            if optname == LWIP_SO_REUSEADDR:
-                return SO_REUSEADDR
-            if optname == LWIP_SO_KEEPALIVE:
-                return SO_KEEPALIVE
-            if optname == LWIP_SO_RCVBUF:
-                return SO_RCVBUF
-            if optname == LWIP_SO_SNDBUF:
-                return SO_SNDBUF
-            if optname == LWIP_SO_LINGER:
-                return SO_LINGER
-        elif level == IPPROTO_TCP:
-            if optname == TCP_NODELAY or optname == TCP_KEEPIDLE or optname == TCP_KEEPINTVL or optname == TCP_KEEPCNT:
-                return -optname
-        return 0
+        return sockopt.getsockopt(self, level, optname, buflen)
 
-    def _apply_keepalive(self):
-        if self.state == CONNECTED and self.tcb is not None and self.tcb.state != _tcp.CLOSED:
-            self.tcb.set_keepalive(self._keepalive, self._ka_idle_ms, self._ka_interval_ms, self._ka_count)
-
-    def _take_error(self):
-        """SO_ERROR: a failed connect's error, or the connection's (RST, timeout), cleared by
-        reading it."""
-        if self.state == CONNECTING and self.tcb is not None and self.tcb.state == _tcp.CLOSED:
-            try:
-                self._finish_connect()
-            except OSError as e:
-                self._pending_error = e.args[0]
-        err = self._pending_error
-        self._pending_error = 0
-        if not err and self.state == CONNECTED:
-            t = self.tcb
-            if t.state == _tcp.CLOSED and t.error and not self._error_reported:
-                self._error_reported = True
-                err = t.error
-        return err
-
-    # -- addresses -------------------------------------------------------------------------------
+    # -- addresses (tcpip.sockopt, loaded on first use) -------------------------------------------
     def bind(self, addr):
-        if self.state != UNCONNECTED or self.bound_port:
-            raise _oserror(errors.EINVAL)
-        host, port = parse_address(addr)
-        tcp = self.stack.tcp
-        if host != b"\x00\x00\x00\x00" and host != self.stack.route.addr:
-            raise _oserror(errors.EADDRNOTAVAIL)
-        if port and tcp.port_in_use(port):
-            raise _oserror(errors.EADDRINUSE)
-        if port == 0:
-            # bind to an ephemeral port now (inet_csk_get_port picks one; any free one will do)
-            def free(p):
-                return not tcp.port_in_use(p) and not any(t.local_port == p for t in tcp.tcbs)
+        from tcpip import sockopt
 
-            try:
-                port = tcp.ports.allocate(host, b"\x00\x00\x00\x00", 0, free)
-            except OSError as e:
-                raise _oserror(e.args[0])
-        self.bound_addr = host
-        self.bound_port = port
-        tcp.bound.append([host, port])
+        sockopt.bind(self, addr)
 
     def getsockname(self):
-        if self.tcb is not None:
-            return (ipv4.ntoa(self.tcb.local_addr), self.tcb.local_port)
-        return (ipv4.ntoa(self.bound_addr or b"\x00\x00\x00\x00"), self.bound_port)
+        from tcpip import sockopt
+
+        return sockopt.getsockname(self)
 
     def getpeername(self):
-        if self.state != CONNECTED or self.tcb is None:
-            raise _oserror(errors.ENOTCONN)
-        return (ipv4.ntoa(self.tcb.remote_addr), self.tcb.remote_port)
+        from tcpip import sockopt
+
+        return sockopt.getpeername(self)
 
     # -- connect (inet_stream_connect) -----------------------------------------------------------
     def connect(self, addr):
@@ -551,7 +374,9 @@ class Socket(_Base):
             raise _oserror(err)
         self.state = CONNECTED
         if self._keepalive:
-            self._apply_keepalive()
+            from tcpip import sockopt
+
+            sockopt.apply_keepalive(self)
 
     def _disconnect(self):
         """connect() with AF_UNSPEC: abort any connection, back to unconnected (tcp_disconnect)."""
@@ -903,14 +728,9 @@ class Socket(_Base):
 
     # -- ending ----------------------------------------------------------------------------------
     def shutdown(self, how):
-        if how != SHUT_RD and how != SHUT_WR and how != SHUT_RDWR:
-            raise _oserror(errors.EINVAL)
-        tcb = self._io_tcb()
-        if how != SHUT_WR:
-            self._rd_shut = True
-        if how != SHUT_RD:
-            self._wr_shut = True
-            tcb.shutdown_write()
+        from tcpip import sockopt
+
+        sockopt.shutdown(self, how)
 
     def close(self):
         """FIN after the queued data (RST if received data was left unread, as Linux); with

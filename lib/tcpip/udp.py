@@ -53,8 +53,14 @@ EPHEMERAL_LOW = const(49152)  # RFC 6335 dynamic ports; lwIP also draws from 0xC
 _EPHEMERAL_TRIES = const(16)
 
 
+# this layer's counters (stack.counters.udp_*; tcpip.counters has the core's)
+NAMES = ("udp_rx", "udp_tx", "udp_drop_short", "udp_drop_bad_length", "udp_drop_bad_checksum",
+         "udp_no_port", "udp_port_unreach_sent", "udp_port_unreach_ratelimited", "udp_icmp_error")
+
+
 class Udp:
     def __init__(self, stack, bindings=8, unreach_burst=6, unreach_interval_ms=1000):
+        stack.counters.extend(NAMES)
         self.stack = stack
         self.ports = [0] * bindings  # 0 = free slot
         self.handlers = [None] * bindings

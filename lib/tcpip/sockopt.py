@@ -1,0 +1,239 @@
+"""The rarely used parts of tcpip.socket: socket options, bind, getsockname / getpeername,
+shutdown. tcpip.socket's methods import this module on first use, so a board that never calls
+them never loads it (its heap is the RP2040's scarce resource: docs/BOARDS.md, "Memory")."""
+import sys
+
+from tcpip import errors
+from tcpip import tcp as _tcp
+from tcpip.socket import (
+    CLOSED, CONNECTED, CONNECTING, IPPROTO_TCP, LWIP_SO_ERROR, LWIP_SO_KEEPALIVE, LWIP_SO_LINGER,
+    LWIP_SO_RCVBUF, LWIP_SO_REUSEADDR, LWIP_SO_SNDBUF, LWIP_SOL_SOCKET, SHUT_RD, SHUT_RDWR, SHUT_WR,
+    SO_ERROR, SO_KEEPALIVE, SO_LINGER, SO_RCVBUF, SO_REUSEADDR, SO_SNDBUF, SOL_SOCKET, TCP_KEEPCNT,
+    TCP_KEEPIDLE, TCP_KEEPINTVL, TCP_NODELAY, UNCONNECTED, _oserror, parse_address)
+from tcpip.wire import ipv4
+
+_MAX_RING = 65535  # no window scaling: a bigger receive ring could never be advertised
+
+
+def _int_option(value):
+    """An option value: an int (or bool), or 4 bytes holding a C int as CPython passes them."""
+    if value is True or value is False:  # a bool is no int on MicroPython
+        return 1 if value else 0
+    if isinstance(value, int):
+        return value
+    try:
+        if len(value) == 4:
+            return int.from_bytes(bytes(value), sys.byteorder)
+    except TypeError:
+        pass
+    raise _oserror(errors.EINVAL)
+
+
+def _linger_option(value):
+    """struct linger {int l_onoff; int l_linger;} as 8 bytes, or an (onoff, seconds) pair ->
+    seconds to linger, -1 when off."""
+    if isinstance(value, (tuple, list)) and len(value) == 2:
+        onoff, secs = int(value[0]), int(value[1])
+    else:
+        try:
+            ok = len(value) == 8
+        except TypeError:
+            ok = False
+        if not ok:
+            raise _oserror(errors.EINVAL)
+        b = bytes(value)
+        onoff = int.from_bytes(b[0:4], sys.byteorder)
+        secs = int.from_bytes(b[4:8], sys.byteorder)
+        if secs >= 0x80000000:
+            secs -= 0x100000000
+    if not onoff:
+        return -1
+    return secs if secs > 0 else 0
+
+
+def setsockopt(sock, level, optname, value):
+    """SOL_SOCKET: SO_REUSEADDR (accepted, no effect: the stack never listens), SO_KEEPALIVE,
+    SO_RCVBUF / SO_SNDBUF (ring sizes, before connect), SO_LINGER; IPPROTO_TCP: TCP_NODELAY,
+    TCP_KEEPIDLE / TCP_KEEPINTVL (seconds), TCP_KEEPCNT. Linux and lwIP numbers both work
+    (see LWIP_*); anything else is OSError(ENOPROTOOPT)."""
+    if sock.state == CLOSED:
+        raise _oserror(errors.EBADF)
+    opt = _socket_option(level, optname)
+    if opt == SO_REUSEADDR:
+        sock._reuseaddr = 1 if _int_option(value) else 0
+    elif opt == SO_KEEPALIVE:
+        sock._keepalive = bool(_int_option(value))
+        apply_keepalive(sock)
+    elif opt == SO_RCVBUF or opt == SO_SNDBUF:
+        size = _int_option(value)
+        if size <= 0:
+            raise _oserror(errors.EINVAL)
+        if sock.state != UNCONNECTED:
+            raise _oserror(errors.EISCONN)  # the rings are made at connect
+        if size > _MAX_RING:
+            size = _MAX_RING
+        if opt == SO_RCVBUF:
+            sock._rcvbuf = size
+        else:
+            sock._sndbuf = size
+    elif opt == SO_LINGER:
+        sock._linger = _linger_option(value)
+    elif opt == -TCP_NODELAY:
+        sock._nodelay = bool(_int_option(value))
+        if sock.tcb is not None:
+            sock.tcb.set_nodelay(sock._nodelay)
+    elif opt == -TCP_KEEPIDLE or opt == -TCP_KEEPINTVL or opt == -TCP_KEEPCNT:
+        v = _int_option(value)
+        if v < 1 or v > (127 if opt == -TCP_KEEPCNT else 32767):
+            raise _oserror(errors.EINVAL)  # Linux's limits (MAX_TCP_KEEPIDLE ...)
+        if opt == -TCP_KEEPIDLE:
+            sock._ka_idle_ms = v * 1000
+        elif opt == -TCP_KEEPINTVL:
+            sock._ka_interval_ms = v * 1000
+        else:
+            sock._ka_count = v
+        apply_keepalive(sock)
+    else:
+        raise _oserror(errors.ENOPROTOOPT)
+
+
+def getsockopt(sock, level, optname, buflen=0):
+    if sock.state == CLOSED:
+        raise _oserror(errors.EBADF)
+    if (level == SOL_SOCKET and optname == SO_ERROR) or (
+            optname == LWIP_SO_ERROR and (level == SOL_SOCKET or level == LWIP_SOL_SOCKET)):
+        v = take_error(sock)
+    else:
+        opt = _socket_option(level, optname)
+        if opt == SO_REUSEADDR:
+            v = sock._reuseaddr
+        elif opt == SO_KEEPALIVE:
+            v = 1 if sock._keepalive else 0
+        elif opt == SO_RCVBUF:
+            v = sock.tcb.rx_size if sock.tcb is not None else (sock._rcvbuf or sock.stack.tcp.config.rx_buffer)
+        elif opt == SO_SNDBUF:
+            v = sock.tcb.tx_size if sock.tcb is not None else (sock._sndbuf or sock.stack.tcp.config.tx_buffer)
+        elif opt == SO_LINGER:
+            if buflen:
+                on = 0 if sock._linger < 0 else 1
+                secs = sock._linger if sock._linger > 0 else 0
+                return on.to_bytes(4, sys.byteorder) + secs.to_bytes(4, sys.byteorder)
+            v = 0 if sock._linger < 0 else 1
+        elif opt == -TCP_NODELAY:
+            if sock.tcb is not None:
+                v = 1 if sock.tcb.nodelay else 0
+            elif sock._nodelay is None:
+                v = 1 if sock.stack.tcp.config.nodelay else 0
+            else:
+                v = 1 if sock._nodelay else 0
+        elif opt == -TCP_KEEPIDLE:
+            v = sock._ka_idle_ms // 1000
+        elif opt == -TCP_KEEPINTVL:
+            v = sock._ka_interval_ms // 1000
+        elif opt == -TCP_KEEPCNT:
+            v = sock._ka_count
+        else:
+            raise _oserror(errors.ENOPROTOOPT)
+    if buflen:
+        return (v & 0xFFFFFFFF).to_bytes(4, sys.byteorder)
+    return v
+
+
+def _socket_option(level, optname):
+    """Map (level, optname) in Linux or lwIP numbering to SO_* (SOL_SOCKET) or -TCP_*
+    (IPPROTO_TCP); 0 when unknown."""
+    if level == SOL_SOCKET:
+        if optname == SO_REUSEADDR or optname == LWIP_SO_REUSEADDR:
+            return SO_REUSEADDR  # 4 is modlwip's SO_REUSEADDR (setsockopt has no SO_ERROR)
+        if optname == SO_KEEPALIVE:
+            return SO_KEEPALIVE
+        if optname == SO_RCVBUF or optname == LWIP_SO_RCVBUF:
+            return SO_RCVBUF
+        if optname == SO_SNDBUF or optname == LWIP_SO_SNDBUF:
+            return SO_SNDBUF
+        if optname == SO_LINGER or optname == LWIP_SO_LINGER:
+            return SO_LINGER
+    elif level == LWIP_SOL_SOCKET:
+        if optname == LWIP_SO_REUSEADDR:
+            return SO_REUSEADDR
+        if optname == LWIP_SO_KEEPALIVE:
+            return SO_KEEPALIVE
+        if optname == LWIP_SO_RCVBUF:
+            return SO_RCVBUF
+        if optname == LWIP_SO_SNDBUF:
+            return SO_SNDBUF
+        if optname == LWIP_SO_LINGER:
+            return SO_LINGER
+    elif level == IPPROTO_TCP:
+        if optname == TCP_NODELAY or optname == TCP_KEEPIDLE or optname == TCP_KEEPINTVL or optname == TCP_KEEPCNT:
+            return -optname
+    return 0
+
+
+def apply_keepalive(sock):
+    if sock.state == CONNECTED and sock.tcb is not None and sock.tcb.state != _tcp.CLOSED:
+        sock.tcb.set_keepalive(sock._keepalive, sock._ka_idle_ms, sock._ka_interval_ms, sock._ka_count)
+
+
+def take_error(sock):
+    """SO_ERROR: a failed connect's error, or the connection's (RST, timeout), cleared by
+    reading it."""
+    if sock.state == CONNECTING and sock.tcb is not None and sock.tcb.state == _tcp.CLOSED:
+        try:
+            sock._finish_connect()
+        except OSError as e:
+            sock._pending_error = e.args[0]
+    err = sock._pending_error
+    sock._pending_error = 0
+    if not err and sock.state == CONNECTED:
+        t = sock.tcb
+        if t.state == _tcp.CLOSED and t.error and not sock._error_reported:
+            sock._error_reported = True
+            err = t.error
+    return err
+
+
+def bind(sock, addr):
+    if sock.state != UNCONNECTED or sock.bound_port:
+        raise _oserror(errors.EINVAL)
+    host, port = parse_address(addr)
+    tcp = sock.stack.tcp
+    if host != b"\x00\x00\x00\x00" and host != sock.stack.route.addr:
+        raise _oserror(errors.EADDRNOTAVAIL)
+    if port and tcp.port_in_use(port):
+        raise _oserror(errors.EADDRINUSE)
+    if port == 0:
+        # bind to an ephemeral port now (inet_csk_get_port picks one; any free one will do)
+        def free(p):
+            return not tcp.port_in_use(p) and not any(t.local_port == p for t in tcp.tcbs)
+
+        try:
+            port = tcp.ports.allocate(host, b"\x00\x00\x00\x00", 0, free)
+        except OSError as e:
+            raise _oserror(e.args[0])
+    sock.bound_addr = host
+    sock.bound_port = port
+    tcp.bound.append([host, port])
+
+
+def getsockname(sock):
+    if sock.tcb is not None:
+        return (ipv4.ntoa(sock.tcb.local_addr), sock.tcb.local_port)
+    return (ipv4.ntoa(sock.bound_addr or b"\x00\x00\x00\x00"), sock.bound_port)
+
+
+def getpeername(sock):
+    if sock.state != CONNECTED or sock.tcb is None:
+        raise _oserror(errors.ENOTCONN)
+    return (ipv4.ntoa(sock.tcb.remote_addr), sock.tcb.remote_port)
+
+
+def shutdown(sock, how):
+    if how != SHUT_RD and how != SHUT_WR and how != SHUT_RDWR:
+        raise _oserror(errors.EINVAL)
+    tcb = sock._io_tcb()
+    if how != SHUT_WR:
+        sock._rd_shut = True
+    if how != SHUT_RD:
+        sock._wr_shut = True
+        tcb.shutdown_write()
