@@ -2,8 +2,10 @@
 import sys
 
 from tcpip import checksum
+from tcpip import _pure
 from tcpip.checksum import checksum as cksum
-from tcpip.checksum import fold, pseudo_sum, sum16
+from tcpip._pure import fold
+from tcpip.checksum import pseudo_sum, sum16
 
 MICROPYTHON = sys.implementation.name == "micropython"
 
@@ -40,12 +42,12 @@ def ref_sum(data, start, end, acc=0):
 
 
 def implementations():
-    out = [checksum.sum16_bytecode]
+    out = [_pure.sum16_bytecode]
     if MICROPYTHON:
         if checksum.IMPLEMENTATION == "viper":
             out.append(checksum.sum16_viper)
     else:
-        out.append(checksum.sum16_cpython)
+        out.append(_pure.sum16_cpython)
     return out
 
 

@@ -9,6 +9,7 @@ import test_tcp_seq_relative as rel_tests
 from segment import ACK, FIN, PSH, RST, SYN, Harness
 from tcpcase import IRS, ISS, MSS, fix_isn, sq
 from tcpip import fastpath
+from tcpip import _pure
 from tcpip import stack as stack_mod
 from tcpip import tcp
 
@@ -140,7 +141,7 @@ def test_match_accepts_the_predicted_segment_and_refuses_each_changed_field():
     n = len(frame)
     args = (tcb.th, tcb.r_nxt, tcb.s_una, tcb.s_max)
     assert fastpath.match(frame, n, *args) == 11
-    assert fastpath.match_py(frame, n, *args) == 11
+    assert _pure.match_py(frame, n, *args) == 11
     # every byte the prediction looks at: changed, the frame takes the full path. (TOS, TTL and
     # the urgent pointer are not looked at; the checksums cover the rest.)
     for i in range(n):
@@ -149,7 +150,7 @@ def test_match_accepts_the_predicted_segment_and_refuses_each_changed_field():
         g = bytearray(frame)
         g[i] ^= 0x40
         assert fastpath.match(g, n, *args) == -1, i
-        assert fastpath.match_py(g, n, *args) == -1, i
+        assert _pure.match_py(g, n, *args) == -1, i
     assert fastpath.match(frame, n - 1, *args) == -1  # shorter than the IPv4 total length
     # no data and no new ACK: a duplicate ACK / window probe is for the full path
     frame = bytearray(_segment_from_peer(h, tcb, b""))
@@ -164,13 +165,13 @@ def test_match_reports_the_acked_bytes_and_refuses_acks_outside_the_flight():
     for acked in (1, 1460, 2920, 3000):
         f = bytearray(_segment_from_peer(h, tcb, b"", ack_off=acked))
         assert fastpath.match(f, len(f), *args) == acked << 11, acked
-        assert fastpath.match_py(f, len(f), *args) == acked << 11, acked
+        assert _pure.match_py(f, len(f), *args) == acked << 11, acked
         f = bytearray(_segment_from_peer(h, tcb, b"zz", ack_off=acked))
         assert fastpath.match(f, len(f), *args) == 2 | acked << 11
     for off in (3001, -1, 0x7FFFFFFF, 0x80000000, -0x10000):
         f = bytearray(_segment_from_peer(h, tcb, b"zz", ack_off=off))
         assert fastpath.match(f, len(f), *args) == -1, off
-        assert fastpath.match_py(f, len(f), *args) == -1, off
+        assert _pure.match_py(f, len(f), *args) == -1, off
 
 
 def test_build_gives_what_the_full_path_builds():
@@ -201,7 +202,7 @@ def test_build_kernel_agrees_with_its_python_twin():
                                 (123456, 0x10000, PSH)):
             fw = flags << 16 | (plen * 37 & 0xFFFF)
             n1 = fastpath.build(f1, th1, seq, ack, fw, plen)
-            n2 = fastpath.build_py(f2, th2, seq, ack, fw, plen)
+            n2 = _pure.build_py(f2, th2, seq, ack, fw, plen)
             assert n1 == n2 == (54 + plen if plen >= 6 else 60)
             assert f1[:n1] == f2[:n2] and th1 == th2, (plen, seq, ack)
 

@@ -2,6 +2,7 @@
 import sys
 
 from tcpip import mem
+from tcpip import _pure
 
 MICROPYTHON = sys.implementation.name == "micropython"
 
@@ -14,16 +15,16 @@ def pattern(n, seed):
 
 
 def copies():
-    out = [mem.copy, mem.copy_bytecode]
+    out = [mem.copy, _pure.copy_bytecode]
     if not MICROPYTHON:
-        out.append(mem.copy_cpython)
+        out.append(_pure.copy_cpython)
     return out
 
 
 def equals():
-    out = [mem.equal, mem.equal_bytecode]
+    out = [mem.equal, _pure.equal_bytecode]
     if not MICROPYTHON:
-        out.append(mem.equal_cpython)
+        out.append(_pure.equal_cpython)
     return out
 
 
@@ -134,7 +135,7 @@ def test_no_allocation_on_micropython():
     dst = bytearray(1514)
     mv = memoryview(dst)
     ip = b"\xc0\xa8\x00\x01"
-    funcs = (mem.copy, mem.copy_bytecode)
+    funcs = (mem.copy, _pure.copy_bytecode)
     gc.collect()
     gc.disable()
     try:
@@ -147,7 +148,7 @@ def test_no_allocation_on_micropython():
             copy(dst, 10, dst, 0, 1000)
             after = gc.mem_alloc()
             assert after == before, (copy, after - before)
-        for equal in (mem.equal, mem.equal_bytecode):
+        for equal in (mem.equal, _pure.equal_bytecode):
             equal(ip, 0, src, 0, 4)
             before = gc.mem_alloc()
             equal(ip, 0, src, 0, 4)
