@@ -1,7 +1,7 @@
 # Scripted segment-level test harness (smoltcp style): a fake device, an explicit clock, templates
 # for what the peer sends, and expect() that checks what we sent and that nothing else went out.
 # MicroPython-compatible: the dual test modules import it on both runtimes.
-from tcpip.clock import ManualClock
+from manualclock import ManualClock
 from tcpip.stack import Stack
 from tcpip.tcp import TcpConfig
 from wirerep import ethernet

@@ -13,7 +13,7 @@ import sys
 from tcpip import board as tboard
 from tcpip import socket as tsocket
 from tcpip.checksum import checksum, pseudo_sum
-from tcpip.clock import ManualClock
+from manualclock import ManualClock
 from wirerep import ipv4
 
 

@@ -1,6 +1,7 @@
 # dual: cpython micropython
 from tcpip import clock
-from tcpip.clock import PERIOD, Clock, ManualClock, ticks_add, ticks_diff
+from manualclock import ManualClock
+from tcpip.clock import PERIOD, Clock, ticks_add, ticks_diff
 
 HALF = PERIOD // 2
 

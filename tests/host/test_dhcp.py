@@ -4,7 +4,7 @@ fake server's OFFER/ACK/NAK in (and a real dnsmasq OFFER/ACK replayed); retransm
 T1/T2/expiry, NAK, leases past the 2**30 ms tick wrap, malformed replies."""
 from segment import OUR_MAC, PEER_IP, PEER_MAC, FakeDevice, eth, ip_packet, lcg_bytes
 from tcpip import dhcp
-from tcpip.clock import ManualClock
+from manualclock import ManualClock
 from tcpip.dhcp import DhcpClient
 from tcpip.stack import Stack
 from wirecheck import heap_locked, unhex

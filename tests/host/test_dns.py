@@ -9,7 +9,7 @@ from segment import OUR_IP, OUR_MAC, PEER_IP, PEER_MAC, FakeDevice, eth, ip_pack
 from tcpip import dns
 from tcpip import errors
 from tcpip import socket as tsocket
-from tcpip.clock import ManualClock
+from manualclock import ManualClock
 from tcpip.dns import Resolver
 from tcpip.stack import Stack
 from wirecheck import unhex

@@ -20,7 +20,7 @@ from segment import OUR_IP, OUR_MAC, PEER_IP, PEER_MAC, Sent, eth, ip_packet  # 
 from spi_fake import FakeCs, FakeIntPin, FakeResetPin, FakeSpi  # noqa: E402
 from tcpip import errors  # noqa: E402
 from tcpip import mem  # noqa: E402
-from tcpip.clock import ManualClock  # noqa: E402
+from manualclock import ManualClock  # noqa: E402
 from tcpip.drivers.enc28j60 import Enc28j60  # noqa: E402
 from tcpip.stack import Stack  # noqa: E402
 from wirerep import ethernet  # noqa: E402

@@ -12,7 +12,8 @@ import pytest
 from host_tools.bridge import FrameBridge
 from host_tools.faultlink import FaultLink
 from segment import OUR_IP, OUR_MAC, PEER_IP, PEER_MAC, ACK, eth, ip_packet, tcp_segment
-from tcpip.clock import Clock, ManualClock
+from manualclock import ManualClock
+from tcpip.clock import Clock
 from tcpip.stack import Stack
 
 ETHERTYPE_IPV4 = 0x0800

@@ -668,7 +668,7 @@ def test_net_up_status_and_serve_on_cpython(capsys):
     """net.up() passes its overrides to bring_up (here with the fake machine and LAN of
     test_board), net.status() prints the state, net.serve() keeps polling for its time."""
     import test_board
-    from tcpip.clock import ManualClock
+    from manualclock import ManualClock
     net = _net_module()
     clock = ManualClock(5000)
     lan = test_board.Lan()
@@ -704,7 +704,7 @@ def test_net_up_without_dhcp_takes_the_static_address_of_the_config():
     import types
 
     import test_board
-    from tcpip.clock import ManualClock
+    from manualclock import ManualClock
     net = _net_module()
     cfg = types.ModuleType(net.CONFIG_MODULE)
     cfg.BOARD = "unused"

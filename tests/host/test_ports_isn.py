@@ -2,7 +2,7 @@
 # Ephemeral ports (RFC 6056 Algorithm 4, as __inet_hash_connect) and ISNs (RFC 6528).
 from segment import PEER_IP, Harness
 from tcpip import errors
-from tcpip.clock import ManualClock
+from manualclock import ManualClock
 from tcpip.isn import IsnGenerator
 from tcpip.ports import PortAllocator
 from wirerep import ipv4

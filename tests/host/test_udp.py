@@ -7,7 +7,7 @@ import sys
 
 from segment import OUR_IP, OUR_MAC, PEER_IP, PEER_MAC, FakeDevice, Harness, eth, ip_packet
 from tcpip import errors
-from tcpip.clock import ManualClock
+from manualclock import ManualClock
 from tcpip.stack import Stack
 from tcpip.udp import PAYLOAD
 from wirecheck import expect_value_error, heap_locked, unhex

@@ -21,7 +21,7 @@ from spi_fake import FakeCs, FakeDma, FakeIntPin, FakeResetPin, FakeSpi  # noqa:
 from segment import OUR_IP, OUR_MAC, PEER_IP, PEER_MAC, Sent, eth, ip_packet  # noqa: E402
 from tcpip import errors  # noqa: E402
 from tcpip import mem  # noqa: E402
-from tcpip.clock import ManualClock  # noqa: E402
+from manualclock import ManualClock  # noqa: E402
 from tcpip.drivers.w5500 import W5500  # noqa: E402
 from tcpip.stack import Stack  # noqa: E402
 from wirerep import ethernet  # noqa: E402
