@@ -4,7 +4,8 @@ bounded queue of frames waiting for resolution.
 Resolution follows Linux's defaults: up to `retries` requests (mcast_solicit 3) one `retry_ms`
 apart (retrans_time 1 s); when the last one goes unanswered, the queued frames are dropped and the
 stack is told, which fails a connect in SYN-SENT with EHOSTUNREACH. Nothing here allocates per
-packet: entries and queue slots are preallocated.
+packet: entries are preallocated, and each queue slot's frame buffer is made the first time the
+slot is used, then kept.
 """
 from tcpip import mem
 from tcpip.clock import ticks_add, ticks_diff
@@ -47,7 +48,8 @@ class _Entry:
 
 class _Slot:
     def __init__(self, size):
-        self.buf = bytearray(size)
+        self.size = size
+        self.buf = None  # the frame buffer, made when the slot is first used (then kept)
         self.len = 0
         self.next_hop = bytearray(4)
 
@@ -115,8 +117,10 @@ class ArpCache:
             for i in range(len(self.slots) - 1):
                 self.slots[i] = self.slots[i + 1]
             self.slots[-1] = slot
-        if n > len(slot.buf):
-            n = len(slot.buf)
+        if slot.buf is None:
+            slot.buf = bytearray(slot.size)  # once: a board that never waits for ARP saves it
+        if n > slot.size:
+            n = slot.size
         mem.copy(slot.buf, 0, frame, 0, n)
         slot.len = n
         mem.copy(slot.next_hop, 0, next_hop, nh_off, 4)

@@ -8,6 +8,7 @@ destination do not get sequential ports and a port does not reveal the next one.
 """
 import hashlib
 import os
+from array import array
 
 from tcpip import errors
 
@@ -19,8 +20,9 @@ class PortAllocator:
         self.set_range(low, high)
         self.secret = secret if secret is not None else os.urandom(16)
         self.table_size = table_size
-        self.perturb = [0] * table_size
-        # Linux fills table_perturb with random bytes once (get_random_sleepable_once).
+        # 16-bit entries (an array: 2 bytes each, where a list takes 4); Linux fills table_perturb
+        # with random bytes once (get_random_sleepable_once)
+        self.perturb = array("H", bytes(2 * table_size))
         seed = os.urandom(2 * table_size)
         for i in range(table_size):
             self.perturb[i] = seed[2 * i] << 8 | seed[2 * i + 1]

@@ -30,8 +30,8 @@ from tcpip.wire import tcp as wtcp
 from tcpip.wire.tcp import seq_gt
 from tcpip.tcp_core import (  # noqa: F401 (the states are this module's API too)
     CLOSED, SYN_SENT, SYN_RECEIVED, ESTABLISHED, FIN_WAIT_1, FIN_WAIT_2, CLOSING, TIME_WAIT,
-    CLOSE_WAIT, LAST_ACK, STATE_NAMES, arm_aux, done, rel_read, release_rx, set_timer, shift,
-    trace)
+    CLOSE_WAIT, LAST_ACK, STATE_NAMES, arm_aux, done, rel_read, release_rx, release_tx, set_timer,
+    shift, trace)
 from tcpip import tcp_in
 from tcpip import tcp_out
 from tcpip import tcp_timer
@@ -441,6 +441,8 @@ class Tcb:
             self.tcp.hot = None
         if not self.rx_len or st == CLOSED:
             release_rx(self)  # nobody reads any more (data arriving now gets a RST)
+        if not self.tx_len:
+            release_tx(self)  # nothing to resend (the FIN carries no bytes of the ring)
         if st == SYN_SENT:
             done(self, 0)
         elif self.rx_len > 0 and st != TIME_WAIT and st != CLOSED:

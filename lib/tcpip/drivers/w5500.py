@@ -177,15 +177,17 @@ class W5500:
         self._len2 = bytearray(2)
         # the frame buffers the stack adopts (Stack uses rx_buffer / tx_buffer when a device has
         # them): frames arrive in rx_buffer; tx_buffer is _txb[4:], the 3-byte SPI header just in
-        # front of it, so a frame goes out in one write. Views in 32-byte blocks, made once.
+        # front of it, so a frame goes out in one write. Views in 32-byte blocks, made once; with
+        # DMA only for frames below _DMA_MIN (DMA moves the others, in exact lengths)
+        nv = _BLOCKS + 1 if dma is None or not fdm_chain else ((_DMA_MIN + 33) >> _BLOCK_SHIFT) + 1
         self._rxb = bytearray(_RX_BUF)
         m = memoryview(self._rxb)
         self.rx_buffer = m
-        self._rxv = [m[0:k << _BLOCK_SHIFT] for k in range(_BLOCKS + 1)]
+        self._rxv = [m[0:k << _BLOCK_SHIFT] for k in range(nv)]
         self._txb = bytearray(_TX_BUF)
         m = memoryview(self._txb)
         self.tx_buffer = m[_TX_OFF:_TX_OFF + _MAX_FRAME]
-        self._txv = [m[1:1 + (k << _BLOCK_SHIFT)] for k in range(_BLOCKS + 1)]
+        self._txv = [m[1:1 + (k << _BLOCK_SHIFT)] for k in range(nv)]
         self._txb[3] = _BSB_S0_TX | _RWB_WRITE | _OM_VDM
         self._rxh = bytearray(3)  # a frame read: RX buffer offset, control
         self._rxh[2] = _BSB_S0_RX | _OM_VDM  # the offset maps into the 16 KB buffer (DS 3.3)
@@ -460,7 +462,11 @@ class W5500:
         cs(0)
         c.spi_transactions += 1
         spi.write(h)
-        spi.readinto(self._rxv[k])
+        if total < _DMA_MIN or self._dma is None:
+            spi.readinto(self._rxv[k])
+        else:  # with DMA there are views for small frames only: DMA, waited for
+            self._dma.start_read(self._rxb, n + 2 if more else n)
+            self._dma.finish()
         cs(1)
         rb = self._rxb
         self._rd = (rd + total) & 0xFFFF
@@ -613,7 +619,11 @@ class W5500:
         # space: one frame at most is still on its way, and the buffer holds 16 KB)
         cs(0)
         self.counters.spi_transactions += 1
-        self._spi.write(self._txv[(n + 34) >> _BLOCK_SHIFT])
+        if n < _DMA_MIN or self._dma is None:
+            self._spi.write(self._txv[(n + 34) >> _BLOCK_SHIFT])
+        else:  # with DMA there are views for small frames only: DMA, waited for
+            self._dma.start_write(txb, 1, n + 3)
+            self._dma.finish()
         cs(1)
         self._go((wr + n) & 0xFFFF, n)  # DS 4.2 Sn_TX_WR: 16 bits, the carry is dropped
 
