@@ -216,6 +216,14 @@ def bring_up(board, dhcp=True, addr=None, gateway=None, dns=None, mac=None, cloc
         if not wait_link(nic, clock, link_timeout_ms):
             raise _fail("no-link", name, link_timeout_ms)
         say("%s: link up" % name)
+    if tcp_config is None:
+        # the default rings, the receive ring no bigger than the window the chip can buffer
+        from tcpip.tcp import TcpConfig
+
+        tcp_config = TcpConfig()
+        w = getattr(nic, "RX_WINDOW", 0)
+        if w and w < tcp_config.rx_buffer:
+            tcp_config.rx_buffer = w
     stack = Stack(nic, clock=clock, addr=addr, gateway=gateway, tcp_config=tcp_config)
     stack.board = board
     stack.nic = nic

@@ -66,8 +66,8 @@ class TcpConfig:
         self.time_wait_ms = 60000       # TCP_TIMEWAIT_LEN (2*MSL)
         self.time_wait_reuse_ms = 1000  # tcp_tw_reuse: a TIME-WAIT 4-tuple is reusable after 1 s
         self.fin_wait2_ms = 60000       # net.ipv4.tcp_fin_timeout, for closed (orphaned) sockets
-        self.rx_buffer = 2048           # receive ring: the most we ever advertise
-        self.tx_buffer = 2048           # send ring
+        self.rx_buffer = 12288          # receive ring: the most we ever advertise (docs/BOARDS.md, "Rings")
+        self.tx_buffer = 12288          # send ring
         self.init_cwnd = 10             # segments (RFC 6928, Linux TCP_INIT_CWND); 1 after a lost SYN
         self.delayed_ack_ms = 40        # 0: ACK every segment at once (Linux TCP_DELACK_MIN = 40 ms)
         self.nodelay = False            # True: no Nagle (TCP_NODELAY) for new connections

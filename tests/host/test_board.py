@@ -14,6 +14,7 @@ from tcpip import board as tboard
 from tcpip import socket as tsocket
 from tcpip.checksum import checksum, pseudo_sum
 from manualclock import ManualClock
+from tcpip.tcp import TcpConfig
 from wirerep import ipv4
 
 
@@ -399,6 +400,24 @@ def test_enc28j60_runs_half_duplex_unless_the_board_says_full():
     assert nic.made[0].kw == {"full_duplex": True}
     stack, m, nic, lan, clock = up(addr="192.0.2.2/24")  # the W5500 negotiates: nothing extra
     assert nic.made[0].kw == {}
+
+
+def test_default_receive_ring_fits_the_chips_buffer():
+    # a driver's RX_WINDOW caps the default receive ring (an ENC28J60 holds 4 frames, a W5500 10):
+    # a bigger window than the chip can buffer loses frames whenever the board falls behind
+    stack, m, nic, lan, clock = up(addr="192.0.2.2/24")
+    assert stack.tcp.config.rx_buffer == TcpConfig().rx_buffer == 12288  # no RX_WINDOW: default
+    drv = nic_class(Lan(), clock)
+    drv.RX_WINDOW = 4096
+    stack = tboard.bring_up(Board, clock=clock, machine=FakeMachine(), driver=drv,
+                            link_timeout_ms=1000, addr="192.0.2.2/24")
+    assert stack.tcp.config.rx_buffer == 4096 and stack.tcp.config.tx_buffer == 12288
+    cfg = TcpConfig(rx_buffer=8000)
+    stack, m, nic3, lan, clock = up(addr="192.0.2.2/24", tcp_config=cfg)
+    assert stack.tcp.config is cfg and cfg.rx_buffer == 8000  # a given configuration is kept
+    from tcpip.drivers.enc28j60 import Enc28j60
+    from tcpip.drivers.w5500 import W5500
+    assert Enc28j60.RX_WINDOW == 4096 and W5500.RX_WINDOW == 12288
 
 
 def test_board_by_name():

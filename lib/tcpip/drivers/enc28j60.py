@@ -198,6 +198,10 @@ def _as_pin(pin):
 
 
 class Enc28j60:
+    # the receive window the chip can hold when the host falls behind: its 6.5 KB receive buffer
+    # takes four full frames (bring_up sizes the default receive ring from this)
+    RX_WINDOW = 4096
+
     def __init__(self, spi, cs, reset=None, mac=None, int_pin=None, full_duplex=True,
                  multicast=False, clock=None):
         cs = _as_pin(cs)

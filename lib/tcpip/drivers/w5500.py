@@ -157,6 +157,11 @@ class W5500:
     blocked unless ipv6=True.
     """
 
+    # the receive window the chip can hold when the host falls behind: its 16 KB receive buffer
+    # takes ten full frames with their headers; 12 KB (8 segments) leaves room for the ACKs and
+    # broadcasts in between (bring_up sizes the default receive ring from this)
+    RX_WINDOW = 12288
+
     def __init__(self, spi, cs, reset=None, mac=None, int_pin=None, clock=None, ipv6=False,
                  fdm_chain=True, dma=None):
         self._spi = spi
