@@ -5,6 +5,7 @@
 # project's .mpy bundle (run_on_rp2040.sh --put bundle:/); the figures are per call.
 import gc
 import sys
+import time
 from machine import mem32
 
 from tcpip import checksum as ck
@@ -33,9 +34,14 @@ class ManualClock:
 
     def __init__(self, ms):
         self.ms = ms
+        self.ticks_add = time.ticks_add
+        self.ticks_diff = time.ticks_diff
 
     def ticks_ms(self):
         return self.ms
+
+    def ticks_us(self):
+        return self.ms * 1000
 
     def advance(self, ms):
         self.ms += ms
@@ -365,3 +371,25 @@ measure("udp.poll", prep_tick, do_udp)
 for name, c, lo, hi in rows:
     print("%-44s %8d %8d %8d" % (name, c, lo, hi))
 print(tcb.timer_on, tcb.delack_on, tcb.aux_on, len(stack.tcp.tcbs), stack.udp.timers)
+
+
+# -- heap: bytes allocated per operation, gc disabled (none may be) --------------------------------
+def heap_of(name, prepare, op, reps=20):
+    tot = 0
+    for _ in range(reps):
+        prepare()
+        gc.disable()
+        a = gc.mem_alloc()
+        op()
+        b = gc.mem_alloc()
+        gc.enable()
+        tot += b - a
+    print("heap %-44s %6.1f B per call" % (name, tot / reps))
+
+
+heap_of("poll: one 1460-byte data segment", feed_prep(MSS), do_poll)
+heap_of("tcb.recv_into 2048 B", prep_read, do_read)
+heap_of("socket.recv_into 2048 B", prep_read, do_sread)
+heap_of("poll: nothing waiting, 1 ms later", prep_tick, do_idle_poll)
+heap_of("socket.write 1460 B", prep_send, do_ssend)
+heap_of("poll: the ACK of one segment", prep_ack, do_poll)

@@ -67,6 +67,8 @@ class Stack:
     def __init__(self, device, clock=None, addr=None, gateway=None, tcp_config=None, arp_entries=8, arp_queue=2):
         """device: the NIC contract (docs/ARCHITECTURE.md); addr: 'a.b.c.d/n'; gateway: 'a.b.c.d'."""
         self.device = device
+        # made once: getattr of a method makes a bound-method object (heap) every time
+        self._dev_wait = getattr(device, "wait", None)
         self.clock = clock if clock is not None else Clock()
         self.mac = bytes(device.mac)
         self.mtu = getattr(device, "mtu", 1500)
@@ -164,7 +166,7 @@ class Stack:
         """Service the stack until done() is true (returns True) or timeout_ms passes (False)."""
         clock = self.clock
         start = clock.ticks_ms()
-        wait = getattr(self.device, "wait", None)
+        wait = self._dev_wait
         while True:
             self.poll()
             if done():

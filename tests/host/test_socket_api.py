@@ -90,6 +90,7 @@ def schedule(h, events):
                 dev.inbox.append(frame)
 
     dev.wait = wait
+    h.stack._dev_wait = wait  # the stack takes the device's wait() once, when it is made
 
 
 def acking_peer(h, peer):
@@ -103,6 +104,7 @@ def acking_peer(h, peer):
             dev.inbox.append(peer.ack())
 
     dev.wait = wait
+    h.stack._dev_wait = wait
 
 
 def elapsed(h, t0):
@@ -573,6 +575,7 @@ def test_keepalive_timeout_is_etimedout_on_recv():
         h.clock.advance(ms if ms > 0 else 1)
 
     h.dev.wait = wait
+    h.stack._dev_wait = wait  # the stack takes the device's wait() once, when it is made
     t0 = h.clock.ticks_ms()
     raises(errors.ETIMEDOUT, s.recv, 10)
     sent_now()

@@ -87,6 +87,7 @@ def answer_syn_while_blocked(h, s, reply):
             dev.inbox.append(reply(s.tcb))
 
     dev.wait = wait
+    h.stack._dev_wait = wait  # the stack takes the device's wait() once, when it is made
 
 
 def test_blocking_connect_waits_for_established():
