@@ -214,7 +214,7 @@ def _line_len(tcb):
     ring = tcb.rx
     head = tcb.rx_head
     n = tcb.rx_len
-    size = len(ring)
+    size = tcb.rx_size  # the ring may be a longer buffer from the pool (Tcp.ring)
     end = head + n
     i = ring.find(b"\n", head, end if end < size else size)
     if i >= 0:

@@ -514,16 +514,23 @@ class Tcp:
 
     # -- rings -----------------------------------------------------------------------------------
     def ring(self, size):
-        """A ring of size bytes: one of that size from the pool, else a new one (after a garbage
-        collection if the heap has no such block at first); OSError(ENOMEM) when there is none."""
+        """A ring of size bytes or more: the pool's smallest that fits, else a new one; when the
+        heap has no such block, the pool's other rings go back to it, a garbage collection runs
+        and one more try is made; OSError(ENOMEM) when there is still none. (The connection uses
+        size bytes of it: Tcb.rx_size / tx_size.)"""
         pool = self.pool
+        best = -1
         for i in range(len(pool)):
-            if len(pool[i]) == size:
-                return pool.pop(i)
+            n = len(pool[i])
+            if n >= size and (best < 0 or n < len(pool[best])):
+                best = i
+        if best >= 0:
+            return pool.pop(best)
         try:
             return bytearray(size)
         except MemoryError:
             pass
+        pool.clear()  # rings of other sizes: the blocks they hold may be what is missing
         gc.collect()
         try:
             return bytearray(size)

@@ -93,9 +93,9 @@ def shift(v, d):
     return v if v > -FAR else -FAR
 
 
-def ring_write(ring, pos, src, soff, n):
-    """Copy n bytes of src[soff:] into the ring buffer at pos, wrapping at its end."""
-    first = len(ring) - pos
+def ring_write(ring, size, pos, src, soff, n):
+    """Copy n bytes of src[soff:] into the ring (its first size bytes) at pos, wrapping at size."""
+    first = size - pos
     if first > n:
         first = n
     mem.copy(ring, pos, src, soff, first)
@@ -103,9 +103,9 @@ def ring_write(ring, pos, src, soff, n):
         mem.copy(ring, 0, src, soff + first, n - first)
 
 
-def ring_read(dst, doff, ring, pos, n):
-    """Copy n bytes out of the ring buffer from pos (wrapping) into dst[doff:]."""
-    first = len(ring) - pos
+def ring_read(dst, doff, ring, size, pos, n):
+    """Copy n bytes out of the ring (its first size bytes) from pos, wrapping, into dst[doff:]."""
+    first = size - pos
     if first > n:
         first = n
     mem.copy(dst, doff, ring, pos, first)

@@ -206,7 +206,7 @@ def _take_data(t, buf, off, n):
         n = free
     if n <= 0:
         return 0
-    ring_write(t.rx, (t.rx_head + t.rx_len) % size, buf, off, n)
+    ring_write(t.rx, size, (t.rx_head + t.rx_len) % size, buf, off, n)
     t.rx_len += n
     t.r_nxt += n
     t.stack.counters.tcp_rx_bytes += n
@@ -261,7 +261,7 @@ def _ooo_store(t, seq, buf, off, n):
         o[2 * far] = o[2 * last]
         o[2 * far + 1] = o[2 * last + 1]
         c.tcp_drop_out_of_order += 1
-    ring_write(t.rx, (t.rx_head + t.rx_len + d) % size, buf, off, n)
+    ring_write(t.rx, size, (t.rx_head + t.rx_len + d) % size, buf, off, n)
     t.r_sack = seq
     o[2 * t.ooo_n] = s
     o[2 * t.ooo_n + 1] = e

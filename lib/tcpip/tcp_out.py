@@ -235,7 +235,7 @@ def _payload(t, f, at, data_off, n):
         for i in range(at, at + n):
             f[i] = 0
         return
-    ring_read(f, at, t.tx, (t.tx_head + data_off) % t.tx_size, n)
+    ring_read(f, at, t.tx, t.tx_size, (t.tx_head + data_off) % t.tx_size, n)
 
 
 def _sack_blocks(t, f, i, k):
