@@ -5,7 +5,7 @@
 #           (a BaseException: the stack's own `except Exception` guards let it through), and the
 #           C stack the deepest of them used (micropython.stack_use())
 #   heap    bytes allocated per segment in steady state, both directions (gc disabled)
-#   rings   a connection with 16 KB rings opened right after closing one, 20 times
+#   (the 16 KB-ring connect/close loop is bench/rp2040/rings_probe.py: it needs a fresh heap)
 # Lines starting with "BOARD " carry the figures.
 import gc
 import io
@@ -164,35 +164,3 @@ for way in ("down", "up"):
     if way == "up":
         print("BOARD up_reply %r" % s.readline())
     s.close()
-
-# -- 16 KB rings, connect right after close, 20 times --------------------------------------------
-stack.tcp.config.rx_buffer = 16384
-stack.tcp.config.tx_buffer = 16384
-ok = 0
-fails = []
-for i in range(20):
-    try:
-        s = ts.socket()
-        s.settimeout(30)
-        s.connect(SERVER)
-        cmd = b"get 16384\n"
-        s.write(cmd, len(cmd))
-        got = 0
-        while True:
-            n = s.recv_into(buf)
-            if not n:
-                break
-            got += n
-        s.close()
-        if got == 16384:
-            ok += 1
-        else:
-            fails.append("%d: got %d" % (i, got))
-    except (OSError, MemoryError) as e:
-        fails.append("%d: %r" % (i, e))
-        try:
-            s.close()
-        except Exception:
-            pass
-gc.collect()
-print("BOARD rings16k ok=%d of 20 pool=%d heap_free=%d fails=%s" % (ok, len(stack.tcp.pool), gc.mem_free(), fails))
