@@ -177,6 +177,41 @@ def _text(hex_text):
         return "".join(chr(b) if b < 0x80 else "\ufffd" for b in raw)
 
 
+def _show(raw, say):
+    """The received bytes raw (a bytearray), a line at a time and never copied whole: UTF-8 text
+    line by line (each decoded from a view: one line's size at a time), anything else (not UTF-8,
+    or with NUL bytes) as a hex dump of 16 bytes a line. Trailing newlines are left off (as the
+    CLI's text.rstrip("\n"))."""
+    mv = memoryview(raw)
+    n = len(raw)
+    while n and raw[n - 1] == 10:
+        n -= 1
+    text = 0 <= raw.find(b"\0") < n
+    text = not text
+    a = 0
+    while text and a < n:
+        b = raw.find(b"\n", a)
+        b = n if b < 0 or b > n else b
+        try:
+            str(mv[a:b], "utf-8")
+        except UnicodeError:
+            text = False
+        a = b + 1
+    a = 0
+    if text:
+        while a <= n:
+            b = raw.find(b"\n", a)
+            b = n if b < 0 or b > n else b
+            say(str(mv[a:b], "utf-8"))
+            a = b + 1
+        return
+    while a < n:
+        b = a + 16 if a + 16 < n else n
+        say("%04x  %-47s  |%s|" % (a, binascii.hexlify(mv[a:b], " ").decode(),
+                                  "".join(chr(c) if 32 <= c < 127 else "." for c in mv[a:b])))
+        a = b
+
+
 class Timeline:
     """Session messages -> the CLI's timeline lines, handed to out(line) (print by default)."""
 
@@ -203,10 +238,25 @@ class Timeline:
             text = self.send_text if self.send_text is not None else ""
             say("sent %d bytes at t=%s ms: %r" % (msg["n"], fmt_t(msg["t"]), text))
         elif kind == "data":
-            say("received %d bytes at t=%s ms" % (len(msg["hex"]) // 2, fmt_t(msg["t"])))
+            n = msg["n"] if "n" in msg else len(msg["hex"]) // 2
+            say("received %d bytes at t=%s ms" % (n, fmt_t(msg["t"])))
         elif kind == "conn":
-            for line in conn_lines(msg, _text(msg.get("received_hex"))):
+            raw = msg.get("received")
+            if raw is None:  # a message from the CLI's Session (tests): the reply as hex
+                for line in conn_lines(msg, _text(msg.get("received_hex"))):
+                    say(line)
+                return
+            # net.connect's own Session (raw=True): the reply shown from the bytes themselves
+            lines = conn_lines(msg, "")
+            closed = lines.pop() if msg["result"] == "connected" else None
+            for line in lines:
                 say(line)
+            if closed is not None:
+                if raw and msg.get("ended") and not msg.get("recv_file"):
+                    say("----- received -----")
+                    _show(raw, say)
+                    say("--------------------")
+                say(closed)
         elif kind == "result":
             self.result = msg
             c = msg.get("counters", {})
@@ -251,7 +301,7 @@ def connect(host, port, send=None, timeout=10.0, connect_timeout=None, half_clos
         send_text = None
     board = getattr(s, "board", None)
     tl = Timeline(ip, port, send_text, getattr(board, "BOARD", "board"), say)
-    session = Session(s, tl.feed)
+    session = Session(s, tl.feed, raw=True)
     try:
         session.start_message()
         session.connect(ip, port, send, connect_timeout, timeout, half_close)

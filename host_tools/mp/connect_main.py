@@ -175,9 +175,13 @@ def conn_lines(c, text, p=""):
 class Session:
     """Drives one stack: connect() (repeated `count` times) with an optional exchange, or serve()."""
 
-    def __init__(self, stack, emit):
+    def __init__(self, stack, emit, raw=False):
         self.stack = stack
         self.emit = emit
+        # raw: the messages go to a consumer in this process (net.connect on a board): "data"
+        # carries the byte count "n" and "conn" the received bytes themselves ("received"), with
+        # no hex copies of them (a board's heap may not hold two or three times a reply)
+        self.raw = raw
         self.clock = stack.clock
         self.conn = 0
         self.tcb = None
@@ -230,10 +234,14 @@ class Session:
              "result": "connected" if not err else errors.name(err),
              "errno": err, "local": None, "remote": None, "isn": None, "syn_sent_ms": [],
              "rtt_ms": None, "srtt_ms": None, "mss": None, "connect_ms": connect_ms,
-             "sent": x["sent"], "received_hex": binascii.hexlify(x["received"]).decode(),
+             "sent": x["sent"],
              "ended": x["ended"],
              "exchange_error": errors.name(x["error"]) if x["error"] else None,
              "final_state": None}
+        if self.raw:
+            d["received"] = x["received"]
+        else:
+            d["received_hex"] = binascii.hexlify(x["received"]).decode()
         if x["ended"] is not None:
             d["received_bytes"] = x["received_bytes"]
             d["received_sha256"] = x["received_sha256"]
@@ -388,8 +396,12 @@ class Session:
                 else:
                     received.extend(chunk)
                     if report_chunks:
-                        self.emit({"type": "data", "conn": self.conn, "t": self._t(),
-                                   "hex": binascii.hexlify(chunk).decode()})
+                        m = {"type": "data", "conn": self.conn, "t": self._t()}
+                        if self.raw:
+                            m["n"] = n
+                        else:
+                            m["hex"] = binascii.hexlify(chunk).decode()
+                        self.emit(m)
             if tcb.state == CLOSED:
                 if tcb.error:
                     ended = "error"
