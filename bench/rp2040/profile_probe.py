@@ -62,7 +62,10 @@ def _make(orig, ent, n):
             _acc[d0 - 1] += d
 
     # fixed arities: a *args wrapper would allocate a tuple per call
-    if n == 1:
+    if n == -2:  # a second argument with a default (tcp_out.output's cork)
+        def w(a, b=False):
+            b0 = mem32[0x40058014]; pre(); r = orig(a, b); post(b0); return r
+    elif n == 1:
         def w(a):
             b0 = mem32[0x40058014]; pre(); r = orig(a); post(b0); return r
     elif n == 2:
@@ -84,7 +87,7 @@ def _make(orig, ent, n):
 
 
 ARITY = {"nic.recv_into": 2, "nic.send": 3, "Stack.input": 3, "stack._fp_match": 6,
-         "stack._fast_input": 3, "tcp_out.emit": 5, "tcp_out._fp_build": 6, "tcp_out.output": 1,
+         "stack._fast_input": 3, "tcp_out.emit": 5, "tcp_out._fp_build": 6, "tcp_out.output": -2,
          "Tcb.recv_into": 4, "Stack._timers": 1, "Socket.recv_into": 2, "Socket.write": 3,
          "Tcb.send": 4, "Stack.poll": 1, "cal.nop": 1, "cal.parent": 2}
 OWNERS = {"nic": type(nic), "Stack": S.Stack, "stack": S, "tcp_out": tcp_out, "tcp_in": tcp_in,

@@ -363,7 +363,8 @@ class Tcb:
         self.tx_len = tl + n
         s = self.stack
         s.now = s.clock.ticks_ms()
-        tcp_out.output(self)
+        # cork: with two full segments unacknowledged a small tail waits (tcp_out.output)
+        tcp_out.output(self, not self.nodelay and self.s_nxt - self.s_una >= 2 * self.mss)
         return n
 
     def recv_into(self, buf, off, n):

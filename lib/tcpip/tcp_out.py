@@ -313,9 +313,12 @@ def arm_rexmit(t, restart):
         set_timer(t, t.rto)
 
 
-def output(t):
+def output(t, cork=False):
     """Send what the windows (peer's and congestion), Nagle and SWS avoidance allow, then the
-    FIN once all data has gone. Returns the number of segments sent."""
+    FIN once all data has gone. Returns the number of segments sent. cork (Tcb.send, when two
+    full segments or more are unacknowledged): a sub-MSS tail waits; the ACK those segments are
+    sure to bring (the peer acknowledges every second full-sized one) sends it, or the data the
+    application queues next fills it (docs/ARCHITECTURE.md, "Sending")."""
     st = t.state
     if st != _ESTABLISHED and st != _CLOSE_WAIT and st != _FIN_WAIT_1 and st != _CLOSING and st != _LAST_ACK:
         return 0
@@ -341,7 +344,7 @@ def output(t):
             if n < mss and flight > 0:
                 if n < unsent:
                     break  # cut by the window: wait for it to open (SWS, RFC 9293 3.8.6.2.1)
-                if not t.nodelay and not t.fin_pending and t.s_sml > una:
+                if cork or (not t.nodelay and not t.fin_pending and t.s_sml > una):
                     break  # Nagle, Minshall's variant as Linux: one small segment in flight
             flags = _ACK
             if n == unsent:

@@ -822,6 +822,39 @@ def test_a_full_segment_is_never_held_by_nagle():
     expect(h, ACK | PSH, 1, payload=data)
 
 
+# -- cork: a small tail waits while two full segments are unacknowledged (tcp_out.output) --------
+def test_a_streaming_writer_sends_full_segments_the_ack_sends_the_tail():
+    h, tcb = setup(tx_buffer=8192)
+    data = pattern(8192)
+    tcb.send(data, 0, 2 * MSS)
+    assert layout(segs(h)) == [(0, MSS, ACK), (MSS, MSS, ACK | PSH)]
+    tcb.send(data, 2 * MSS, 500)  # two full segments are out: the tail waits for more data
+    nothing(h)
+    tcb.send(data, 2 * MSS + 500, 1000)  # the next write fills a full segment; 40 bytes wait
+    assert layout(segs(h)) == [(2 * MSS, MSS, ACK)]
+    peer(h, tcb, MSS)  # an ACK: the tail goes (Minshall: no small segment is out)
+    assert layout(segs(h)) == [(3 * MSS, 40, ACK | PSH)]
+
+
+def test_a_write_to_an_idle_connection_goes_out_whole():
+    h, tcb = setup(tx_buffer=8192)
+    data = pattern(2048)
+    tcb.send(data, 0, 2048)  # a request: nothing is out, so nothing waits (no cork)
+    assert layout(segs(h)) == [(0, MSS, ACK), (MSS, 588, ACK | PSH)]
+    peer(h, tcb, 2048)
+    tcb.send(data, 0, MSS + 100)  # one full segment out (< two): the tail goes too
+    assert layout(segs(h)) == [(2048, MSS, ACK), (2048 + MSS, 100, ACK | PSH)]
+
+
+def test_nodelay_never_corks():
+    h, tcb = setup(nodelay=True, tx_buffer=8192)
+    data = pattern(4096)
+    tcb.send(data, 0, 2 * MSS)
+    segs(h)
+    tcb.send(data, 0, 10)
+    assert layout(segs(h)) == [(2 * MSS, 10, ACK | PSH)]
+
+
 # -- keep-alive (RFC 9293 3.8.4, Linux tcp_keepalive_timer) -----------------------------------------
 def keepalive_probe(h, ack):
     """SEG.SEQ = SND.UNA - 1 with one garbage octet (RFC 9293 3.8.4, as BSD): an old data byte,
