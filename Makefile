@@ -17,7 +17,7 @@ test: setup
 	$(PY) -m pytest -q $(TEST_DIRS)
 
 bench: bench-setup
-	$(PY) bench/run.py $(BENCH_ARGS)
+	$(if $(RP2EMU),RP2EMU=$(RP2EMU) )$(PY) bench/run.py $(BENCH_ARGS)
 
 # PyTCP (the peer stack of bench_throughput.py) into .venv; skipped while the stamp matches.
 bench-setup: setup

@@ -12,11 +12,11 @@ bus counters give the SPI bytes (clocked, both directions at once count once), t
 (CS-low periods) and the SPI calls of each. After a warm-up, so the figures are the steady state.
 `idle poll` is one recv_into with nothing waiting (what a polling loop pays when the line is quiet).
 
-The RP2040 estimate: each transaction costs T_TXN_US of call overhead (REFERENCE.md: a 1-byte W5500
-register read through machine.SPI and CS pin toggles takes ~61 us, of which its 4 bytes on the
+The RP2040 estimate: each transaction costs T_TXN_US of call overhead (docs/ARCHITECTURE.md,
+"What things cost on an RP2040": a 1-byte W5500 register read through machine.SPI and CS pin toggles takes ~61 us, of which its 4 bytes on the
 bus are ~3 us at 12 MHz) plus its bytes at the SPI clock the rp2 port really makes for the board
 file's BAUDRATE (48 MHz peripheral clock, even prescaler: machine_shim.rp2_spi_baudrate). The
-stack's own work per frame is not included. Cross-check with REFERENCE.md: "a simple driver"
+stack's own work per frame is not included. Cross-check: a simple driver
 receiving 1514 bytes takes ~1.7 ms at 12 MHz and ~1.2 ms at 24 MHz, i.e. ~0.69 ms besides the bus,
 about 12 transactions at this rate. TCP ceilings: per full segment (1514-byte frame, MSS 1460) one
 frame one way and half an ACK (60-byte frame) the other way, as with delayed ACKs every 2 segments.
@@ -37,7 +37,7 @@ from listlink import ListLink  # noqa: E402
 
 BOARDS = ("w5500_evb_pico", "pico_enc28j60")
 SIZES = (60, 590, 1514)
-T_TXN_US = 58.0          # per transaction on an RP2040 (REFERENCE.md, see above)
+T_TXN_US = 58.0          # per transaction on an RP2040 (see above)
 MSS = 1460
 ACK_FRAME = 60
 PEER_MAC = b"\x02\x00\x00\x00\x00\x09"

@@ -1,11 +1,13 @@
 """Run every benchmark and print their tables (`make bench`). Not a CI gate.
 
     python bench/run.py                      # all
-    python bench/run.py checksum heap        # some of: checksum, heap, throughput, spi
+    python bench/run.py checksum heap        # some of: checksum, heap, throughput, spi, rp2040
 
 heap's second table and throughput need root (a private network namespace with TAP devices);
 without root, heap prints its first table only and throughput is skipped with a note.
 PyTCP (the throughput peer) comes from bench/requirements-bench.txt: `make bench-setup`.
+rp2040 runs only with an emulator kit named by RP2EMU=DIR (developer tooling: bench/README.md);
+without one its row says it was skipped.
 """
 import os
 import subprocess
@@ -15,7 +17,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 from host_tools.netns import micropython_binary  # noqa: E402
 
-NAMES = ("checksum", "heap", "throughput", "spi")
+NAMES = ("checksum", "heap", "throughput", "spi", "rp2040")
 
 
 def run(title, argv, env=None, timeout=900):
@@ -52,6 +54,9 @@ def main(names):
     if not names or "spi" in names:
         run("spi: SPI bytes and transactions per frame, drivers on the chip models; RP2040 estimate",
             [sys.executable, "bench/bench_spi.py"])
+    if not names or "rp2040" in names:
+        run("rp2040: the emulated W5500-EVB-Pico, real firmware and bundle (RP2EMU kit; optional)",
+            [sys.executable, "bench/bench_rp2040.py"], timeout=3600)
     return 0
 
 

@@ -1,4 +1,4 @@
-# WIZnet W5500-EVB-Pico: RP2040 + W5500 on SPI0 (REFERENCE.md, W5500-EVB-Pico wiring).
+# WIZnet W5500-EVB-Pico: RP2040 + W5500 on SPI0 (WIZnet's W5500-EVB-Pico pinout; docs/BOARDS.md).
 BOARD = "W5500-EVB-Pico"
 CHIP = "w5500"
 SPI_ID = 0

@@ -1,6 +1,6 @@
 """Viper cores for checksum.py and mem.py. Imported only on MicroPython >= 1.28.
 
-Rules kept here (see docs/ARCHITECTURE.md and REFERENCE.md "MicroPython runtime facts"):
+Rules kept here (docs/ARCHITECTURE.md, "What things cost on an RP2040" and "Runtime rules"):
 - every 16-bit load is at an even address and every 32-bit load/store at a multiple of 4 (the
   Cortex-M0+ faults on unaligned accesses; x86-64 would hide the bug); everything else is ptr8;
 - machine words are 32 bits on the RP2040 and 64 on x86-64: sums stay below 2**30 so both give

@@ -1,7 +1,7 @@
 """errno values used by tcpip.
 
 MicroPython's errno module lacks several names that a TCP client needs; they get the Linux values
-(REFERENCE.md). Everything else comes from the runtime's errno so OSError(e).errno compares equal
+(include/uapi/asm-generic/errno.h). Everything else comes from the runtime's errno so OSError(e).errno compares equal
 with the platform's own constants.
 """
 import errno as _errno

@@ -121,3 +121,35 @@ def test_heap_tables_have_their_rows_and_columns():
         assert r.rstrip().endswith(("ok (CLOSED)", "ok (TIME-WAIT)")), r  # who closed first varies
         code, free, stack, peak = (int(x) for x in r.split()[-7:-3])
         assert code > 0 and stack > 0 and peak >= stack, r
+
+
+# -- bench_rp2040.py: the RP2040 row (an emulator kit is optional developer tooling) ---------------
+KIT_OUTPUT = """\
+heap free: 232512 B at script start, 157104 B after importing tcpip.board/tcp/socket, after bring_up 132848 B; SPI 24MHz
+board           SPI    rings rx/tx  dir   bytes   emu s  kB/s   cycles/B  cycles/seg  import heap B  heap B/seg
+W5500-EVB-Pico  24MHz  12288/12288  down  262144  0.327  801.6  156       220963      75408          0.0
+W5500-EVB-Pico  24MHz  12288/12288  up    262144  0.411  637.8  196       240071      75408          -
+logs in /tmp/x
+rp2040 w5500 24MHz: down 801.6 kB/s, up 637.8 kB/s, import heap 75408 B, 156 cycles/B
+"""
+
+
+def test_rp2040_row_without_a_kit_says_it_was_skipped():
+    env = {k: v for k, v in os.environ.items() if k != "RP2EMU"}
+    p = subprocess.run([sys.executable, "bench/bench_rp2040.py"], cwd=ROOT, capture_output=True,
+                       text=True, timeout=TIMEOUT_S, env=env)
+    assert p.returncode == 0 and p.stdout.startswith("rp2040: skipped (no emulator kit"), p.stdout
+    p = subprocess.run([sys.executable, "bench/bench_rp2040.py", "--kit", ROOT], cwd=ROOT,
+                       capture_output=True, text=True, timeout=TIMEOUT_S, env=env)
+    assert p.returncode == 0 and "is not an emulator kit (no bench.sh)" in p.stdout, p.stdout
+
+
+def test_rp2040_row_reads_the_kits_table():
+    import bench_rp2040
+    rows, heap = bench_rp2040.parse_bench(KIT_OUTPUT)
+    assert heap == {"import": 232512 - 157104, "in_use_after_bring_up": 232512 - 132848}
+    assert [(r["dir"], r["bytes"], r["kB/s"], r["cycles/B"], r["cycles/seg"]) for r in rows] == [
+        ("down", 262144, 801.6, 156, 220963), ("up", 262144, 637.8, 196, 240071)]
+    assert rows[0]["in use after bring_up B"] == 99664 and rows[0]["heap B/seg"] == "0.0"
+    lines = bench_rp2040.table(rows).splitlines()
+    assert lines[0].split()[:3] == ["SPI", "rings", "dir"] and len(lines) == 3

@@ -143,7 +143,7 @@ def test_bad_pin_mode_raises():
 def test_rp2_spi_clock_comes_from_48_mhz():
     f = machine_shim.rp2_spi_baudrate
     assert f(24000000) == 24000000
-    assert f(20000000) == 12000000  # REFERENCE.md: 20 MHz really runs at 12
+    assert f(20000000) == 12000000  # rp2: 48 MHz / even prescaler, 20 MHz really runs at 12
     assert f(16000000) == 12000000  # an even prescaler: 48/3 is not reachable
     assert f(12000000) == 12000000
     assert f(10000000) == 8000000
