@@ -258,9 +258,9 @@ def build_parser():
                    help="write everything received to PATH (the JSON then gives its byte count and "
                         "sha256 instead of the text)")
     c.add_argument("--rx-buffer", type=_bounded_int(1, 65535), metavar="N",
-                   help="receive ring per connection in bytes (TcpConfig.rx_buffer, default 2048)")
+                   help="receive ring per connection in bytes (TcpConfig.rx_buffer, default 12288)")
     c.add_argument("--tx-buffer", type=_bounded_int(1, 65535), metavar="N",
-                   help="send ring per connection in bytes (TcpConfig.tx_buffer, default 2048)")
+                   help="send ring per connection in bytes (TcpConfig.tx_buffer, default 12288)")
 
     s = sub.add_parser(
         "serve", help="keep the stack up (answers ARP and ping) for --seconds or until stdin closes",
