@@ -177,39 +177,82 @@ def _text(hex_text):
         return "".join(chr(b) if b < 0x80 else "\ufffd" for b in raw)
 
 
-def _show(raw, say):
-    """The received bytes raw (a bytearray), a line at a time and never copied whole: UTF-8 text
-    line by line (each decoded from a view: one line's size at a time), anything else (not UTF-8,
-    or with NUL bytes) as a hex dump of 16 bytes a line. Trailing newlines are left off (as the
-    CLI's text.rstrip("\n"))."""
-    mv = memoryview(raw)
-    n = len(raw)
-    while n and raw[n - 1] == 10:
-        n -= 1
-    text = 0 <= raw.find(b"\0") < n
-    text = not text
-    a = 0
-    while text and a < n:
-        b = raw.find(b"\n", a)
-        b = n if b < 0 or b > n else b
-        try:
-            str(mv[a:b], "utf-8")
-        except UnicodeError:
-            text = False
-        a = b + 1
-    a = 0
-    if text:
-        while a <= n:
-            b = raw.find(b"\n", a)
-            b = n if b < 0 or b > n else b
-            say(str(mv[a:b], "utf-8"))
+def _lines(pieces):
+    """The lines of the bytes in pieces (bytearrays, in order), without their newlines: views
+    into the pieces, or a copy of just the line when one spans two of them."""
+    carry = None
+    for p in pieces:
+        mv = memoryview(p)
+        n = len(p)
+        a = 0
+        while a < n:
+            b = p.find(b"\n", a)
+            if b < 0:
+                if carry is None:
+                    carry = bytearray(mv[a:n])
+                else:
+                    carry.extend(mv[a:n])
+                break
+            if carry is None:
+                yield mv[a:b]
+            else:
+                carry.extend(mv[a:b])
+                yield carry
+                carry = None
             a = b + 1
+    if carry is not None:
+        yield carry
+
+
+def _rows(pieces):
+    """(offset, up to 16 bytes) over the bytes in pieces, for a hex dump."""
+    row = bytearray(16)
+    k = 0
+    off = 0
+    for p in pieces:
+        for c in p:
+            row[k] = c
+            k += 1
+            if k == 16:
+                yield off, row
+                off += 16
+                k = 0
+    if k:
+        yield off, memoryview(row)[0:k]
+
+
+def _show(raw, say):
+    """The received bytes (a bytearray, or the list of chunks net.connect's Session keeps) a
+    line at a time, never joined: UTF-8 text line by line (each decoded from a view: one line's
+    size at a time), anything else (not UTF-8, or with NUL bytes) as a hex dump of 16 bytes a
+    line. Trailing newlines are left off (as the CLI's text.rstrip("\n"))."""
+    pieces = raw if isinstance(raw, list) else [raw]
+    text = True
+    for p in pieces:
+        if p.find(b"\0") >= 0:
+            text = False
+            break
+    if text:
+        for line in _lines(pieces):
+            try:
+                str(line, "utf-8")
+            except UnicodeError:
+                text = False
+                break
+    if text:
+        empty = 0  # empty lines are said once a line with text follows them (rstrip("\n"))
+        for line in _lines(pieces):
+            if not len(line):
+                empty += 1
+                continue
+            for _ in range(empty):
+                say("")
+            empty = 0
+            say(str(line, "utf-8"))
         return
-    while a < n:
-        b = a + 16 if a + 16 < n else n
-        say("%04x  %-47s  |%s|" % (a, binascii.hexlify(mv[a:b], " ").decode(),
-                                  "".join(chr(c) if 32 <= c < 127 else "." for c in mv[a:b])))
-        a = b
+    for off, row in _rows(pieces):
+        say("%04x  %-47s  |%s|" % (off, binascii.hexlify(row, " ").decode(),
+                                    "".join(chr(c) if 32 <= c < 127 else "." for c in row)))
 
 
 class Timeline:
@@ -252,7 +295,7 @@ class Timeline:
             for line in lines:
                 say(line)
             if closed is not None:
-                if raw and msg.get("ended") and not msg.get("recv_file"):
+                if msg.get("received_bytes") and msg.get("ended") and not msg.get("recv_file"):
                     say("----- received -----")
                     _show(raw, say)
                     say("--------------------")

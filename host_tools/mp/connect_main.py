@@ -179,8 +179,9 @@ class Session:
         self.stack = stack
         self.emit = emit
         # raw: the messages go to a consumer in this process (net.connect on a board): "data"
-        # carries the byte count "n" and "conn" the received bytes themselves ("received"), with
-        # no hex copies of them (a board's heap may not hold two or three times a reply)
+        # carries the byte count "n" and "conn" the received bytes themselves ("received": the
+        # chunks as they came, a list of bytearrays), with no hex copies and no block of the
+        # reply's size (a board's heap may not hold two or three times a reply, or one piece)
         self.raw = raw
         self.clock = stack.clock
         self.conn = 0
@@ -281,7 +282,9 @@ class Session:
             err = errno_of(exc)
         tcb = self.tcb
         connect_ms = self._t()
-        x = {"sent": 0, "received": bytearray(), "ended": None, "error": 0, "send_file": send_file,
+        # raw: the reply as a list of the chunks as they came (no block of the reply's size, and
+        # no growing one, which would need its old and new size at once)
+        x = {"sent": 0, "received": [] if self.raw else bytearray(), "ended": None, "error": 0, "send_file": send_file,
              "recv_file": recv_file}
         if not err and (send is not None or send_file is not None or recv_file is not None):
             self._exchange(s.tcb, send, send_file, recv_file, exchange_timeout, half_close, x)
@@ -393,15 +396,15 @@ class Session:
                     rx_hash.update(chunk)
                 if dst is not None:
                     dst.write(chunk)
+                elif self.raw:
+                    received.append(bytearray(chunk))
+                    if report_chunks:
+                        self.emit({"type": "data", "conn": self.conn, "t": self._t(), "n": n})
                 else:
                     received.extend(chunk)
                     if report_chunks:
-                        m = {"type": "data", "conn": self.conn, "t": self._t()}
-                        if self.raw:
-                            m["n"] = n
-                        else:
-                            m["hex"] = binascii.hexlify(chunk).decode()
-                        self.emit(m)
+                        self.emit({"type": "data", "conn": self.conn, "t": self._t(),
+                                   "hex": binascii.hexlify(chunk).decode()})
             if tcb.state == CLOSED:
                 if tcb.error:
                     ended = "error"
