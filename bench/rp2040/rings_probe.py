@@ -23,19 +23,27 @@ pat = bytearray(2048)
 for i in range(2048):
     pat[i] = i & 0xFF
 kept = []
+
+
+def request(cmd):
+    """A new connection that has sent cmd."""
+    s = ts.socket()
+    s.settimeout(30)
+    s.connect(SERVER)
+    s.write(cmd, len(cmd))
+    return s
+
+
 ok = 0
 fails = []
 for i in range(20):
-    # heap churn: odd-sized blocks, one in three kept until the end
+    # heap churn: twelve odd-sized blocks, one of them kept until the end
     junk = [bytearray(97 + 211 * k) for k in range(12)]
     kept.append(junk[i % 12])
     junk = None
+    s = None
     try:
-        s = ts.socket()
-        s.settimeout(30)
-        s.connect(SERVER)
-        cmd = b"get %d\n" % N
-        s.write(cmd, len(cmd))
+        s = request(b"get %d\n" % N)
         got = 0
         bad = 0
         while True:
@@ -46,11 +54,7 @@ for i in range(20):
                 bad += 1
             got += n
         s.close()
-        s = ts.socket()
-        s.settimeout(30)
-        s.connect(SERVER)
-        cmd = b"put %d\n" % N
-        s.write(cmd, len(cmd))
+        s = request(b"put %d\n" % N)
         sent = 0
         while sent < N:
             sent += s.write(pat, 2048)
@@ -62,10 +66,8 @@ for i in range(20):
             fails.append("%d: got %d bad %d reply %r" % (i, got, bad, reply))
     except (OSError, MemoryError) as e:
         fails.append("%d: %r" % (i, e))
-        try:
+        if s is not None:
             s.close()
-        except Exception:
-            pass
 gc.collect()
 print("BOARD rings16k ok=%d of 20 connections=%d pool=%d heap_free=%d fails=%s" % (
     ok, 2 * ok, len(stack.tcp.pool), gc.mem_free(), fails))
