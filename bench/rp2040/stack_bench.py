@@ -298,7 +298,32 @@ def do_emit_nothing():
     pass
 
 
+ackr = [0]
+
+
+def prep_ack_input():
+    prep_ack()
+    dev.n = 0  # not through the device: straight into stack.input
+    mem.copy(rx, 0, dev.frame, 0, len(dev.frame))
+    ackr[0] = len(dev.frame)
+
+
+def do_ack_input():
+    stack.input(rx, ackr[0])
+
+
+def prep_ack_fast():
+    prep_ack_input()
+    ackr[0] = fastpath.match(rx, len(dev.frame), tcb.th, tcb.r_nxt, tcb.s_una, tcb.s_max)
+
+
+def do_ack_fast():
+    tcp_in.fast_input(tcb, rx, ackr[0])
+
+
 rows = []
+measure("stack.input: the ACK of one segment", prep_ack_input, do_ack_input)
+measure("tcp_in.fast_input: that ACK", prep_ack_fast, do_ack_fast)
 measure("stack.input: a 1460-byte data segment", prep_input, do_input)
 measure("fastpath.match on it", prep_match, do_match)
 measure("tcp_out.send_ack", prep_none, do_ack)

@@ -41,6 +41,7 @@ _BAD_CHECKSUM = const(4)
 
 _fp_match = fastpath.match
 _fast_input = tcp_in.fast_input
+_fast_acks = tcp_in.fast_acks
 
 # ICMP destination-unreachable codes -> errno, as Linux icmp_err_convert[]
 _UNREACH_ERRNO = (
@@ -94,6 +95,12 @@ class Stack:
         self.dns_servers = []  # 4-byte addresses; DHCP sets them, tcpip.dns.Resolver reads them
         self._isn_refresh = self.now
         self._timers_at = -1  # the tick the timers last ran at (never a tick value)
+        # pure ACKs of the hot connection in a row within one poll's batch: only the last (the
+        # highest) is processed, as k of them (Stack.input, tcp_in.fast_acks)
+        self._batch = False
+        self._ack_k = 0
+        self._ack_r = 0
+        self._ack_t = None
         self._second_at = self.now  # the last once-a-second round
 
     def __getattr__(self, name):
@@ -119,12 +126,19 @@ class Stack:
         self.now = now
         dev = self.device
         rx = self.rx
+        self._batch = True
         for _ in range(_FRAMES_PER_POLL):
             n = dev.recv_into(rx)
             if not n:
                 break
             try:
                 self.input(rx, n)
+            except Exception:
+                self.counters.eth_drop_exception += 1
+        self._batch = False
+        if self._ack_k:
+            try:
+                self._ack_flush()
             except Exception:
                 self.counters.eth_drop_exception += 1
         if now != self._timers_at:
@@ -186,6 +200,16 @@ class Stack:
                 clock.sleep_ms(1 if left > 1 else left)
 
     # -- input -----------------------------------------------------------------------------------
+    def _ack_flush(self):
+        """The pure ACKs Stack.input held back (the last of them, counted as all)."""
+        k = self._ack_k
+        self._ack_k = 0
+        r = self._ack_r
+        self._ack_r = 0
+        t = self._ack_t
+        self._ack_t = None
+        _fast_acks(t, r, k)
+
     def input(self, buf, n):
         """One received Ethernet frame of n bytes. Header prediction first: a frame that is the
         next in-order segment (or a new ACK) of the hot connection is handled in two calls
@@ -193,8 +217,22 @@ class Stack:
         t = self.tcp.hot
         if t is not None:
             r = _fp_match(buf, n, t.th, t.r_nxt, t.s_una, t.s_max)
-            if r >= 0 and _fast_input(t, buf, r):
-                return
+            if r >= 0:
+                if (self._batch and not r & 0x7FF and r > self._ack_r and not t.in_recovery
+                        and (self._ack_t is t or self._ack_t is None)):
+                    # a pure ACK beyond the pending one: it makes that one moot
+                    self._ack_r = r
+                    self._ack_k += 1
+                    self._ack_t = t
+                    return
+                if self._ack_k:
+                    self._ack_flush()  # first what came before this segment, then it, anew
+                    t = self.tcp.hot
+                    r = -1 if t is None else _fp_match(buf, n, t.th, t.r_nxt, t.s_una, t.s_max)
+                if r >= 0 and _fast_input(t, buf, r):
+                    return
+        if self._ack_k:
+            self._ack_flush()
         c = self.counters
         c.eth_rx += 1
         if n < _ETH_LEN:

@@ -102,6 +102,31 @@ def fast_input(t, buf, r):
     return True
 
 
+def fast_acks(t, r, k):
+    """k pure ACKs of t that header prediction matched in a row in one poll's batch, r the last
+    (it acknowledges the most; all had the predicted window): everything an ACK does here is
+    cumulative, so the last is processed, as k ACKs (counted k times, and cwnd grown as for k
+    ACKs: RFC 3465 counts per ACK received). A duplicate or older ACK is never among them
+    (Stack.input processes what came before it first), so fast retransmit sees every one."""
+    if k > 1:
+        c = t.stack.counters
+        c.eth_rx += k - 1
+        c.ip_rx += k - 1
+        c.tcp_rx += k - 1
+        # the growth of the k - 1 ACKs before the last; _ack_advanced adds the last one's
+        mss = t.mss
+        acked = r >> 11
+        if t.cwnd < t.ssthresh:
+            g = acked if acked < k * mss else k * mss
+            g -= acked if acked < mss else mss
+        else:
+            g = mss * mss // t.cwnd
+            g = (k - 1) * (g if g > 0 else 1)
+        if g > 0:
+            t.cwnd += g
+    fast_input(t, None, r)
+
+
 def input(t, buf, ip_off, off, hl, plen):
     """A segment for this connection: TCP header at buf[off], hl header bytes, plen payload bytes."""
     st = t.state

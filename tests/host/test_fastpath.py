@@ -34,6 +34,7 @@ class Log:
     def __init__(self, h):
         self.frames = []
         self.fast = 0
+        self.coalesced = 0  # pure ACKs of a batch handled as the last of them (Stack.input)
         send = h.dev.send
 
         def record(buf, n):
@@ -62,6 +63,7 @@ def run_both(drive):
     (log, tcb) pairs. The fast path's entry is counted through the stack's binding of it."""
     out = []
     real = stack_mod._fast_input
+    real_acks = stack_mod._fast_acks
     for predict in (True, False):
         h, tcb = connect(predict=predict)
         log = Log(h)
@@ -70,11 +72,18 @@ def run_both(drive):
             log.fast += 1
             return real(t, buf, r)
 
+        def counting_acks(t, r, k):
+            log.fast += k
+            log.coalesced += k - 1
+            return real_acks(t, r, k)
+
         stack_mod._fast_input = counting
+        stack_mod._fast_acks = counting_acks
         try:
             drive(h, tcb)
         finally:
             stack_mod._fast_input = real
+            stack_mod._fast_acks = real_acks
         out.append((log, tcb))
     return out
 
@@ -226,3 +235,82 @@ def test_data_that_does_not_fit_the_ring_takes_the_full_path():
     h.feed(_segment_from_peer(h, tcb, b"a" * 900))
     h.feed(_segment_from_peer(h, tcb, b"b" * 200))  # 100 bytes fit: the full path trims
     assert tcb.rx_len == 1000 and h.stack.counters.tcp_rx_buffer_full == 1
+
+
+# -- pure ACKs in a row within one poll: the last of them, counted as all (Stack.input) ------------
+_RELATIVE = ("s_una", "s_nxt", "s_max", "r_nxt", "r_wl1", "s_wl2", "s_bhi", "s_blo", "r_bhi",
+             "r_blo", "r_wedge")
+
+
+def _acks_run(frames_of, batched):
+    """A connection with 8 full segments out and more queued; frames_of(h, tcb, base) gives the
+    peer's frames; batched: all waiting for one poll, else one poll each. Returns the stack's
+    counters, the Tcb state, the (seq offset, length) of what was sent after, and the sizes of the
+    coalesced groups (tcp_in.fast_acks calls)."""
+    h, tcb = connect(tx=16 * MSS)
+    base = tcb.snd_una
+    data = bytes(range(256)) * 64
+    assert tcb.send(data, 0, 8 * MSS) == 8 * MSS
+    assert len(h.take()) == 8
+    assert tcb.send(data, 0, 4 * MSS + 100) == 4 * MSS + 100  # queued behind: the ACKs send it
+    h.take()
+    groups = []
+    real = stack_mod._fast_acks
+
+    def record(t, r, k):
+        groups.append(k)
+        return real(t, r, k)
+
+    stack_mod._fast_acks = record
+    try:
+        frames = frames_of(h, tcb, base)
+        if batched:
+            h.dev.inbox.extend(frames)
+            h.stack.poll()
+        else:
+            for f in frames:
+                h.feed(f)
+    finally:
+        stack_mod._fast_acks = real
+    sent = [((s.tcp.seq - base) & 0xFFFFFFFF, len(s.payload)) for s in h.take()]
+    c = h.stack.counters
+    counts = (c.eth_rx, c.ip_rx, c.tcp_rx, c.tcp_dupack, c.tcp_fast_retransmit, c.tcp_rx_bytes)
+    # absolute sequence numbers: the bases may move at another segment (a held-back ACK moves
+    # them with the next segment that takes the full path), so relative ones may differ
+    state = [tcb.snd_una, tcb.snd_nxt, tcb.snd_max, tcb.rcv_nxt]
+    state += [getattr(tcb, k) for k in _STATE if k not in _RELATIVE]
+    return counts, state, sent, groups
+
+
+def test_a_batch_of_new_acks_is_handled_as_its_last_counted_as_all():
+    def frames_of(h, tcb, base):
+        return [h.segment(tcb, ACK, tcb.rcv_nxt, sq(base + k * MSS), 65535) for k in range(1, 9)]
+
+    one = _acks_run(frames_of, False)
+    batch = _acks_run(frames_of, True)
+    # one fast_acks call for the eight; one poll each: one call each (a few take the full path:
+    # the bases move every 3 KB here, and the segment after a move goes the full way)
+    assert batch[3] == [8] and set(one[3]) == {1}
+    assert batch[0] == one[0]  # every frame counted
+    assert batch[1] == one[1]  # the same state: s_una, the ring, cwnd (slow start), timers, ...
+    assert batch[2] == one[2] and len(batch[2]) == 3  # the same segments go out (the rest of the data)
+
+
+def test_duplicate_acks_and_data_in_a_batch_are_each_seen():
+    def frames_of(h, tcb, base):
+        nxt = tcb.rcv_nxt
+        return [h.segment(tcb, ACK, nxt, sq(base + MSS), 65535),
+                h.segment(tcb, ACK, nxt, sq(base + 2 * MSS), 65535),
+                h.segment(tcb, ACK, nxt, sq(base + 2 * MSS), 65535),  # duplicates: the 3rd
+                h.segment(tcb, ACK, nxt, sq(base + 2 * MSS), 65535),  # segment was lost
+                h.segment(tcb, ACK, nxt, sq(base + 2 * MSS), 65535),
+                h.segment(tcb, ACK | PSH, nxt, sq(base + 2 * MSS), 65535, b"reply"),
+                h.segment(tcb, ACK, sq(nxt + 5), sq(base + 4 * MSS), 65535)]
+
+    one = _acks_run(frames_of, False)
+    batch = _acks_run(frames_of, True)
+    assert batch[0] == one[0] and batch[0][3] == 3 and batch[0][4] == 1  # fast retransmit
+    assert batch[1] == one[1]
+    assert batch[2] == one[2]
+    # the first two ACKs as one; the last is not held back: fast recovery runs (the full rules)
+    assert batch[3] == [2] and one[3] == [1, 1]
