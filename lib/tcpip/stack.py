@@ -213,7 +213,10 @@ class Stack:
     def input(self, buf, n):
         """One received Ethernet frame of n bytes. Header prediction first: a frame that is the
         next in-order segment (or a new ACK) of the hot connection is handled in two calls
-        (fastpath.match, tcp_in.fast_input); everything else takes the layered path below."""
+        (fastpath.match, tcp_in.fast_input); everything else takes the layered path below.
+        Within poll()'s batch a pure new ACK is held back while the next frame is another one
+        beyond it (only the last is processed, as all: tcp_in.fast_acks); any other frame, and
+        the batch's end, releases it first, so frames are processed in their order."""
         t = self.tcp.hot
         if t is not None:
             r = _fp_match(buf, n, t.th, t.r_nxt, t.s_una, t.s_max)
