@@ -19,6 +19,17 @@ except ImportError:
     def const(x):
         return x
 
+# counters: indexes into stack.cnt (tcpip.counters.NAMES; tests/host/test_counters.py)
+_ARP_RX = const(6)
+_ARP_DROP_MALFORMED = const(7)
+_ARP_DROP_NOT_FOR_US = const(8)
+_ARP_REQUEST_SENT = const(9)
+_ARP_REPLY_SENT = const(10)
+_ARP_RESOLVED = const(11)
+_ARP_RESOLVE_FAILED = const(12)
+_ARP_QUEUE_OVERFLOW = const(13)
+_ARP_CACHE_FULL = const(14)
+
 _ETH_LEN = const(14)          # Ethernet header length (tcpip.wire.ethernet)
 _ETHERTYPE_ARP = const(0x0806)
 _OP_REQUEST = const(1)        # ARP opcodes, RFC 826 ar$op (tcpip.wire.arp)
@@ -96,7 +107,7 @@ class ArpCache:
             if e.state == REACHABLE and (victim is None or ticks_diff(e.used, victim.used) < 0):
                 victim = e
         if victim is None:
-            self.stack.counters.arp_cache_full += 1
+            self.stack.cnt[_ARP_CACHE_FULL] += 1
         else:
             self.stack.route.gen += 1  # a neighbour's entry goes: templates built for it too
         return victim
@@ -104,7 +115,7 @@ class ArpCache:
     # -- output side ---------------------------------------------------------------------------
     def enqueue(self, frame, n, next_hop, nh_off, now):
         """Hold frame[:n] until next_hop resolves; start resolution if it has not started."""
-        c = self.stack.counters
+        c = self.stack.cnt
         slot = None
         for s in self.slots:
             if s.len == 0:
@@ -112,7 +123,7 @@ class ArpCache:
                 break
         if slot is None:
             # queue full: drop the oldest (Linux drops the head of the unresolved queue)
-            c.arp_queue_overflow += 1
+            c[_ARP_QUEUE_OVERFLOW] += 1
             slot = self.slots[0]
             for i in range(len(self.slots) - 1):
                 self.slots[i] = self.slots[i + 1]
@@ -143,7 +154,7 @@ class ArpCache:
         ethernet.emit_header(f, 0, ethernet.BROADCAST, s.mac, _ETHERTYPE_ARP)
         warp.emit(f, _ETH_LEN, _OP_REQUEST, s.mac, s.route.addr, _ZERO_MAC, e.ip)
         s.send_frame(f, ARP_FRAME_LEN)
-        s.counters.arp_request_sent += 1
+        s.cnt[_ARP_REQUEST_SENT] += 1
         if s.trace is not None:
             s.trace("arp-request", None, ipv4.ntoa(e.ip))
         e.requests += 1
@@ -159,7 +170,7 @@ class ArpCache:
 
     def _fail(self, e):
         s = self.stack
-        s.counters.arp_resolve_failed += 1
+        s.cnt[_ARP_RESOLVE_FAILED] += 1
         for slot in self.slots:
             if slot.len and mem.equal(slot.next_hop, 0, e.ip, 0, 4):
                 slot.len = 0
@@ -204,10 +215,10 @@ class ArpCache:
     def input(self, buf, off, n, now):
         """An ARP packet at buf[off:off+n] (RFC 826 'Packet Reception')."""
         s = self.stack
-        c = s.counters
-        c.arp_rx += 1
+        c = s.cnt
+        c[_ARP_RX] += 1
         if not warp.is_valid_ipv4_ethernet(buf, off, n):
-            c.arp_drop_malformed += 1
+            c[_ARP_DROP_MALFORMED] += 1
             return
         spa = off + _SPA
         sha = off + _SHA
@@ -225,12 +236,12 @@ class ArpCache:
             e.deadline = ticks_add(now, self.reachable_ms)
             e.used = now
             if was_incomplete:
-                c.arp_resolved += 1
+                c[_ARP_RESOLVED] += 1
                 if s.trace is not None:
                     s.trace("arp-resolved", None, ipv4.ntoa(e.ip))
                 self._flush(e)
         if not for_us:
-            c.arp_drop_not_for_us += 1
+            c[_ARP_DROP_NOT_FOR_US] += 1
             return
         if e is None and learn:
             e = self._allocate(now)
@@ -249,5 +260,5 @@ class ArpCache:
             mem.copy(f, _ETH_LEN + _THA, buf, sha, 6)
             mem.copy(f, _ETH_LEN + _TPA, buf, spa, 4)
             s.send_frame(f, ARP_FRAME_LEN)
-            c.arp_reply_sent += 1
+            c[_ARP_REPLY_SENT] += 1
 

@@ -56,6 +56,22 @@ except ImportError:
     def const(x):
         return x
 
+# counters: indexes into self.cnt, this layer's own list (NAMES below; tests/host/test_counters.py)
+_DHCP_TX = const(0)
+_DHCP_RX = const(1)
+_DHCP_DROP_MALFORMED = const(2)
+_DHCP_DROP_NOT_OURS = const(3)
+_DHCP_DROP_STATE = const(4)
+_DHCP_OFFER = const(5)
+_DHCP_ACK = const(6)
+_DHCP_NAK = const(7)
+_DHCP_RETRANSMIT = const(8)
+_DHCP_RESTART = const(9)
+_DHCP_RENEW = const(10)
+_DHCP_REBIND = const(11)
+_DHCP_LEASE_EXPIRED = const(12)
+_DHCP_GATEWAY_IGNORED = const(13)
+
 SERVER_PORT = const(67)
 CLIENT_PORT = const(68)
 
@@ -150,15 +166,17 @@ def _u32_seconds(buf, off):
 
 
 # this client's counters (stack.counters.dhcp_*)
-NAMES = ("dhcp_tx", "dhcp_rx", "dhcp_drop_malformed", "dhcp_drop_not_ours", "dhcp_drop_state",
-         "dhcp_offer", "dhcp_ack", "dhcp_nak", "dhcp_retransmit", "dhcp_restart", "dhcp_renew",
-         "dhcp_rebind", "dhcp_lease_expired", "dhcp_gateway_ignored")
+NAMES = (
+    "dhcp_tx dhcp_rx dhcp_drop_malformed dhcp_drop_not_ours dhcp_drop_state dhcp_offer dhcp_ack "
+    "dhcp_nak dhcp_retransmit dhcp_restart dhcp_renew dhcp_rebind dhcp_lease_expired "
+    "dhcp_gateway_ignored"
+)
 
 
 class DhcpClient:
     def __init__(self, stack, hostname=None, client_id=None, base_ms=4000, tries=5, jitter_ms=None,
                  renew_min_s=60, broadcast_flag=False):
-        stack.counters.extend(NAMES)
+        self.cnt = stack.counters.extend(NAMES)
         self.stack = stack
         if isinstance(hostname, str):
             hostname = hostname.encode()
@@ -246,24 +264,24 @@ class DhcpClient:
             self._lease_clock(now)
             e = self._elapsed_s
             if self.lease_s != _INFINITE and e >= self.lease_s:
-                self.stack.counters.dhcp_lease_expired += 1
+                self.cnt[_DHCP_LEASE_EXPIRED] += 1
                 self._event("lease expired")
                 self._unconfigure()
                 self._init(now)
             elif self.lease_s == _INFINITE:
                 return
             elif st != REBINDING and e >= self.t2_s:
-                self.stack.counters.dhcp_rebind += 1
+                self.cnt[_DHCP_REBIND] += 1
                 self._set_state(REBINDING)
                 self._new_xid()
                 self._lease_request(now)
             elif st == BOUND and e >= self.t1_s:
-                self.stack.counters.dhcp_renew += 1
+                self.cnt[_DHCP_RENEW] += 1
                 self._set_state(RENEWING)
                 self._new_xid()
                 self._lease_request(now)
             elif st != BOUND and e >= self._next_s:
-                self.stack.counters.dhcp_retransmit += 1
+                self.cnt[_DHCP_RETRANSMIT] += 1
                 self._lease_request(now)
 
     def next_deadline(self, now, best):
@@ -305,16 +323,16 @@ class DhcpClient:
         self._retx_at = ticks_add(now, wait)
 
     def _retransmit(self, now):
-        c = self.stack.counters
+        c = self.cnt
         if self._sends >= self.tries:
             # RFC 2131 3.1.5 / 4.1: no answer after the whole series: back to INIT
-            c.dhcp_restart += 1
+            c[_DHCP_RESTART] += 1
             if self.stack.trace is not None:
                 self._event("no answer to %s after %d tries: restart" % (
                     "DISCOVER" if self.state == SELECTING else "REQUEST", self._sends))
             self._init(now)
             return
-        c.dhcp_retransmit += 1
+        c[_DHCP_RETRANSMIT] += 1
         if self.state == SELECTING:
             self._send_discover(now)
         else:
@@ -435,22 +453,22 @@ class DhcpClient:
 
     def _send(self, n, dst):
         s = self.stack
-        s.counters.dhcp_tx += 1
+        self.cnt[_DHCP_TX] += 1
         s.udp.sendto(s.tx, n, dst if dst is not None else b"\xff\xff\xff\xff", SERVER_PORT, CLIENT_PORT)
 
     # -- input -----------------------------------------------------------------------------------
     def _input(self, buf, off, n, sip, sipo, sport):
         """A datagram to port 68 (the UDP layer's handler): validate, then act by state."""
-        c = self.stack.counters
-        c.dhcp_rx += 1
+        c = self.cnt
+        c[_DHCP_RX] += 1
         if n < OPTIONS + 4 or buf[off + OP] != 2 or buf[off + HTYPE] != 1 or buf[off + HLEN] != 6:
-            c.dhcp_drop_malformed += 1
+            c[_DHCP_DROP_MALFORMED] += 1
             return
         if not mem.equal(buf, off + COOKIE, MAGIC, 0, 4):
-            c.dhcp_drop_malformed += 1
+            c[_DHCP_DROP_MALFORMED] += 1
             return
         if not mem.equal(buf, off + XID, self.xid, 0, 4) or not mem.equal(buf, off + CHADDR, self.stack.mac, 0, 6):
-            c.dhcp_drop_not_ours += 1  # another client's exchange, or an old one of ours
+            c[_DHCP_DROP_NOT_OURS] += 1  # another client's exchange, or an old one of ours
             return
         # RFC 2132: walk the options once, noting where the ones we use are (no allocation)
         end = off + n
@@ -466,12 +484,12 @@ class DhcpClient:
             if code == OPT_END:
                 break
             if i + 1 >= end:
-                c.dhcp_drop_malformed += 1
+                c[_DHCP_DROP_MALFORMED] += 1
                 return
             ln = buf[i + 1]
             v = i + 2
             if v + ln > end:
-                c.dhcp_drop_malformed += 1
+                c[_DHCP_DROP_MALFORMED] += 1
                 return
             if code == OPT_MSG_TYPE and ln == 1:
                 mtype = buf[v]
@@ -494,9 +512,9 @@ class DhcpClient:
         st = self.state
         if mtype == OFFER and st == SELECTING:
             if o_server < 0 or not _usable_unicast(buf, off + YIADDR):
-                c.dhcp_drop_malformed += 1
+                c[_DHCP_DROP_MALFORMED] += 1
                 return
-            c.dhcp_offer += 1
+            c[_DHCP_OFFER] += 1
             mem.copy(self.offered, 0, buf, off + YIADDR, 4)
             mem.copy(self.server, 0, buf, o_server, 4)
             if self.stack.trace is not None:
@@ -507,23 +525,23 @@ class DhcpClient:
             self._send_select_request(self.stack.clock.ticks_ms())
         elif mtype == ACK and (st == REQUESTING or st == RENEWING or st == REBINDING):
             if st == REQUESTING and o_server >= 0 and not mem.equal(buf, o_server, self.server, 0, 4):
-                c.dhcp_drop_not_ours += 1  # an ACK from a server we did not select
+                c[_DHCP_DROP_NOT_OURS] += 1  # an ACK from a server we did not select
                 return
             if not _usable_unicast(buf, off + YIADDR) or o_lease < 0:
-                c.dhcp_drop_malformed += 1  # RFC 2131 table 3: an ACK carries the lease time
+                c[_DHCP_DROP_MALFORMED] += 1  # RFC 2131 table 3: an ACK carries the lease time
                 return
-            c.dhcp_ack += 1
+            c[_DHCP_ACK] += 1
             if o_server >= 0:
                 mem.copy(self.server, 0, buf, o_server, 4)
             self._bind(buf, off, o_mask, o_router, o_dns, n_dns, o_lease, o_t1, o_t2)
         elif mtype == NAK and (st == REQUESTING or st == RENEWING or st == REBINDING):
-            c.dhcp_nak += 1
+            c[_DHCP_NAK] += 1
             self._event("NAK in " + STATE_NAMES[st])
             if self.addr is not None:
                 self._unconfigure()
             self._init(self.stack.clock.ticks_ms())
         else:
-            c.dhcp_drop_state += 1  # an OFFER after we chose, an ACK while BOUND, ...
+            c[_DHCP_DROP_STATE] += 1  # an OFFER after we chose, an ACK while BOUND, ...
 
     def _bind(self, buf, off, o_mask, o_router, o_dns, n_dns, o_lease, o_t1, o_t2):
         s = self.stack
@@ -553,7 +571,7 @@ class DhcpClient:
             try:
                 s.route.configure(addr, plen, gw)
             except ValueError:
-                s.counters.dhcp_gateway_ignored += 1  # a router off the subnet: no default route
+                self.cnt[_DHCP_GATEWAY_IGNORED] += 1  # a router off the subnet: no default route
                 self._event("router %s is not on %s/%d: ignored" % (ipv4.ntoa(gw), ipv4.ntoa(addr), plen))
                 gw = None
                 s.route.configure(addr, plen, None)

@@ -36,6 +36,24 @@ except ImportError:
     def const(x):
         return x
 
+# counters: indexes into self.cnt, this layer's own list (NAMES below; tests/host/test_counters.py)
+_DNS_QUERY = const(0)
+_DNS_TX = const(1)
+_DNS_RETRANSMIT = const(2)
+_DNS_RX = const(3)
+_DNS_DROP_BAD_SOURCE = const(4)
+_DNS_DROP_BAD_ID = const(5)
+_DNS_DROP_MALFORMED = const(6)
+_DNS_DROP_TRUNCATED = const(7)
+_DNS_DROP_BAD_QUESTION = const(8)
+_DNS_ANSWER = const(9)
+_DNS_NXDOMAIN = const(10)
+_DNS_NO_ADDRESS = const(11)
+_DNS_SERVER_ERROR = const(12)
+_DNS_SERVER_UNREACHABLE = const(13)
+_DNS_TIMEOUT = const(14)
+_DNS_CACHE_HIT = const(15)
+
 PORT = const(53)
 EAI_NONAME = -2
 EAI_AGAIN = -3
@@ -176,15 +194,16 @@ def names_equal(a, abase, aend, ap, b, bbase, bend, bp):
 
 
 # the resolver's counters (stack.counters.dns_*)
-NAMES = ("dns_query", "dns_tx", "dns_retransmit", "dns_rx", "dns_drop_bad_source", "dns_drop_bad_id",
-         "dns_drop_malformed", "dns_drop_truncated", "dns_drop_bad_question", "dns_answer",
-         "dns_nxdomain", "dns_no_address", "dns_server_error", "dns_server_unreachable", "dns_timeout",
-         "dns_cache_hit")
+NAMES = (
+    "dns_query dns_tx dns_retransmit dns_rx dns_drop_bad_source dns_drop_bad_id "
+    "dns_drop_malformed dns_drop_truncated dns_drop_bad_question dns_answer dns_nxdomain "
+    "dns_no_address dns_server_error dns_server_unreachable dns_timeout dns_cache_hit"
+)
 
 
 class Resolver:
     def __init__(self, stack, servers=None, try_ms=1000, rounds=2, cache_entries=8, max_ttl_s=86400):
-        stack.counters.extend(NAMES)
+        self.cnt = stack.counters.extend(NAMES)
         """servers: addresses ("a.b.c.d" or 4 bytes); None means stack.dns_servers at query time."""
         self.stack = stack
         self.servers = None if servers is None else [_addr(s) for s in servers]
@@ -221,7 +240,7 @@ class Resolver:
             s.run_until(self.done, timeout_ms)
             if self.state == PENDING:
                 self._finish(EAI_AGAIN)
-                s.counters.dns_timeout += 1
+                self.cnt[_DNS_TIMEOUT] += 1
         if self.error:
             raise _gai_error(self.error)
         return self.result
@@ -241,7 +260,7 @@ class Resolver:
         now = s.clock.ticks_ms()
         hit = self.lookup(key, now)
         if hit is not None:
-            s.counters.dns_cache_hit += 1
+            self.cnt[_DNS_CACHE_HIT] += 1
             self.result = hit
             self.state = DONE
             return True
@@ -278,7 +297,7 @@ class Resolver:
         self.port = s.udp.bind(0, self._input, self._icmp_error)
         s.udp.add_timer(self)
         self.state = PENDING
-        s.counters.dns_query += 1
+        self.cnt[_DNS_QUERY] += 1
         self._send(now)
         return False
 
@@ -348,7 +367,7 @@ class Resolver:
     # -- sending ---------------------------------------------------------------------------------
     def _send(self, now):
         s = self.stack
-        s.counters.dns_tx += 1
+        self.cnt[_DNS_TX] += 1
         wait = self.try_ms << self._round
         self._deadline = ticks_add(now, wait)
         t = s.trace
@@ -364,10 +383,10 @@ class Resolver:
             self._server = 0
             self._round += 1
             if self._round >= self.rounds:
-                self.stack.counters.dns_timeout += 1
+                self.cnt[_DNS_TIMEOUT] += 1
                 self._finish(EAI_AGAIN)
                 return
-        self.stack.counters.dns_retransmit += 1
+        self.cnt[_DNS_RETRANSMIT] += 1
         self._send(now)
 
     def _finish(self, error, result=None):
@@ -394,53 +413,53 @@ class Resolver:
             return
         cur = self._active[self._server]
         if dport == PORT and cur[0] == dst[doff] and cur[1] == dst[doff + 1] and cur[2] == dst[doff + 2] and cur[3] == dst[doff + 3]:
-            self.stack.counters.dns_server_unreachable += 1
+            self.cnt[_DNS_SERVER_UNREACHABLE] += 1
             self._next(self.stack.clock.ticks_ms())
 
     def _input(self, buf, off, n, sip, sipo, sport):
-        c = self.stack.counters
-        c.dns_rx += 1
+        c = self.cnt
+        c[_DNS_RX] += 1
         if self.state != PENDING:
             return
         if sport != PORT or not self._from_server(sip, sipo):
-            c.dns_drop_bad_source += 1
+            c[_DNS_DROP_BAD_SOURCE] += 1
             return
         if n < _HEADER:
-            c.dns_drop_malformed += 1
+            c[_DNS_DROP_MALFORMED] += 1
             return
         q = self.query
         if buf[off] != q[0] or buf[off + 1] != q[1]:
-            c.dns_drop_bad_id += 1
+            c[_DNS_DROP_BAD_ID] += 1
             return
         flags = buf[off + 2]
         if not flags & 0x80 or flags & 0x78:
-            c.dns_drop_malformed += 1  # not a response, or not a standard query
+            c[_DNS_DROP_MALFORMED] += 1  # not a response, or not a standard query
             return
         if flags & 0x02:
-            c.dns_drop_truncated += 1  # TC: we have no TCP fallback; the next try goes on
+            c[_DNS_DROP_TRUNCATED] += 1  # TC: we have no TCP fallback; the next try goes on
             return
         end = off + n
         # the question must be ours: one entry, same name, type A, class IN
         p = off + _HEADER
         if buf[off + 4] != 0 or buf[off + 5] != 1:
-            c.dns_drop_bad_question += 1
+            c[_DNS_DROP_BAD_QUESTION] += 1
             return
         qend = skip_name(buf, p, end)
         if qend < 0 or qend + 4 > end:
-            c.dns_drop_malformed += 1
+            c[_DNS_DROP_MALFORMED] += 1
             return
         if (not names_equal(buf, off, end, p, q, 0, self.qlen - 4, _HEADER)
                 or buf[qend] != 0 or buf[qend + 1] != TYPE_A or buf[qend + 2] != 0 or buf[qend + 3] != CLASS_IN):
-            c.dns_drop_bad_question += 1
+            c[_DNS_DROP_BAD_QUESTION] += 1
             return
         rcode = buf[off + 3] & 0x0F
         now = self.stack.clock.ticks_ms()
         if rcode == RCODE_NXDOMAIN:
-            c.dns_nxdomain += 1
+            c[_DNS_NXDOMAIN] += 1
             self._finish(EAI_NONAME)
             return
         if rcode != 0:
-            c.dns_server_error += 1  # SERVFAIL, NOTIMP, REFUSED ...: ask the next server
+            c[_DNS_SERVER_ERROR] += 1  # SERVFAIL, NOTIMP, REFUSED ...: ask the next server
             self._next(now)
             return
         ancount = buf[off + 6] << 8 | buf[off + 7]
@@ -451,20 +470,20 @@ class Resolver:
         p = first
         for _ in range(ancount):
             if not name_valid(buf, off, end, p):
-                c.dns_drop_malformed += 1
+                c[_DNS_DROP_MALFORMED] += 1
                 return
             p = skip_name(buf, p, end)
             if p < 0 or p + 10 > end:
-                c.dns_drop_malformed += 1
+                c[_DNS_DROP_MALFORMED] += 1
                 return
             rdlen = buf[p + 8] << 8 | buf[p + 9]
             rd = p + 10
             if rd + rdlen > end:
-                c.dns_drop_malformed += 1
+                c[_DNS_DROP_MALFORMED] += 1
                 return
             if buf[p] == 0 and buf[p + 1] == TYPE_CNAME and buf[p + 2] == 0 and buf[p + 3] == CLASS_IN:
                 if not name_valid(buf, off, end, rd) or skip_name(buf, rd, rd + rdlen) < 0:
-                    c.dns_drop_malformed += 1
+                    c[_DNS_DROP_MALFORMED] += 1
                     return
             p = rd + rdlen
         # follow the chain from the question's name: CNAME -> ... -> A (RFC 1034 3.6.2)
@@ -486,7 +505,7 @@ class Resolver:
                         if rttl < ttl:
                             ttl = rttl
                         addr = bytes(buf[rd:rd + 4])
-                        c.dns_answer += 1
+                        c[_DNS_ANSWER] += 1
                         self._remember(self.qname, addr, ttl, now)
                         self._finish(0, addr)
                         return
@@ -499,7 +518,7 @@ class Resolver:
             if nxt < 0:
                 break
             target = nxt
-        c.dns_no_address += 1  # NODATA, or a chain that ends outside the answer
+        c[_DNS_NO_ADDRESS] += 1  # NODATA, or a chain that ends outside the answer
         self._finish(EAI_NONAME)
 
     def _ttl(self, buf, p):

@@ -23,6 +23,34 @@ except ImportError:
     def const(x):
         return x
 
+# counters: indexes into stack.cnt (tcpip.counters.NAMES; tests/host/test_counters.py)
+_ETH_RX = const(0)
+_ETH_TX = const(1)
+_ETH_DROP_SHORT = const(2)
+_ETH_DROP_NOT_FOR_US = const(3)
+_ETH_DROP_ETHERTYPE = const(4)
+_ETH_DROP_EXCEPTION = const(5)
+_IP_RX = const(15)
+_IP_TX = const(16)
+_IP_DROP_BAD_VERSION = const(17)
+_IP_DROP_BAD_HEADER_LEN = const(18)
+_IP_DROP_BAD_TOTAL_LEN = const(19)
+_IP_DROP_BAD_CHECKSUM = const(20)
+_IP_DROP_NOT_FOR_US = const(21)
+_IP_DROP_FRAGMENT = const(22)
+_IP_DROP_PROTO = const(23)
+_IP_DROP_BAD_SOURCE = const(24)
+_IP_TX_NO_ROUTE = const(25)
+_ICMP_RX = const(26)
+_ICMP_DROP_SHORT = const(27)
+_ICMP_DROP_BAD_CHECKSUM = const(28)
+_ICMP_ECHO_REPLY_SENT = const(29)
+_ICMP_DROP_TYPE = const(30)
+_ICMP_UNREACH_NO_MATCH = const(32)
+_ICMP_UNREACH_IGNORED = const(33)
+_UDP_RX = const(79)
+_UDP_NO_PORT = const(80)
+
 _ETH_LEN = const(14)
 _IP = const(14)        # IPv4 header offset in a frame
 _L4 = const(34)        # payload offset in frames we build (no IP options)
@@ -74,6 +102,7 @@ class Stack:
         self.mac = bytes(device.mac)
         self.mtu = getattr(device, "mtu", 1500)
         self.counters = Counters()
+        self.cnt = self.counters.v  # what the layers count into (tcpip.counters)
         self.route = Route()
         if addr is not None:
             self.route.configure(addr, 24, gateway)
@@ -134,19 +163,19 @@ class Stack:
             try:
                 self.input(rx, n)
             except Exception:
-                self.counters.eth_drop_exception += 1
+                self.cnt[_ETH_DROP_EXCEPTION] += 1
         self._batch = False
         if self._ack_k:
             try:
                 self._ack_flush()
             except Exception:
-                self.counters.eth_drop_exception += 1
+                self.cnt[_ETH_DROP_EXCEPTION] += 1
         if now != self._timers_at:
             self._timers_at = now
             try:
                 self._timers()
             except Exception:
-                self.counters.eth_drop_exception += 1
+                self.cnt[_ETH_DROP_EXCEPTION] += 1
 
     def _timers(self):
         now = self.now
@@ -236,17 +265,17 @@ class Stack:
                     return
         if self._ack_k:
             self._ack_flush()
-        c = self.counters
-        c.eth_rx += 1
+        c = self.cnt
+        c[_ETH_RX] += 1
         if n < _ETH_LEN:
-            c.eth_drop_short += 1
+            c[_ETH_DROP_SHORT] += 1
             return
         if buf[0] & 1:
             if not (buf[0] == 0xFF and buf[1] == 0xFF and buf[2] == 0xFF and buf[3] == 0xFF and buf[4] == 0xFF and buf[5] == 0xFF):
-                c.eth_drop_not_for_us += 1  # multicast we did not join
+                c[_ETH_DROP_NOT_FOR_US] += 1  # multicast we did not join
                 return
         elif not mem.equal(buf, 0, self.mac, 0, 6):
-            c.eth_drop_not_for_us += 1
+            c[_ETH_DROP_NOT_FOR_US] += 1
             return
         et = buf[12] << 8 | buf[13]
         if et == _ETHERTYPE_IPV4:
@@ -254,21 +283,21 @@ class Stack:
         elif et == _ETHERTYPE_ARP:
             self.arp.input(buf, _ETH_LEN, n - _ETH_LEN, self.now)
         else:
-            c.eth_drop_ethertype += 1
+            c[_ETH_DROP_ETHERTYPE] += 1
 
     def _ip_input(self, buf, n):
-        c = self.counters
-        c.ip_rx += 1
+        c = self.cnt
+        c[_IP_RX] += 1
         r = ipv4.check(buf, _IP, n - _ETH_LEN)
         if r:
             if r == _BAD_CHECKSUM:
-                c.ip_drop_bad_checksum += 1
+                c[_IP_DROP_BAD_CHECKSUM] += 1
             elif r == _BAD_VERSION:
-                c.ip_drop_bad_version += 1
+                c[_IP_DROP_BAD_VERSION] += 1
             elif r == _BAD_HEADER_LEN:
-                c.ip_drop_bad_header_len += 1
+                c[_IP_DROP_BAD_HEADER_LEN] += 1
             else:
-                c.ip_drop_bad_total_len += 1
+                c[_IP_DROP_BAD_TOTAL_LEN] += 1
             return
         route = self.route
         configured = route.configured()
@@ -279,22 +308,22 @@ class Stack:
             if buf[_IP + 9] != _PROTO_UDP or not (
                 route.is_broadcast(buf, _IP + 16) or (not configured and not buf[0] & 1)
             ):
-                c.ip_drop_not_for_us += 1
+                c[_IP_DROP_NOT_FOR_US] += 1
                 return
             if not configured:
                 u = _IP + (buf[_IP] & 0x0F) * 4
                 if (buf[_IP + 2] << 8 | buf[_IP + 3]) < u - _IP + 4 or buf[u + 2] != 0 or buf[u + 3] != _DHCP_CLIENT_PORT:
-                    c.ip_drop_not_for_us += 1
+                    c[_IP_DROP_NOT_FOR_US] += 1
                     return
         # martian sources (RFC 1122 3.2.1.3; Linux ip_route_input_slow, fib_validate_source):
         # multicast, broadcast, 0/8, 127/8, and our own address
         s0 = buf[_IP + 12]
         if (s0 == 0 or s0 == 127 or ipv4.is_multicast(buf, _IP + 12) or route.is_broadcast(buf, _IP + 12)
                 or (configured and route.is_local(buf, _IP + 12))):
-            c.ip_drop_bad_source += 1
+            c[_IP_DROP_BAD_SOURCE] += 1
             return
         if ipv4.is_fragment(buf, _IP):
-            c.ip_drop_fragment += 1  # no reassembly (RFC 791 allows a host to refuse it)
+            c[_IP_DROP_FRAGMENT] += 1  # no reassembly (RFC 791 allows a host to refuse it)
             return
         hl = (buf[_IP] & 0x0F) * 4
         total = buf[_IP + 2] << 8 | buf[_IP + 3]
@@ -306,30 +335,30 @@ class Stack:
             if udp is None:
                 if buf[0] & 1 or not route.is_local(buf, _IP + 16):
                     # broadcast or multicast and nobody uses UDP: nothing to answer either
-                    c.udp_rx += 1
-                    c.udp_no_port += 1
+                    c[_UDP_RX] += 1
+                    c[_UDP_NO_PORT] += 1
                     return
                 udp = self.udp  # a datagram to us: the UDP layer answers (port unreachable)
             udp.input(buf, _IP, _IP + hl, total - hl)
         elif proto == _PROTO_ICMP:
             self._icmp_input(buf, _IP + hl, total - hl)
         else:
-            c.ip_drop_proto += 1
+            c[_IP_DROP_PROTO] += 1
 
     def _icmp_input(self, buf, off, n):
-        c = self.counters
-        c.icmp_rx += 1
+        c = self.cnt
+        c[_ICMP_RX] += 1
         if n < 8:
-            c.icmp_drop_short += 1
+            c[_ICMP_DROP_SHORT] += 1
             return
         if checksum(buf, off, off + n) != 0:
-            c.icmp_drop_bad_checksum += 1
+            c[_ICMP_DROP_BAD_CHECKSUM] += 1
             return
         t = buf[off]
         if t == 8:
             # echo request -> echo reply (RFC 792): same identifier, sequence and data
             if _L4 + n > len(self.tx):
-                c.icmp_drop_short += 1
+                c[_ICMP_DROP_SHORT] += 1
                 return
             f = self.tx
             mem.copy(f, _L4, buf, off, n)
@@ -339,24 +368,24 @@ class Stack:
             cs = checksum(f, _L4, _L4 + n)
             f[_L4 + 2] = cs >> 8
             f[_L4 + 3] = cs & 0xFF
-            c.icmp_echo_reply_sent += 1
+            c[_ICMP_ECHO_REPLY_SENT] += 1
             self.ip_output(buf, _IP + 12, self.route.addr, 0, _PROTO_ICMP, n)
         elif t == 3:
             code = buf[off + 1]
             if code == 4 or code >= len(_UNREACH_ERRNO):
-                c.icmp_unreach_ignored += 1  # path MTU / unknown codes: not an abort
+                c[_ICMP_UNREACH_IGNORED] += 1  # path MTU / unknown codes: not an abort
                 return
             self._icmp_error(buf, off + 8, n - 8, _UNREACH_ERRNO[code])
         elif t == 11:
             self._icmp_error(buf, off + 8, n - 8, errors.EHOSTUNREACH)
         else:
-            c.icmp_drop_type += 1
+            c[_ICMP_DROP_TYPE] += 1
 
     def _icmp_error(self, buf, q, qlen, err):
         # the quoted datagram's protocol picks the layer told (UDP: tcpip.udp; else TCP)
         if qlen >= 20 and buf[q + 9] == _PROTO_UDP:
             if self._udp is None:
-                self.counters.icmp_unreach_no_match += 1  # we sent no UDP
+                self.cnt[_ICMP_UNREACH_NO_MATCH] += 1  # we sent no UDP
                 return
             self._udp.icmp_error(buf, q, qlen, err)
         else:
@@ -368,12 +397,12 @@ class Stack:
             for i in range(n, _MIN_FRAME):
                 buf[i] = 0
             n = _MIN_FRAME
-        self.counters.eth_tx += 1
+        self.cnt[_ETH_TX] += 1
         self.device.send(buf, n)
 
     def ip_output(self, dst, doff, src, soff, proto, l4_len):
         """Send the l4_len bytes at tx[34:] as one IPv4 datagram (TTL 64, DF) to dst[doff:doff+4]."""
-        c = self.counters
+        c = self.cnt
         f = self.tx
         route = self.route
         # UDP to a broadcast address (DHCP): Ethernet broadcast, no ARP (TCP never gets here)
@@ -388,12 +417,12 @@ class Stack:
             nh = route.gateway
             nho = 0
         else:
-            c.ip_tx_no_route += 1
+            c[_IP_TX_NO_ROUTE] += 1
             return False
         self.ident = (self.ident + 1) & 0xFFFF
         ipv4.emit_header(f, _IP, src, soff, dst, doff, proto, l4_len, self.ident, 64, True)
         n = _L4 + l4_len
-        c.ip_tx += 1
+        c[_IP_TX] += 1
         mac = ethernet.BROADCAST if bcast else self.arp.lookup(nh, nho, self.now)
         ethernet.emit_header(f, 0, mac if mac is not None else ethernet.BROADCAST, self.mac, _ETHERTYPE_IPV4)
         if mac is None:

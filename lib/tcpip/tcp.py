@@ -42,6 +42,20 @@ except ImportError:
     def const(x):
         return x
 
+# counters: indexes into stack.cnt (tcpip.counters.NAMES; tests/host/test_counters.py)
+_ICMP_UNREACH_DELIVERED = const(31)
+_ICMP_UNREACH_NO_MATCH = const(32)
+_ICMP_UNREACH_IGNORED = const(33)
+_TCP_RX = const(34)
+_TCP_DROP_SHORT = const(36)
+_TCP_DROP_BAD_HEADER_LEN = const(37)
+_TCP_DROP_BAD_CHECKSUM = const(38)
+_TCP_DROP_BAD_PORT = const(39)
+_TCP_NO_SOCKET_RST_SENT = const(40)
+_TCP_NO_SOCKET_RST_DROPPED = const(41)
+_TCP_TIME_WAIT_REUSED = const(61)
+_TCP_ABORT_ON_CLOSE = const(72)
+
 _FIN = const(1)
 _SYN = const(2)
 _RST = const(4)
@@ -447,7 +461,7 @@ class Tcb:
         if st == SYN_SENT:
             done(self, 0)
         elif self.rx_len > 0 and st != TIME_WAIT and st != CLOSED:
-            self.stack.counters.tcp_abort_on_close += 1
+            self.stack.cnt[_TCP_ABORT_ON_CLOSE] += 1
             tcp_out.abort_with_rst(self, 0)
         elif st == ESTABLISHED or st == CLOSE_WAIT or st == SYN_RECEIVED:
             self.shutdown_write()
@@ -595,7 +609,7 @@ class Tcp:
         t.timer_on = False
         t.state = CLOSED
         self.remove(t)
-        self.stack.counters.tcp_time_wait_reused += 1
+        self.stack.cnt[_TCP_TIME_WAIT_REUSED] += 1
         return True
 
     # -- connect (tcp_v4_connect) ----------------------------------------------------------------
@@ -632,21 +646,21 @@ class Tcp:
     # -- input -----------------------------------------------------------------------------------
     def input(self, buf, ip_off, off, n):
         """A TCP segment (n bytes from buf[off]) inside an IPv4 packet at buf[ip_off]."""
-        c = self.stack.counters
-        c.tcp_rx += 1
+        c = self.stack.cnt
+        c[_TCP_RX] += 1
         if n < 20:
-            c.tcp_drop_short += 1
+            c[_TCP_DROP_SHORT] += 1
             return
         hl = (buf[off + 12] >> 4) * 4
         if hl < 20 or hl > n:
-            c.tcp_drop_bad_header_len += 1
+            c[_TCP_DROP_BAD_HEADER_LEN] += 1
             return
         acc = pseudo_sum(buf, ip_off + 12, buf, ip_off + 16, _PROTO_TCP, n)
         if checksum(buf, off, off + n, acc) != 0:
-            c.tcp_drop_bad_checksum += 1
+            c[_TCP_DROP_BAD_CHECKSUM] += 1
             return
         if buf[off] == 0 and buf[off + 1] == 0 or buf[off + 2] == 0 and buf[off + 3] == 0:
-            c.tcp_drop_bad_port += 1
+            c[_TCP_DROP_BAD_PORT] += 1
             return
         tcb = self.find(buf, ip_off, off)
         if tcb is None:
@@ -662,12 +676,12 @@ class Tcp:
 
     def _no_socket(self, buf, ip_off, off, hl, plen):
         """RFC 9293 3.10.7.1: a segment for no connection gets a RST, unless it is one."""
-        c = self.stack.counters
+        c = self.stack.cnt
         flags = buf[off + 13]
         if flags & _RST:
-            c.tcp_no_socket_rst_dropped += 1
+            c[_TCP_NO_SOCKET_RST_DROPPED] += 1
             return
-        c.tcp_no_socket_rst_sent += 1
+        c[_TCP_NO_SOCKET_RST_SENT] += 1
         seg_len = plen
         if flags & _SYN:
             seg_len += 1
@@ -681,13 +695,13 @@ class Tcp:
 
         In SYN-SENT / SYN-RECEIVED, a quote that matches the 4-tuple and carries our ISS fails the
         connect at once with err, as tcp_v4_err does; anything else is counted and ignored."""
-        c = self.stack.counters
+        c = self.stack.cnt
         if qlen < 20:
-            c.icmp_unreach_no_match += 1
+            c[_ICMP_UNREACH_NO_MATCH] += 1
             return
         qhl = (buf[q] & 0x0F) * 4
         if qhl < 20 or qlen < qhl + 8 or buf[q + 9] != _PROTO_TCP:
-            c.icmp_unreach_no_match += 1
+            c[_ICMP_UNREACH_NO_MATCH] += 1
             return
         t = q + qhl
         sport = buf[t] << 8 | buf[t + 1]
@@ -703,18 +717,18 @@ class Tcp:
                 tcb = x
                 break
         if tcb is None:
-            c.icmp_unreach_no_match += 1
+            c[_ICMP_UNREACH_NO_MATCH] += 1
             return
         st = tcb.state
         if st == SYN_SENT or st == SYN_RECEIVED:
             if rel_read(buf, t + 4, tcb.s_bhi, tcb.s_blo, tcb.s_una) != tcb.s_una:
-                c.icmp_unreach_no_match += 1  # blind ICMP: quoted sequence is not our SYN's
+                c[_ICMP_UNREACH_NO_MATCH] += 1  # blind ICMP: quoted sequence is not our SYN's
                 return
-            c.icmp_unreach_delivered += 1
+            c[_ICMP_UNREACH_DELIVERED] += 1
             trace(tcb, "icmp", err)
             done(tcb, err)
             return
-        c.icmp_unreach_ignored += 1  # soft error for a synchronized connection (Linux sk_err_soft)
+        c[_ICMP_UNREACH_IGNORED] += 1  # soft error for a synchronized connection (Linux sk_err_soft)
 
     def neighbour_failed(self, ip):
         """ARP gave up on ip: connects in SYN-SENT through that next hop fail with EHOSTUNREACH

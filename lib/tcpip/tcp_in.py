@@ -18,6 +18,31 @@ except ImportError:
     def const(x):
         return x
 
+# counters: indexes into stack.cnt (tcpip.counters.NAMES; tests/host/test_counters.py)
+_ETH_RX = const(0)
+_IP_RX = const(15)
+_TCP_RX = const(34)
+_TCP_CONNECT_REFUSED = const(45)
+_TCP_ESTABLISHED = const(46)
+_TCP_SYN_SENT_BAD_ACK_RST_SENT = const(47)
+_TCP_SYN_SENT_BAD_ACK_DROPPED = const(48)
+_TCP_RST_BLIND_DROPPED = const(49)
+_TCP_SYN_SENT_NO_SYN_DROPPED = const(50)
+_TCP_SIMULTANEOUS_OPEN = const(51)
+_TCP_DROP_OUT_OF_WINDOW = const(52)
+_TCP_DROP_OUT_OF_ORDER = const(53)
+_TCP_ACK_UNSENT_DATA = const(55)
+_TCP_RST_RECEIVED = const(56)
+_TCP_RX_BYTES = const(59)
+_TCP_DROP_NO_ACK = const(62)
+_TCP_RX_BUFFER_FULL = const(63)
+_TCP_DUPACK = const(65)
+_TCP_FAST_RETRANSMIT = const(66)
+_TCP_OOO_QUEUED = const(67)
+_TCP_ABORT_ON_DATA = const(73)
+_TCP_ACK_TOO_OLD = const(74)
+_TCP_LIMITED_TRANSMIT = const(78)
+
 # states (tcpip.tcp_core)
 _CLOSED = const(0)
 _SYN_SENT = const(1)
@@ -50,10 +75,10 @@ def fast_input(t, buf, r):
     if plen > t.rx_size - rl:
         return False
     s = t.stack
-    c = s.counters
-    c.eth_rx += 1
-    c.ip_rx += 1
-    c.tcp_rx += 1
+    c = s.cnt
+    c[_ETH_RX] += 1
+    c[_IP_RX] += 1
+    c[_TCP_RX] += 1
     t.last_rx = s.now
     t.probes = 0
     seq = t.r_nxt
@@ -86,7 +111,7 @@ def fast_input(t, buf, r):
     t.rx_len = rl + plen
     seq += plen
     t.r_nxt = seq
-    c.tcp_rx_bytes += plen
+    c[_TCP_RX_BYTES] += plen
     if seq > t.rebase_at:
         t.tcp.hot = None
     owed = t.ack_owed + plen
@@ -109,10 +134,10 @@ def fast_acks(t, r, k):
     ACKs: RFC 3465 counts per ACK received). A duplicate or older ACK is never among them
     (Stack.input processes what came before it first), so fast retransmit sees every one."""
     if k > 1:
-        c = t.stack.counters
-        c.eth_rx += k - 1
-        c.ip_rx += k - 1
-        c.tcp_rx += k - 1
+        c = t.stack.cnt
+        c[_ETH_RX] += k - 1
+        c[_IP_RX] += k - 1
+        c[_TCP_RX] += k - 1
         # the growth of the k - 1 ACKs before the last; _ack_advanced adds the last one's
         mss = t.mss
         acked = r >> 11
@@ -140,31 +165,31 @@ def input(t, buf, ip_off, off, hl, plen):
 
 def _input_syn_sent(t, buf, ip_off, off, hl, plen):
     """RFC 9293 3.10.7.3."""
-    c = t.stack.counters
+    c = t.stack.cnt
     flags = buf[off + 13]
     ack = rel_read(buf, off + 8, t.s_bhi, t.s_blo, 0)  # the ISS is relative 0
     if flags & _ACK:
         # first: SEG.ACK =< ISS or SEG.ACK > SND.NXT is unacceptable
         if ack <= 0 or ack > t.s_nxt:
             if flags & _RST:
-                c.tcp_syn_sent_bad_ack_dropped += 1
+                c[_TCP_SYN_SENT_BAD_ACK_DROPPED] += 1
             else:
-                c.tcp_syn_sent_bad_ack_rst_sent += 1
+                c[_TCP_SYN_SENT_BAD_ACK_RST_SENT] += 1
                 tcp_out.reset_for(t.stack, buf, ip_off, off, 0)
             return
     # second: the RST bit
     if flags & _RST:
         if flags & _ACK:
             # acceptable ACK: the peer refused the connection
-            c.tcp_connect_refused += 1
-            c.tcp_rst_received += 1
+            c[_TCP_CONNECT_REFUSED] += 1
+            c[_TCP_RST_RECEIVED] += 1
             done(t, errors.ECONNREFUSED)
         else:
-            c.tcp_rst_blind_dropped += 1
+            c[_TCP_RST_BLIND_DROPPED] += 1
         return
     # third: security (IP security options are not used here); fourth: the SYN bit
     if not flags & _SYN:
-        c.tcp_syn_sent_no_syn_dropped += 1
+        c[_TCP_SYN_SENT_NO_SYN_DROPPED] += 1
         return
     t._set_recv_base(buf, off)  # SEG.SEQ (the IRS) is relative 0, RCV.NXT 1
     mss = wtcp.get_mss_option(buf, off, hl)
@@ -192,7 +217,7 @@ def _input_syn_sent(t, buf, ip_off, off, hl, plen):
             tcp_out.send_ack(t)
     else:
         # simultaneous open (RFC 9293 3.10.7.3, fourth, SYN without ACK)
-        c.tcp_simultaneous_open += 1
+        c[_TCP_SIMULTANEOUS_OPEN] += 1
         set_state(t, _SYN_RECEIVED)
         tcp_out.emit(t, 0, _SYN | _ACK, 0, 0)
         set_timer(t, t.rto)
@@ -217,7 +242,7 @@ def established(t):
         # tcp_finish_connect -> inet_csk_reset_keepalive_timer)
         t.probes = 0
         arm_aux(t, t.ka_idle)
-    t.stack.counters.tcp_established += 1
+    t.stack.cnt[_TCP_ESTABLISHED] += 1
     set_state(t, _ESTABLISHED)
     tcp_out.build_template(t)
 
@@ -227,26 +252,26 @@ def _take_data(t, buf, off, n):
     size = t.rx_size
     free = size - t.rx_len
     if n > free:
-        t.stack.counters.tcp_rx_buffer_full += 1
+        t.stack.cnt[_TCP_RX_BUFFER_FULL] += 1
         n = free
     if n <= 0:
         return 0
     ring_write(t.rx, size, (t.rx_head + t.rx_len) % size, buf, off, n)
     t.rx_len += n
     t.r_nxt += n
-    t.stack.counters.tcp_rx_bytes += n
+    t.stack.cnt[_TCP_RX_BYTES] += n
     return n
 
 
 def _ooo_store(t, seq, buf, off, n):
     """Keep an out-of-order segment in the ring at its place past rcv_nxt and note its range."""
-    c = t.stack.counters
+    c = t.stack.cnt
     cap = len(t.ooo) >> 1
     d = seq - t.r_nxt
     size = t.rx_size
     free = size - t.rx_len
     if cap == 0 or d >= free:
-        c.tcp_drop_out_of_order += 1
+        c[_TCP_DROP_OUT_OF_ORDER] += 1
         return
     if d + n > free:
         n = free - d
@@ -279,19 +304,19 @@ def _ooo_store(t, seq, buf, off, n):
                 fd = dj
                 far = j
         if far < 0:
-            c.tcp_drop_out_of_order += 1
+            c[_TCP_DROP_OUT_OF_ORDER] += 1
             return
         t.ooo_n -= 1
         last = t.ooo_n
         o[2 * far] = o[2 * last]
         o[2 * far + 1] = o[2 * last + 1]
-        c.tcp_drop_out_of_order += 1
+        c[_TCP_DROP_OUT_OF_ORDER] += 1
     ring_write(t.rx, size, (t.rx_head + t.rx_len + d) % size, buf, off, n)
     t.r_sack = seq
     o[2 * t.ooo_n] = s
     o[2 * t.ooo_n + 1] = e
     t.ooo_n += 1
-    c.tcp_ooo_queued += 1
+    c[_TCP_OOO_QUEUED] += 1
 
 
 def _ooo_advance(t):
@@ -306,7 +331,7 @@ def _ooo_advance(t):
                 n = e - t.r_nxt
                 t.rx_len += n
                 t.r_nxt = e
-                t.stack.counters.tcp_rx_bytes += n
+                t.stack.cnt[_TCP_RX_BYTES] += n
             t.ooo_n -= 1
             last = t.ooo_n
             o[2 * i] = o[2 * last]
@@ -335,7 +360,7 @@ def _fin_in(t):
 
 def _input_synchronized(t, buf, ip_off, off, hl, plen):
     """RFC 9293 3.10.7.4 for SYN-RECEIVED and every later state."""
-    c = t.stack.counters
+    c = t.stack.cnt
     flags = buf[off + 13]
     seq = rel_read(buf, off + 4, t.r_bhi, t.r_blo, t.r_nxt)
     seg_len = plen
@@ -378,7 +403,7 @@ def _input_synchronized(t, buf, ip_off, off, hl, plen):
     if flags & _RST:
         # RFC 5961 3.2 -- reset only on an exact match, challenge ACK when in window
         if seq == rcv_nxt:
-            c.tcp_rst_received += 1
+            c[_TCP_RST_RECEIVED] += 1
             st = t.state
             if st == _SYN_RECEIVED:
                 done(t, errors.ECONNREFUSED)
@@ -389,10 +414,10 @@ def _input_synchronized(t, buf, ip_off, off, hl, plen):
         elif ok:
             tcp_out.challenge_ack(t)
         else:
-            c.tcp_rst_blind_dropped += 1
+            c[_TCP_RST_BLIND_DROPPED] += 1
         return
     if not ok:
-        c.tcp_drop_out_of_window += 1
+        c[_TCP_DROP_OUT_OF_WINDOW] += 1
         if flags & _SYN:
             tcp_out.challenge_ack(t)  # RFC 5961 4.2: any SYN, whatever its sequence number
         elif plen or seq == rcv_nxt - 1:
@@ -416,7 +441,7 @@ def _input_synchronized(t, buf, ip_off, off, hl, plen):
         return
     # fifth: the ACK field
     if not flags & _ACK:
-        c.tcp_drop_no_ack += 1
+        c[_TCP_DROP_NO_ACK] += 1
         return
     t.last_rx = t.stack.now
     t.probes = 0  # the peer is alive (Linux tcp_ack: icsk_probes_out = 0)
@@ -435,12 +460,12 @@ def _input_synchronized(t, buf, ip_off, off, hl, plen):
             tcp_out.reset_for(t.stack, buf, ip_off, off, 0)
             return
     elif ack > t.s_max:
-        c.tcp_ack_unsent_data += 1
+        c[_TCP_ACK_UNSENT_DATA] += 1
         tcp_out.ratelimited_ack(t)
         return
     elif ack < t.s_una - t.max_snd_wnd:
         # RFC 5961 5.2: an ACK this old is a blind injection attempt -> challenge ACK, drop
-        c.tcp_ack_too_old += 1
+        c[_TCP_ACK_TOO_OLD] += 1
         tcp_out.challenge_ack(t)
         return
     elif t.s_una < ack:
@@ -473,7 +498,7 @@ def _input_synchronized(t, buf, ip_off, off, hl, plen):
     if plen and (st == _ESTABLISHED or st == _FIN_WAIT_1 or st == _FIN_WAIT_2):
         if t.orphan:
             # nobody will read it: Linux answers data after close() with a RST (TCPAbortOnData)
-            c.tcp_abort_on_data += 1
+            c[_TCP_ABORT_ON_DATA] += 1
             tcp_out.abort_with_rst(t, 0)
             return
         d = t.r_nxt - seq  # bytes of it already received
@@ -529,15 +554,15 @@ def _input_synchronized(t, buf, ip_off, off, hl, plen):
 def _dupack(t):
     """A duplicate ACK (RFC 5681 2): fast retransmit on the third, NewReno recovery after."""
     t.dupacks += 1
-    c = t.stack.counters
-    c.tcp_dupack += 1
+    c = t.stack.cnt
+    c[_TCP_DUPACK] += 1
     if t.in_recovery:
         t.cwnd += t.mss  # inflate: a segment left the network (RFC 6582 3.2 step 3)
         tcp_out.output(t)
     elif t.dupacks >= _dupthresh(t) and t.s_una >= t.s_recover:
         # RFC 6582 asks for SND.UNA > recover; >= lets a loss of the first segment sent after
         # the previous recovery be repaired at once (2-segment windows hit that often)
-        c.tcp_fast_retransmit += 1
+        c[_TCP_FAST_RETRANSMIT] += 1
         t.ssthresh = tcp_timer.half_flight(t)
         t.s_recover = t.s_max
         t.in_recovery = True
@@ -551,7 +576,7 @@ def _dupack(t):
         before = t.s_max
         t.cwnd += extra
         if tcp_out.output(t):
-            c.tcp_limited_transmit += 1
+            c[_TCP_LIMITED_TRANSMIT] += 1
             t.lt_bytes += t.s_max - before
         t.cwnd -= extra
 

@@ -15,6 +15,16 @@ except ImportError:
     def const(x):
         return x
 
+# counters: indexes into stack.cnt (tcpip.counters.NAMES; tests/host/test_counters.py)
+_ETH_TX = const(1)
+_IP_TX = const(16)
+_TCP_TX = const(35)
+_TCP_SYN_SENT = const(42)
+_TCP_CHALLENGE_ACK_SENT = const(54)
+_TCP_REXMIT = const(57)
+_TCP_TX_BYTES = const(60)
+_TCP_ACK_RATELIMITED = const(75)
+
 # states (tcpip.tcp_core)
 _CLOSED = const(0)
 _SYN_SENT = const(1)
@@ -105,10 +115,10 @@ def fast_ack(t):
     t.ack_owed = 0
     f = s.tx
     n = _fp_build(f, t.th, t.s_nxt, r_nxt, 0x100000 | wnd, 0)
-    c = s.counters
-    c.tcp_tx += 1
-    c.ip_tx += 1
-    c.eth_tx += 1
+    c = s.cnt
+    c[_TCP_TX] += 1
+    c[_IP_TX] += 1
+    c[_ETH_TX] += 1
     s.device.send(f, n)
 
 
@@ -164,10 +174,10 @@ def emit(t, seq, flags, data_off, data_len):
             t.delack_on = False  # this segment carries the ACK we owed
             t.ack_owed = 0
         n = _fp_build(f, t.th, seq, t.r_nxt, flags << 16 | wnd, data_len)
-        c = s.counters
-        c.tcp_tx += 1
-        c.ip_tx += 1
-        c.eth_tx += 1
+        c = s.cnt
+        c[_TCP_TX] += 1
+        c[_IP_TX] += 1
+        c[_ETH_TX] += 1
         s.device.send(f, n)
         return
     hl = 20
@@ -224,7 +234,7 @@ def emit(t, seq, flags, data_off, data_len):
     cs = checksum(f, _L4, _L4 + n, acc)
     f[_L4 + 16] = cs >> 8
     f[_L4 + 17] = cs & 0xFF
-    s.counters.tcp_tx += 1
+    s.cnt[_TCP_TX] += 1
     s.ip_output(t.remote_addr, 0, t.local_addr, 0, _PROTO_TCP, n)
 
 
@@ -274,7 +284,7 @@ def send_syn(t):
         emit(t, 0, _SYN, 0, 0)  # the ISS: the send base does not move before ESTABLISHED
     else:
         emit(t, 0, _SYN | _ACK, 0, 0)
-    s.counters.tcp_syn_sent += 1
+    s.cnt[_TCP_SYN_SENT] += 1
     trace(t, "syn", len(t.syn_times))
 
 
@@ -283,7 +293,7 @@ def ratelimited_ack(t):
     invalid_ratelimit_ms per connection (Linux __tcp_oow_rate_limited). True if sent."""
     now = t.stack.now
     if t.oow_sent and ticks_diff(now, t.oow_time) < t.tcp.config.invalid_ratelimit_ms:
-        t.stack.counters.tcp_ack_ratelimited += 1
+        t.stack.cnt[_TCP_ACK_RATELIMITED] += 1
         return False
     t.oow_sent = True
     t.oow_time = now
@@ -293,7 +303,7 @@ def ratelimited_ack(t):
 
 def challenge_ack(t):
     if ratelimited_ack(t):
-        t.stack.counters.tcp_challenge_ack_sent += 1
+        t.stack.cnt[_TCP_CHALLENGE_ACK_SENT] += 1
 
 
 def arm_rexmit(t, restart):
@@ -352,7 +362,7 @@ def output(t, cork=False):
                 if t.fin_pending:
                     flags = _ACK | _PSH | _FIN  # piggyback the FIN on the last data
             emit(t, nxt, flags, flight, n)
-            t.stack.counters.tcp_tx_bytes += n
+            t.stack.cnt[_TCP_TX_BYTES] += n
             smax = t.s_max
             if nxt == smax:
                 new = True
@@ -408,7 +418,7 @@ def retransmit_first(t):
     if n > t.mss:
         n = t.mss
     t.rtt_timing = False  # Karn
-    t.stack.counters.tcp_rexmit += 1
+    t.stack.cnt[_TCP_REXMIT] += 1
     if n > 0:
         fin = t.fin_pending and n == t.tx_len and flight == n + 1
         emit(t, t.s_una, _ACK | _FIN if fin else _ACK, 0, n)
@@ -440,5 +450,5 @@ def reset_for(s, buf, ip_off, off, seg_len):
     cs = checksum(f, _L4, _L4 + 20, acc)
     f[_L4 + 16] = cs >> 8
     f[_L4 + 17] = cs & 0xFF
-    s.counters.tcp_tx += 1
+    s.cnt[_TCP_TX] += 1
     s.ip_output(buf, ip_off + 12, buf, ip_off + 16, _PROTO_TCP, 20)

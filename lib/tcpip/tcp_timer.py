@@ -14,6 +14,19 @@ except ImportError:
     def const(x):
         return x
 
+# counters: indexes into stack.cnt (tcpip.counters.NAMES; tests/host/test_counters.py)
+_TCP_SYN_RETRANSMIT = const(43)
+_TCP_CONNECT_TIMEOUT = const(44)
+_TCP_REXMIT = const(57)
+_TCP_DATA_TIMEOUT = const(58)
+_TCP_RTO_EXPIRED = const(64)
+_TCP_PERSIST_PROBE = const(68)
+_TCP_KEEPALIVE_PROBE = const(69)
+_TCP_KEEPALIVE_TIMEOUT = const(70)
+_TCP_FIN_WAIT2_TIMEOUT = const(71)
+_TCP_TLP_PROBE = const(76)
+_TCP_WINDOW_UPDATE_RESENT = const(77)
+
 # states (tcpip.tcp_core)
 _CLOSED = const(0)
 _SYN_SENT = const(1)
@@ -31,7 +44,7 @@ _ACK = const(16)
 
 def on_timer(t):
     cfg = t.tcp.config
-    c = t.stack.counters
+    c = t.stack.cnt
     t.timer_on = False
     st = t.state
     if st == _TIME_WAIT:
@@ -39,13 +52,13 @@ def on_timer(t):
         return
     if st == _SYN_SENT or st == _SYN_RECEIVED:
         if t.retries >= cfg.syn_retries:
-            c.tcp_connect_timeout += 1
+            c[_TCP_CONNECT_TIMEOUT] += 1
             done(t, errors.ETIMEDOUT)
             return
         t.retries += 1
         t.rto = min(t.rto * 2, cfg.rto_max_ms)
         t.rtt_timing = False  # Karn's rule: no sample from a retransmitted SYN
-        c.tcp_syn_retransmit += 1
+        c[_TCP_SYN_RETRANSMIT] += 1
         tcp_out.send_syn(t)
         set_timer(t, t.rto)
         return
@@ -61,14 +74,14 @@ def on_timer(t):
             # lay beyond the window, so go back to SND.UNA and probe "in the standard way",
             # without timing out (RFC 9293 3.8.6.1; Linux tcp_retransmit_timer).
             if t.probes >= cfg.data_retries:
-                c.tcp_data_timeout += 1
+                c[_TCP_DATA_TIMEOUT] += 1
                 tcp_out.abort_with_rst(t, errors.ETIMEDOUT)
                 return
             if t.orphan and t.persist_shift >= 8 and (
                     t.persist_shift == 10 or t.rto << t.persist_shift >= cfg.rto_max_ms):
                 # nobody will ever read or write here again: an orphan's probes stop once
                 # backed off to rto_max (Linux tcp_probe_timer, SOCK_DEAD: tcp_orphan_retries)
-                c.tcp_data_timeout += 1
+                c[_TCP_DATA_TIMEOUT] += 1
                 tcp_out.abort_with_rst(t, 0)
                 return
             if flight:
@@ -79,12 +92,12 @@ def on_timer(t):
             t.probes += 1
             if t.persist_shift < 10:
                 t.persist_shift += 1
-            c.tcp_persist_probe += 1
+            c[_TCP_PERSIST_PROBE] += 1
             tcp_out.emit(t, t.s_una - 1, _ACK, 0, 0)
             set_timer(t, min(t.rto << t.persist_shift, cfg.rto_max_ms))
         return
     if t.retries >= cfg.data_retries:
-        c.tcp_data_timeout += 1
+        c[_TCP_DATA_TIMEOUT] += 1
         tcp_out.abort_with_rst(t, errors.ETIMEDOUT)
         return
     if t.retries == 0 or t.in_recovery:
@@ -97,8 +110,8 @@ def on_timer(t):
     t.dupacks = 0
     t.rto = min(t.rto * 2, cfg.rto_max_ms)
     t.rtt_timing = False
-    c.tcp_rexmit += 1
-    c.tcp_rto_expired += 1
+    c[_TCP_REXMIT] += 1
+    c[_TCP_RTO_EXPIRED] += 1
     # go-back-N from snd_una (RFC 6298 5.4); ACKs may still arrive for up to snd_max
     t.s_nxt = t.s_una
     tcp_out.output(t)
@@ -118,7 +131,7 @@ def _tail_loss_probe(t):
     fin = flight > data
     n = data if data < t.mss else t.mss
     t.rtt_timing = False  # Karn
-    t.stack.counters.tcp_tlp_probe += 1
+    t.stack.cnt[_TCP_TLP_PROBE] += 1
     if n > 0:
         tcp_out.emit(t, t.s_una + data - n, _ACK | _PSH | _FIN if fin else _ACK | _PSH, data - n, n)
     else:
@@ -141,7 +154,7 @@ def on_delack(t):
     if t.ack_owed:
         tcp_out.send_ack(t)
     elif t.wupd and t.r_nxt == t.r_wupd and t.rx_window() > 0:
-        t.stack.counters.tcp_window_update_resent += 1
+        t.stack.cnt[_TCP_WINDOW_UPDATE_RESENT] += 1
         tcp_out.send_ack(t)
     t.wupd = False
 
@@ -151,12 +164,12 @@ def on_aux(t):
     t.aux_on = False
     now = t.stack.now
     st = t.state
-    c = t.stack.counters
+    c = t.stack.cnt
     if st == _FIN_WAIT_2 and t.orphan:
         # fin_wait2_ms over: RST and forget, as Linux's keep-alive timer does when
         # tcp_fin_timeout exceeds 60 s (with the default it expires silently instead; the
         # RST also frees the peer's CLOSE-WAIT socket)
-        c.tcp_fin_wait2_timeout += 1
+        c[_TCP_FIN_WAIT2_TIMEOUT] += 1
         tcp_out.abort_with_rst(t, 0)
         return
     if not t.keepalive:
@@ -174,11 +187,11 @@ def on_aux(t):
         arm_aux(t, t.ka_idle - idle)
         return
     if t.probes >= t.ka_count:
-        c.tcp_keepalive_timeout += 1
+        c[_TCP_KEEPALIVE_TIMEOUT] += 1
         tcp_out.abort_with_rst(t, errors.ETIMEDOUT)
         return
     t.probes += 1
-    c.tcp_keepalive_probe += 1
+    c[_TCP_KEEPALIVE_PROBE] += 1
     # SEG.SEQ = SND.UNA - 1 with one garbage octet (RFC 9293 3.8.4, as BSD): a zero-length
     # probe is an out-of-window ACK that Linux answers at most once per 500 ms
     # (tcp_invalid_ratelimit); an old data byte is always answered

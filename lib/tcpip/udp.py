@@ -43,6 +43,18 @@ except ImportError:
     def const(x):
         return x
 
+# counters: indexes into stack.cnt (tcpip.counters.NAMES; tests/host/test_counters.py)
+_ICMP_UNREACH_NO_MATCH = const(32)
+_UDP_RX = const(79)
+_UDP_NO_PORT = const(80)
+_UDP_TX = const(81)
+_UDP_DROP_SHORT = const(82)
+_UDP_DROP_BAD_LENGTH = const(83)
+_UDP_DROP_BAD_CHECKSUM = const(84)
+_UDP_PORT_UNREACH_SENT = const(85)
+_UDP_PORT_UNREACH_RATELIMITED = const(86)
+_UDP_ICMP_ERROR = const(87)
+
 PAYLOAD = const(42)  # payload offset in frames we build: Ethernet 14 + IPv4 20 + UDP 8
 _IP = const(14)
 _L4 = const(34)
@@ -53,14 +65,8 @@ EPHEMERAL_LOW = const(49152)  # RFC 6335 dynamic ports; lwIP also draws from 0xC
 _EPHEMERAL_TRIES = const(16)
 
 
-# this layer's counters (stack.counters.udp_*; tcpip.counters has the core's)
-NAMES = ("udp_rx", "udp_tx", "udp_drop_short", "udp_drop_bad_length", "udp_drop_bad_checksum",
-         "udp_no_port", "udp_port_unreach_sent", "udp_port_unreach_ratelimited", "udp_icmp_error")
-
-
 class Udp:
     def __init__(self, stack, bindings=8, unreach_burst=6, unreach_interval_ms=1000):
-        stack.counters.extend(NAMES)
         self.stack = stack
         self.ports = [0] * bindings  # 0 = free slot
         self.handlers = [None] * bindings
@@ -149,25 +155,25 @@ class Udp:
         src = s.route.addr
         wudp.emit_header(f, _L4, src_port, dst_port, length)
         wudp.fill_checksum(f, _L4, length, src, 0, dst, dst_off)
-        s.counters.udp_tx += 1
+        s.cnt[_UDP_TX] += 1
         return s.ip_output(dst, dst_off, src, 0, _PROTO_UDP, length)
 
     # -- input -----------------------------------------------------------------------------------
     def input(self, buf, ip_off, off, n):
         """A UDP datagram (n bytes of IP payload at buf[off]) inside the IPv4 packet at buf[ip_off]."""
-        c = self.stack.counters
-        c.udp_rx += 1
+        c = self.stack.cnt
+        c[_UDP_RX] += 1
         if n < 8:
-            c.udp_drop_short += 1
+            c[_UDP_DROP_SHORT] += 1
             return
         length = buf[off + 4] << 8 | buf[off + 5]
         if length < 8 or length > n:
-            c.udp_drop_bad_length += 1  # RFC 768: the length field covers header and data
+            c[_UDP_DROP_BAD_LENGTH] += 1  # RFC 768: the length field covers header and data
             return
         if buf[off + 6] | buf[off + 7]:
             acc = pseudo_sum(buf, ip_off + 12, buf, ip_off + 16, _PROTO_UDP, length)
             if checksum(buf, off, off + length, acc) != 0:
-                c.udp_drop_bad_checksum += 1
+                c[_UDP_DROP_BAD_CHECKSUM] += 1
                 return
         dport = buf[off + 2] << 8 | buf[off + 3]
         if dport != 0:
@@ -176,12 +182,12 @@ class Udp:
                 if ports[i] == dport:
                     self.handlers[i](buf, off + 8, length - 8, buf, ip_off + 12, buf[off] << 8 | buf[off + 1])
                     return
-        c.udp_no_port += 1
+        c[_UDP_NO_PORT] += 1
         self._port_unreachable(buf, ip_off)
 
     def _port_unreachable(self, buf, ip_off):
         s = self.stack
-        c = s.counters
+        c = s.cnt
         route = s.route
         # RFC 1122 3.2.2: never about a datagram to a broadcast/multicast address; nor when it was
         # not ours (accepted while unconfigured) or its source cannot be answered (RFC 1812 4.3.2.7)
@@ -190,7 +196,7 @@ class Udp:
         if ipv4.is_zero(buf, ip_off + 12):
             return
         if not self._unreach_allowed(s.now):
-            c.udp_port_unreach_ratelimited += 1
+            c[_UDP_PORT_UNREACH_RATELIMITED] += 1
             return
         q = buf[ip_off + 2] << 8 | buf[ip_off + 3]
         if q > _ICMP_QUOTE_MAX:
@@ -206,7 +212,7 @@ class Udp:
         cs = checksum(f, _L4, _L4 + 8 + q)
         f[_L4 + 2] = cs >> 8
         f[_L4 + 3] = cs & 0xFF
-        c.udp_port_unreach_sent += 1
+        c[_UDP_PORT_UNREACH_SENT] += 1
         s.ip_output(buf, ip_off + 12, route.addr, 0, _PROTO_ICMP, 8 + q)
 
     def _unreach_allowed(self, now):
@@ -232,19 +238,19 @@ class Udp:
     def icmp_error(self, buf, q, qlen, err):
         """An ICMP error quoting qlen bytes of one of our datagrams at buf[q] (IP header first)."""
         s = self.stack
-        c = s.counters
+        c = s.cnt
         if qlen < 28:
-            c.icmp_unreach_no_match += 1
+            c[_ICMP_UNREACH_NO_MATCH] += 1
             return
         qhl = (buf[q] & 0x0F) * 4
         if qhl < 20 or qlen < qhl + 8 or buf[q + 9] != _PROTO_UDP or not s.route.is_local(buf, q + 12):
-            c.icmp_unreach_no_match += 1
+            c[_ICMP_UNREACH_NO_MATCH] += 1
             return
         t = q + qhl
         sport = buf[t] << 8 | buf[t + 1]
         i = self._slot(sport) if sport else -1
         if i < 0 or self.error_handlers[i] is None:
-            c.icmp_unreach_no_match += 1
+            c[_ICMP_UNREACH_NO_MATCH] += 1
             return
-        c.udp_icmp_error += 1
+        c[_UDP_ICMP_ERROR] += 1
         self.error_handlers[i](err, buf, q + 16, buf[t + 2] << 8 | buf[t + 3])

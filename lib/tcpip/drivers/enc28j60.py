@@ -4,7 +4,7 @@
              clock=None)
 
 The NIC contract of docs/ARCHITECTURE.md: `mac`, `mtu`, `recv_into(buf) -> n`, `send(buf, n)`,
-`wait(ms)`, plus `link_up()` and `counters` (Enc28j60Counters: plain integers, snapshot()).
+`wait(ms)`, plus `link_up()` and `counters` (tcpip.counters.Counters: by name, snapshot()).
 `spi` is machine.SPI-like (mode 0, up to 20 MHz), `cs`/`reset` machine.Pin-like outputs (idle
 high) or callables pin(v). Raises OSError(ENODEV) when no chip answers and OSError(ETIMEDOUT)
 when its clock or MII never becomes ready. recv_into and send never raise: every failure is counted.
@@ -41,11 +41,28 @@ except ImportError:
     def const(x):
         return x
 
+# counters: indexes into self._cnt (NAMES below; tests/host/test_counters.py)
+_RX_FRAMES = const(0)
+_TX_FRAMES = const(1)
+_RX_ERRORS = const(2)
+_RX_BAD_STATUS = const(3)
+_RX_BAD_LENGTH = const(4)
+_RX_BAD_POINTER = const(5)
+_RX_RESETS = const(6)
+_TX_RETRIES = const(7)
+_TX_LATE_COLLISIONS = const(8)
+_TX_TIMEOUTS = const(9)
+_TX_FAILURES = const(10)
+_BANK_SWITCHES = const(11)
+_SPI_TRANSACTIONS = const(12)
+_CHIP_RESETS = const(13)
+_CHIP_RESET_FAILURES = const(14)
+
 from tcpip import errors
 from tcpip.clock import Clock
 from tcpip.mem import copy
 from tcpip.drivers import default_mac
-from tcpip.counters import NamedCounters
+from tcpip.counters import Counters
 
 # SPI opcodes (DS Table 4-1)
 _RCR = const(0x00)
@@ -165,7 +182,7 @@ _MII_POLLS = const(64)           # MISTAT.BUSY, 10.24 us per operation (DS 3.3.1
 _TX_FAST_POLLS = const(32)       # EIR polls back to back (a 1514-byte frame takes 1.2 ms)
 _TX_POLLS = const(96)            # then 1 ms apart, up to _TX_TIMEOUT_MS
 _TX_TIMEOUT_MS = const(50)
-_TX_RETRIES = const(16)          # late collisions / stalls, as Linux MAX_TX_RETRYCOUNT
+_TX_RETRY_MAX = const(16)        # late collisions / stalls, as Linux MAX_TX_RETRYCOUNT
 _RX_TRIES = const(8)             # frames examined per recv_into when some are dropped
 _CHECK_MS = const(1000)          # idle recv_into looks for a chip reset this often
 
@@ -177,13 +194,12 @@ _TAIL = const(_G + 5)            # up to 63 frame bytes + 4 CRC + 1 pad
 _VCACHE = const(4)               # buffers whose views are kept (rx, tx, ARP frames)
 
 
-class Enc28j60Counters(NamedCounters):
-    """Plain integers; snapshot() -> dict."""
-
-    NAMES = ("rx_frames", "tx_frames", "rx_errors", "rx_bad_status", "rx_bad_length",
-             "rx_bad_pointer", "rx_resets", "tx_retries", "tx_late_collisions", "tx_timeouts",
-             "tx_failures", "bank_switches", "spi_transactions", "chip_resets",
-             "chip_reset_failures")
+# the driver's counters (nic.counters; the stack's own are stack.counters), in index order
+NAMES = (
+    "rx_frames tx_frames rx_errors rx_bad_status rx_bad_length rx_bad_pointer rx_resets "
+    "tx_retries tx_late_collisions tx_timeouts tx_failures bank_switches spi_transactions "
+    "chip_resets chip_reset_failures"
+)
 
 
 class _CallablePin:
@@ -216,7 +232,8 @@ class Enc28j60:
         if len(self.mac) != 6:
             raise ValueError("mac must be 6 bytes")
         self.mtu = 1500
-        self.counters = Enc28j60Counters()
+        self.counters = Counters(NAMES)
+        self._cnt = self.counters.v
         self.revision = 0
         # preallocated transfer buffers
         self._c1 = bytearray(1)           # SRC
@@ -269,7 +286,7 @@ class Enc28j60:
         cs.value(0)
         self._spi.write(c)
         cs.value(1)
-        self.counters.spi_transactions += 1
+        self._cnt[_SPI_TRANSACTIONS] += 1
 
     def _switch(self, bank):
         """Select a bank with BFC/BFS on ECON1 (which every bank has), only the bits that change."""
@@ -284,7 +301,7 @@ class Enc28j60:
         if st:
             self._cmd(_BFS | _ECON1, st)
         self._bank = bank
-        self.counters.bank_switches += 1
+        self._cnt[_BANK_SWITCHES] += 1
 
     def _rcr(self, reg):
         if (reg & 0x1F) < 0x1B:
@@ -305,7 +322,7 @@ class Enc28j60:
         cs.value(0)
         self._spi.write_readinto(w, r)
         cs.value(1)
-        self.counters.spi_transactions += 1
+        self._cnt[_SPI_TRANSACTIONS] += 1
         return r[k]
 
     def _wcr(self, reg, v):
@@ -368,7 +385,7 @@ class Enc28j60:
         cs.value(0)
         self._spi.write(self._c1)
         cs.value(1)
-        self.counters.spi_transactions += 1
+        self._cnt[_SPI_TRANSACTIONS] += 1
         self._bank = 0                    # a reset clears ECON1
         # errata Module: Reset: after SRC the PHY clock stops but ESTAT.CLKRDY is not cleared;
         # wait at least 1 ms (Linux: udelay(2000)), then poll CLKRDY as the data sheet says (DS 2.2)
@@ -466,8 +483,8 @@ class Enc28j60:
         """Forget every cached chip state and run the whole bring-up again (as Linux's
         restart_work after a TX timeout: enc28j60_net_close/open -> enc28j60_hw_init). A chip
         that does not answer is counted (chip_reset_failures), never raised."""
-        c = self.counters
-        c.chip_resets += 1
+        c = self._cnt
+        c[_CHIP_RESETS] += 1
         try:
             self._cs.value(1)
             self._bank = -1
@@ -480,7 +497,7 @@ class Enc28j60:
         except Exception:
             self._recover()
             self._checked = self.clock.ticks_ms()
-            c.chip_reset_failures += 1
+            c[_CHIP_RESET_FAILURES] += 1
             return False
 
     def _check(self):
@@ -503,12 +520,12 @@ class Enc28j60:
             return 0
         except Exception:
             self._recover()
-            self.counters.rx_errors += 1
+            self._cnt[_RX_ERRORS] += 1
             return 0
 
     def _recv_one(self, buf):
         """n > 0 a frame, 0 none waiting, -1 one was dropped (look at the next)."""
-        c = self.counters
+        c = self._cnt
         if self._pending == 0:
             # errata Module: Interrupts: EIR.PKTIF is unreliable; EPKTCNT counts waiting frames
             k = self._rcr(_EPKTCNT)
@@ -538,9 +555,9 @@ class Enc28j60:
         n = count - 4
         if (nxt & 1) or nxt > _RX_END:
             cs.value(1)
-            c.spi_transactions += 1
-            c.rx_errors += 1
-            c.rx_bad_pointer += 1
+            c[_SPI_TRANSACTIONS] += 1
+            c[_RX_ERRORS] += 1
+            c[_RX_BAD_POINTER] += 1
             if self._check():
                 return 0                  # a chip reset, not a lost ring: all set up again
             self._rx_reset()
@@ -550,11 +567,11 @@ class Enc28j60:
             want -= _RX_SIZE
         ok = 0
         if not (r[5] & _RSV4_RX_OK):
-            c.rx_bad_status += 1
+            c[_RX_BAD_STATUS] += 1
         elif count < _MIN_RX_COUNT or count > _MAX_RX_COUNT or n > len(buf):
-            c.rx_bad_length += 1
+            c[_RX_BAD_LENGTH] += 1
         elif want != nxt:
-            c.rx_bad_pointer += 1         # count and next pointer disagree: trust neither frame
+            c[_RX_BAD_POINTER] += 1         # count and next pointer disagree: trust neither frame
         else:
             ok = 1
         if ok:
@@ -568,7 +585,7 @@ class Enc28j60:
         else:
             self._erdpt = -1
         cs.value(1)
-        c.spi_transactions += 1
+        c[_SPI_TRANSACTIONS] += 1
         if not ok and self._check():
             return 0                      # a stale status vector of a chip that reset
         # free the space: ERXRDPT = next - 1, always odd (errata Module: Memory), ERXND for ERXST
@@ -577,14 +594,14 @@ class Enc28j60:
         self._cmd(_BFS | _ECON2, _ECON2_PKTDEC)
         self._next = nxt
         if ok:
-            c.rx_frames += 1
+            c[_RX_FRAMES] += 1
             return n
-        c.rx_errors += 1
+        c[_RX_ERRORS] += 1
         return -1
 
     def _rx_reset(self):
         """The receive logic lost its place: reset it and start the ring again (as Linux)."""
-        self.counters.rx_resets += 1
+        self._cnt[_RX_RESETS] += 1
         self._cmd(_BFC | _ECON1, _ECON1_RXEN)
         self._cmd(_BFS | _ECON1, _ECON1_RXRST)
         self._cmd(_BFC | _ECON1, _ECON1_RXRST)
@@ -621,14 +638,14 @@ class Enc28j60:
             if r < 0 and self._check():
                 r = self._send(buf, n)    # the chip had reset: configured again, once more
             if r:
-                self.counters.tx_failures += 1
+                self._cnt[_TX_FAILURES] += 1
         except Exception:
             self._recover()
-            self.counters.tx_failures += 1
+            self._cnt[_TX_FAILURES] += 1
 
     def _send(self, buf, n):
         """0 sent, 1 refused (bad length), -1 failed on the chip."""
-        c = self.counters
+        c = self._cnt
         if n <= 0 or n > _MAX_FRAME or n > len(buf):
             return 1
         if self._tx_busy:
@@ -644,7 +661,7 @@ class Enc28j60:
         self._cmd(_BFS | _ECON1, _ECON1_TXRST)
         self._cmd(_BFC | _ECON1, _ECON1_TXRST | _ECON1_BSEL)
         if self._bank != 0:
-            self.counters.bank_switches += 1
+            self._cnt[_BANK_SWITCHES] += 1
         self._bank = 0
         self._wcr16(_EWRPTL, _TX_START)
         # WBM: per-packet control byte 00h (use MACON3), then the frame (DS 7.1)
@@ -660,12 +677,12 @@ class Enc28j60:
             copy(self._tail, 0, buf, q, t)
             spi.write(self._tailv[t])
         cs.value(1)
-        c.spi_transactions += 1
+        c[_SPI_TRANSACTIONS] += 1
         end = _TX_START + n               # ETXND: the last frame byte (control byte at ETXST)
         if end != self._etxnd:
             self._wcr16(_ETXNDL, end)
             self._etxnd = end
-        for attempt in range(_TX_RETRIES + 1):
+        for attempt in range(_TX_RETRY_MAX + 1):
             if attempt:
                 self._cmd(_BFS | _ECON1, _ECON1_TXRST)
                 self._cmd(_BFC | _ECON1, _ECON1_TXRST)
@@ -676,13 +693,13 @@ class Enc28j60:
             if self._bank == 0:
                 self._cmd(_BFS | _ECON1, _ECON1_TXRTS | 1)
                 self._bank = 1
-                c.bank_switches += 1
+                c[_BANK_SWITCHES] += 1
             else:
                 self._cmd(_BFS | _ECON1, _ECON1_TXRTS)
             eir = self._tx_wait()
             if (eir & _EIR_TXIF) and not (eir & _EIR_TXERIF):
                 self._tx_busy = False
-                c.tx_frames += 1
+                c[_TX_FRAMES] += 1
                 return 0
             # an abort leaves TXRTS set (errata Module: PHY, late collisions): clear it
             self._cmd(_BFC | _ECON1, _ECON1_TXRTS)
@@ -692,14 +709,14 @@ class Enc28j60:
                 tsv = self._read_tsv(end)
                 self._cmd(_BFC | _ESTAT, _ESTAT_TXABRT | _ESTAT_LATECOL)
                 if tsv[4] & _TSV3_LATE_COLLISION:
-                    c.tx_late_collisions += 1   # errata Module: PHY: retransmit in software
+                    c[_TX_LATE_COLLISIONS] += 1   # errata Module: PHY: retransmit in software
                 else:
                     retry = False               # excessive collisions / deferral / giant
             else:
-                c.tx_timeouts += 1              # TXRTS never done: the stalled logic, retried
-            if not retry or attempt == _TX_RETRIES:
+                c[_TX_TIMEOUTS] += 1              # TXRTS never done: the stalled logic, retried
+            if not retry or attempt == _TX_RETRY_MAX:
                 break
-            c.tx_retries += 1
+            c[_TX_RETRIES] += 1
         return -1
 
     def _tx_wait(self):
@@ -724,7 +741,7 @@ class Enc28j60:
         cs.value(0)
         self._spi.write_readinto(self._rbm8, self._tsv8)
         cs.value(1)
-        self.counters.spi_transactions += 1
+        self._cnt[_SPI_TRANSACTIONS] += 1
         return self._tsv8
 
     # -- link, waiting ---------------------------------------------------------------------------

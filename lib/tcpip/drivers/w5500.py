@@ -37,13 +37,28 @@ from tcpip import errors
 from tcpip import mem
 from tcpip.clock import Clock, ticks_diff
 from tcpip.drivers import default_mac
-from tcpip.counters import NamedCounters
+from tcpip.counters import Counters
 
 try:
     from micropython import const
 except ImportError:
     def const(x):
         return x
+
+# counters: indexes into self._cnt (NAMES below; tests/host/test_counters.py)
+_RX_FRAMES = const(0)
+_TX_FRAMES = const(1)
+_RX_MALFORMED_RESET = const(2)
+_RX_RSR_UNSTABLE = const(3)
+_RX_CMD_BUSY = const(4)
+_RX_DROPPED_TOO_BIG = const(5)
+_TX_TIMEOUTS = const(6)
+_TX_NO_SPACE = const(7)
+_TX_DROPPED_SIZE = const(8)
+_TX_LINK_DOWN = const(9)
+_SOCKET_REOPENS = const(10)
+_REOPEN_FAILED = const(11)
+_SPI_TRANSACTIONS = const(12)
 
 # -- SPI frame (DS 2.1): address (2 bytes), control = BSB << 3 | RWB << 2 | OM ------------------
 _BSB_COMMON = const(0x00)  # common register block
@@ -134,12 +149,12 @@ def _chain(frames):
     return w, r, offs, wv, rv
 
 
-class W5500Counters(NamedCounters):
-    """Driver counters: plain integers (the stack's own live in stack.counters)."""
-
-    NAMES = ("rx_frames", "tx_frames", "rx_malformed_reset", "rx_rsr_unstable", "rx_cmd_busy",
-             "rx_dropped_too_big", "tx_timeouts", "tx_no_space", "tx_dropped_size", "tx_link_down",
-             "socket_reopens", "reopen_failed", "spi_transactions")
+# the driver's counters (nic.counters; the stack's own are stack.counters), in index order
+NAMES = (
+    "rx_frames tx_frames rx_malformed_reset rx_rsr_unstable rx_cmd_busy rx_dropped_too_big "
+    "tx_timeouts tx_no_space tx_dropped_size tx_link_down socket_reopens reopen_failed "
+    "spi_transactions"
+)
 
 
 def _pin_setter(pin):
@@ -172,7 +187,8 @@ class W5500:
         self.ipv6 = ipv6
         self.fdm_chain = fdm_chain
         self.mtu = 1500
-        self.counters = W5500Counters()
+        self.counters = Counters(NAMES)
+        self._cnt = self.counters.v
         self.mac = bytes(mac) if mac is not None else default_mac()
         if len(self.mac) != 6:
             raise ValueError("mac must be 6 bytes")
@@ -346,9 +362,9 @@ class W5500:
             self._close()
             self._configure()
             self._open()
-            self.counters.socket_reopens += 1
+            self._cnt[_SOCKET_REOPENS] += 1
         except OSError:
-            self.counters.reopen_failed += 1
+            self._cnt[_REOPEN_FAILED] += 1
 
     def close(self):
         if self._ahead == 1 or self._txing:
@@ -381,7 +397,7 @@ class W5500:
         h[1] = addr & 0xFF
         h[2] = bsb | _OM_VDM
         self._cs(0)
-        self.counters.spi_transactions += 1
+        self._cnt[_SPI_TRANSACTIONS] += 1
         self._spi.write(h)
         self._spi.readinto(buf)
         self._cs(1)
@@ -392,7 +408,7 @@ class W5500:
         h[1] = addr & 0xFF
         h[2] = bsb | _RWB_WRITE | _OM_VDM
         self._cs(0)
-        self.counters.spi_transactions += 1
+        self._cnt[_SPI_TRANSACTIONS] += 1
         self._spi.write(h)
         self._spi.write(data)
         self._cs(1)
@@ -411,7 +427,7 @@ class W5500:
         spi = self._spi
         if self.fdm_chain:
             cs(0)
-            self.counters.spi_transactions += 1
+            self._cnt[_SPI_TRANSACTIONS] += 1
             spi.write_readinto(ch[0], ch[1])
             cs(1)
         else:
@@ -419,7 +435,7 @@ class W5500:
             rv = ch[4]
             for k in range(len(wv)):
                 cs(0)
-                self.counters.spi_transactions += 1
+                self._cnt[_SPI_TRANSACTIONS] += 1
                 spi.write_readinto(wv[k], rv[k])
                 cs(1)
 
@@ -442,16 +458,16 @@ class W5500:
             if not avail:
                 return 0
         total = self._next
-        c = self.counters
+        c = self._cnt
         if total < _MIN_FRAME + 2 or total > _MAX_FRAME + 2 or total > avail:
-            c.rx_malformed_reset += 1  # out of step with the chip: start socket 0 afresh
+            c[_RX_MALFORMED_RESET] += 1  # out of step with the chip: start socket 0 afresh
             self._reopen()
             return 0
         rd = self._rd
         left = avail - total
         n = total - 2
         if n > len(buf):
-            c.rx_dropped_too_big += 1
+            c[_RX_DROPPED_TOO_BIG] += 1
             self._skip(rd, total, left)
             self._rx_more = True
             return 0
@@ -465,7 +481,7 @@ class W5500:
         cs = self._cs
         spi = self._spi
         cs(0)
-        c.spi_transactions += 1
+        c[_SPI_TRANSACTIONS] += 1
         spi.write(h)
         if total < _DMA_MIN or self._dma is None:
             spi.readinto(self._rxv[k])
@@ -485,7 +501,7 @@ class W5500:
             self._release()  # the batch is read: its space goes back to the chip now
         if buf is not self.rx_buffer:
             mem.copy(buf, 0, rb, 0, n)
-        c.rx_frames += 1
+        c[_RX_FRAMES] += 1
         return n
 
     def _read_ahead(self):
@@ -505,7 +521,7 @@ class W5500:
         h[0] = a >> 8
         h[1] = a & 0xFF
         self._cs(0)
-        self.counters.spi_transactions += 1
+        self._cnt[_SPI_TRANSACTIONS] += 1
         self._spi.write(h)
         self._dma.start_read(self._drx, n + 2 if more else n)
         self._ahead = 1
@@ -523,13 +539,13 @@ class W5500:
         d = self._drx
         if self._avail:
             self._next = (d[n] << 8) | d[n + 1]
-        c = self.counters
+        c = self._cnt
         if n > len(buf):
-            c.rx_dropped_too_big += 1
+            c[_RX_DROPPED_TOO_BIG] += 1
             n = 0
         else:
             mem.copy(buf, 0, d, 0, n)
-            c.rx_frames += 1
+            c[_RX_FRAMES] += 1
         if self._avail:
             self._read_ahead()
         else:
@@ -539,7 +555,7 @@ class W5500:
     def _poll(self):
         """[Sn_CR, Sn_RX_RSR twice, the length header at RX_RD]: bytes of complete frames that
         wait (and self._next), or 0."""
-        c = self.counters
+        c = self._cnt
         p = self._rxp
         w = p[0]
         r = p[1]
@@ -552,7 +568,7 @@ class W5500:
         for _ in range(_RSR_TRIES):
             self._run(p)
             if r[self._o_cr]:
-                c.rx_cmd_busy += 1  # the last RECV not taken yet: Sn_RX_RSR would be stale
+                c[_RX_CMD_BUSY] += 1  # the last RECV not taken yet: Sn_RX_RSR would be stale
                 self._rx_more = True
                 return 0
             rsr = (r[o] << 8) | r[o + 1]
@@ -560,7 +576,7 @@ class W5500:
             # (ioLibrary getSn_RX_RSR)
             if rsr == (r[o2] << 8) | r[o2 + 1]:
                 break
-            c.rx_rsr_unstable += 1
+            c[_RX_RSR_UNSTABLE] += 1
         else:
             self._rx_more = True
             return 0
@@ -589,9 +605,9 @@ class W5500:
 
     def send(self, buf, n):
         """Transmit the first n bytes of buf as one frame. Never raises; drops are counted."""
-        c = self.counters
+        c = self._cnt
         if n < _MIN_FRAME or n > _MAX_FRAME or n > len(buf):
-            c.tx_dropped_size += 1
+            c[_TX_DROPPED_SIZE] += 1
             return
         if self._ahead == 1 or self._txing:
             self._bus()
@@ -605,7 +621,7 @@ class W5500:
             d[_DTX_OFF - 2] = wr & 0xFF
             self._by_dma = True
             self._cs(0)
-            c.spi_transactions += 1
+            c[_SPI_TRANSACTIONS] += 1
             dma.start_write(d, _DTX_OFF - 3, n + 3)
             self._txing = n  # last: from here on the doorbell may issue the SEND
             return
@@ -623,7 +639,7 @@ class W5500:
         # the frame into the chip's TX buffer at TX_WR (with up to 31 bytes after it, in free
         # space: one frame at most is still on its way, and the buffer holds 16 KB)
         cs(0)
-        self.counters.spi_transactions += 1
+        self._cnt[_SPI_TRANSACTIONS] += 1
         if n < _DMA_MIN or self._dma is None:
             self._spi.write(self._txv[(n + 34) >> _BLOCK_SHIFT])
         else:  # with DMA there are views for small frames only: DMA, waited for
@@ -635,7 +651,7 @@ class W5500:
     def _go(self, wr, n):
         """The frame is in the chip's buffer: once the last SEND is done (SEND_OK) and the last
         command taken, [Sn_IR clear, Sn_TX_WR, Sn_CR = SEND] in the transaction that read them."""
-        c = self.counters
+        c = self._cnt
         g = self._txg
         w = g[0]
         at = g[2][1]
@@ -649,16 +665,16 @@ class W5500:
             cs = self._cs
             spi = self._spi
             cs(0)
-            c.spi_transactions += 1
+            c[_SPI_TRANSACTIONS] += 1
             spi.write_readinto(ch[0], r)
             if (not self._tx_pending or r[o_ir] & (_IR_SENDOK | _IR_TIMEOUT)) and not r[o_cr]:
                 spi.write(w)  # same transaction: [IR clear, TX_WR, CR = SEND]
                 cs(1)
                 if self._tx_pending and not r[o_ir] & _IR_SENDOK:
-                    c.tx_timeouts += 1
+                    c[_TX_TIMEOUTS] += 1
                 self._wr = wr
                 self._tx_pending = True
-                c.tx_frames += 1
+                c[_TX_FRAMES] += 1
                 return
             cs(1)
         self._send_slow(wr, n)
@@ -667,7 +683,7 @@ class W5500:
         """The last SEND not done or the last command not taken yet: poll (bounded; sleeping 1 ms
         between polls after the first few), recover from a SEND_OK that never comes, drop a frame
         at once while the link is down (no SEND_OK then: ESP-IDF's W5500 driver does the same)."""
-        c = self.counters
+        c = self._cnt
         clock = self.clock
         ch = self._txc
         r = ch[1]
@@ -684,9 +700,9 @@ class W5500:
                 if ir & (_IR_SENDOK | _IR_TIMEOUT):
                     pending = False
                     if not ir & _IR_SENDOK:
-                        c.tx_timeouts += 1
+                        c[_TX_TIMEOUTS] += 1
                 elif polls == 1 and not self.link_up():
-                    c.tx_link_down += 1
+                    c[_TX_LINK_DOWN] += 1
                     return
             if not pending and not r[o_cr]:
                 break
@@ -697,12 +713,12 @@ class W5500:
                     # (the frame, still in _dtx or tx_buffer, is written again: the reopen
                     # emptied the chip's buffer; with nothing pending the retry cannot come back
                     # here)
-                    c.tx_timeouts += 1
+                    c[_TX_TIMEOUTS] += 1
                     self._reopen()
                     self._send_sync(memoryview(self._dtx)[_DTX_OFF:] if self._by_dma
                                     else self.tx_buffer, n)
                     return
-                c.tx_no_space += 1
+                c[_TX_NO_SPACE] += 1
                 self._tx_pending = pending
                 return
             if polls > _SPIN_POLLS:
@@ -710,7 +726,7 @@ class W5500:
         self._run(self._txg)
         self._wr = wr
         self._tx_pending = True
-        c.tx_frames += 1
+        c[_TX_FRAMES] += 1
 
     def wait(self, timeout_ms):
         """Up to timeout_ms until a frame may be waiting: INTn low with the INT pin, else 1 ms."""
