@@ -4,48 +4,37 @@
     stack.counters.nonzero()     {name: value} of those above 0; snapshot(): all of them
 
 Code that counts indexes the list (`stack.cnt`, the same list as `stack.counters.v`) with
-constants of its own, `_TCP_RX = const(36)`, which the compiler folds away: no attribute name, no
-dict and no object per counter on a board. tests/host/test_counters.py checks every module's
-constants against the names here (and a layer's against its own). A layer made later (UDP, DHCP,
-DNS) appends its names with extend() and indexes from the first index extend() returned.
+constants of its own, `_TCP_RX = const(34)`, which the compiler folds away: no attribute name, no
+dict and no object per counter on a board. The stack's names are tcpip.counter_names.NAMES,
+loaded only when counters are shown or read by name. tests/host/test_counters.py checks every
+module's constants against the names (a layer's against its own). A layer made later (DHCP, DNS)
+gets a list of its own from extend(), shown with the stack's.
 """
+try:
+    from micropython import const
+except ImportError:
+    def const(x):
+        return x
 
-# The stack's counters in index order (the _ETH_*, _ARP_*, _IP_*, _ICMP_*, _TCP_* and _UDP_*
-# constants of stack, arp, tcp* and udp): Ethernet, ARP, IPv4, ICMP, TCP, UDP (udp_rx and
-# udp_no_port count also the datagrams that came while no UDP layer existed).
-NAMES = (
-    "eth_rx eth_tx eth_drop_short eth_drop_not_for_us eth_drop_ethertype eth_drop_exception "
-    "arp_rx arp_drop_malformed arp_drop_not_for_us arp_request_sent arp_reply_sent arp_resolved "
-    "arp_resolve_failed arp_queue_overflow arp_cache_full "
-    "ip_rx ip_tx ip_drop_bad_version ip_drop_bad_header_len ip_drop_bad_total_len "
-    "ip_drop_bad_checksum ip_drop_not_for_us ip_drop_fragment ip_drop_proto ip_drop_bad_source "
-    "ip_tx_no_route "
-    "icmp_rx icmp_drop_short icmp_drop_bad_checksum icmp_echo_reply_sent icmp_drop_type "
-    "icmp_unreach_delivered icmp_unreach_no_match icmp_unreach_ignored "
-    "tcp_rx tcp_tx tcp_drop_short tcp_drop_bad_header_len tcp_drop_bad_checksum tcp_drop_bad_port "
-    "tcp_no_socket_rst_sent tcp_no_socket_rst_dropped tcp_syn_sent tcp_syn_retransmit "
-    "tcp_connect_timeout tcp_connect_refused tcp_established tcp_syn_sent_bad_ack_rst_sent "
-    "tcp_syn_sent_bad_ack_dropped tcp_rst_blind_dropped tcp_syn_sent_no_syn_dropped "
-    "tcp_simultaneous_open tcp_drop_out_of_window tcp_drop_out_of_order tcp_challenge_ack_sent "
-    "tcp_ack_unsent_data tcp_rst_received tcp_rexmit tcp_data_timeout tcp_rx_bytes tcp_tx_bytes "
-    "tcp_time_wait_reused tcp_drop_no_ack tcp_rx_buffer_full tcp_rto_expired tcp_dupack "
-    "tcp_fast_retransmit tcp_ooo_queued tcp_persist_probe tcp_keepalive_probe "
-    "tcp_keepalive_timeout tcp_fin_wait2_timeout tcp_abort_on_close tcp_abort_on_data "
-    "tcp_ack_too_old tcp_ack_ratelimited tcp_tlp_probe tcp_window_update_resent "
-    "tcp_limited_transmit "
-    "udp_rx udp_no_port udp_tx udp_drop_short udp_drop_bad_length udp_drop_bad_checksum "
-    "udp_port_unreach_sent udp_port_unreach_ratelimited udp_icmp_error"
-)
+CORE = const(88)  # the stack's counters (tcpip.counter_names.NAMES)
 
 
 class Counters:
-    """Counters(names=NAMES): `v` the values, `names` their names (space-separated, in order);
-    `more` the Counters of layers made later (extend), shown with these."""
+    """Counters(names=None): `v` the values, `names` their names (space-separated, in order;
+    None: the stack's, tcpip.counter_names.NAMES, loaded when needed); `more` the Counters of
+    layers made later (extend), shown with these."""
 
-    def __init__(self, names=NAMES):
+    def __init__(self, names=None):
         self.names = names
-        self.v = [0] * len(names.split())
+        self.v = [0] * (CORE if names is None else len(names.split()))
         self.more = ()
+
+    def _names(self):
+        if self.names is None:
+            from tcpip.counter_names import NAMES
+
+            return NAMES.split()
+        return self.names.split()
 
     def extend(self, names):
         """The counters of a layer made later (DHCP, DNS; names space-separated): the list it
@@ -60,12 +49,12 @@ class Counters:
 
     def __getattr__(self, name):
         i = 0
-        for n in self.names.split():
+        for n in self._names():
             if n == name:
                 return self.v[i]
             i += 1
         for c in self.more:
-            if name in c.names.split():
+            if name in c._names():
                 return getattr(c, name)
         raise AttributeError(name)
 
@@ -83,7 +72,7 @@ class Counters:
     def _into(self, out, nonzero):
         v = self.v
         i = 0
-        for n in self.names.split():
+        for n in self._names():
             if v[i] or not nonzero:
                 out[n] = v[i]
             i += 1
