@@ -583,3 +583,21 @@ def test_a_machine_module_without_spi():
     text = raises(lambda: tboard.bring_up(Board, addr="192.0.2.2/24", machine=UnixMachine(),
                                           driver=nic_class(Lan(), ManualClock())), "no-machine")
     assert "machine_shim" in text
+
+
+def test_bring_up_code_is_dropped_once_the_board_is_up():
+    # tcpip.board_init (the hardware, link, DHCP and DNS steps) is loaded for bring_up and then
+    # dropped, on success and on failure, so its code is not kept in a board's heap
+    import sys
+
+    import tcpip
+
+    stack, m, nic, lan, clock = up(addr="192.0.2.2/24")
+    assert "tcpip.board_init" not in sys.modules and not hasattr(tcpip, "board_init")
+    raises(lambda: up(addr="192.0.2.2/24", link_after=10 ** 6), "no-link")
+    assert "tcpip.board_init" not in sys.modules and not hasattr(tcpip, "board_init")
+    # its functions stay reachable through tcpip.board (loaded for the call, not kept)
+    assert tboard.status_line(stack) == "Test-Board: 192.0.2.2/24 (static)"
+    assert "tcpip.board_init" not in sys.modules
+    stack2, m, nic, lan, clock = up(addr="192.0.2.3/24")  # a second bring-up loads it anew
+    assert stack2.route.addr == ipv4.aton("192.0.2.3")
