@@ -82,7 +82,11 @@ def files(board=None):
         if chip not in drivers:
             raise BuildError("board %s has CHIP %r; drivers exist for: %s" % (
                 board, chip, ", ".join(sorted(drivers))))
-        skip = {os.path.join("drivers", f) for c, f in drivers.items() if c != chip}
+        skip = set()
+        for c, f in drivers.items():
+            if c != chip:  # the other chips' drivers, and their bring-up modules (<driver>_init.py)
+                skip.add(os.path.join("drivers", f))
+                skip.add(os.path.join("drivers", f[:-3] + "_init.py"))
     lib_files = []
     for dirpath, dirnames, filenames in os.walk(os.path.join(LIB, "tcpip")):
         dirnames[:] = sorted(d for d in dirnames if d != "__pycache__")

@@ -19,7 +19,7 @@ except ImportError:
     def const(x):
         return x
 
-# counters: indexes into stack.cnt (tcpip.counters.NAMES; tests/host/test_counters.py)
+# counters: indexes into stack.cnt (tcpip.counter_names.NAMES; tests/host/test_counters.py)
 _ARP_RX = const(6)
 _ARP_DROP_MALFORMED = const(7)
 _ARP_DROP_NOT_FOR_US = const(8)

@@ -21,6 +21,7 @@ it when it returns, so that code goes back to the heap once the board is up (as 
 __init sections after boot). Its functions (open_nic, wait_link, driver_class, status_line) are
 also reachable here as tcpip.board.<name>: loaded for the call, not kept.
 """
+from tcpip import drop
 from tcpip.stack import Stack
 
 # CHIP -> (module, class); each driver takes (spi, cs, reset=, mac=, int_pin=, clock=)
@@ -92,19 +93,6 @@ def _init():
     return board_init
 
 
-def _drop():
-    """tcpip.board_init out of sys.modules and the package: its code is freed once nothing that
-    came from it is held any more."""
-    import sys
-    import tcpip
-
-    sys.modules.pop("tcpip.board_init", None)
-    try:
-        delattr(tcpip, "board_init")
-    except AttributeError:
-        pass
-
-
 def __getattr__(name):
     # open_nic, wait_link, driver_class, status_line: tcpip.board_init's, which is not kept
     if name.startswith("_"):
@@ -113,7 +101,7 @@ def __getattr__(name):
     try:
         return getattr(init, name)
     finally:
-        _drop()
+        drop("tcpip.board_init")
 
 
 def bring_up(board, dhcp=True, addr=None, gateway=None, dns=None, mac=None, clock=None,
@@ -149,4 +137,4 @@ def bring_up(board, dhcp=True, addr=None, gateway=None, dns=None, mac=None, cloc
         init.finish(stack, dns, hostname, timeout_ms, say, log)
         return stack
     finally:
-        _drop()
+        drop("tcpip.board_init")

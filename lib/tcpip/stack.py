@@ -23,7 +23,7 @@ except ImportError:
     def const(x):
         return x
 
-# counters: indexes into stack.cnt (tcpip.counters.NAMES; tests/host/test_counters.py)
+# counters: indexes into stack.cnt (tcpip.counter_names.NAMES; tests/host/test_counters.py)
 _ETH_RX = const(0)
 _ETH_TX = const(1)
 _ETH_DROP_SHORT = const(2)

@@ -42,7 +42,7 @@ except ImportError:
     def const(x):
         return x
 
-# counters: indexes into stack.cnt (tcpip.counters.NAMES; tests/host/test_counters.py)
+# counters: indexes into stack.cnt (tcpip.counter_names.NAMES; tests/host/test_counters.py)
 _ICMP_UNREACH_DELIVERED = const(31)
 _ICMP_UNREACH_NO_MATCH = const(32)
 _ICMP_UNREACH_IGNORED = const(33)

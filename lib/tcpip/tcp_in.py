@@ -18,7 +18,7 @@ except ImportError:
     def const(x):
         return x
 
-# counters: indexes into stack.cnt (tcpip.counters.NAMES; tests/host/test_counters.py)
+# counters: indexes into stack.cnt (tcpip.counter_names.NAMES; tests/host/test_counters.py)
 _ETH_RX = const(0)
 _IP_RX = const(15)
 _TCP_RX = const(34)

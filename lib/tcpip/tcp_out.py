@@ -15,7 +15,7 @@ except ImportError:
     def const(x):
         return x
 
-# counters: indexes into stack.cnt (tcpip.counters.NAMES; tests/host/test_counters.py)
+# counters: indexes into stack.cnt (tcpip.counter_names.NAMES; tests/host/test_counters.py)
 _ETH_TX = const(1)
 _IP_TX = const(16)
 _TCP_TX = const(35)

@@ -14,7 +14,7 @@ except ImportError:
     def const(x):
         return x
 
-# counters: indexes into stack.cnt (tcpip.counters.NAMES; tests/host/test_counters.py)
+# counters: indexes into stack.cnt (tcpip.counter_names.NAMES; tests/host/test_counters.py)
 _TCP_SYN_RETRANSMIT = const(43)
 _TCP_CONNECT_TIMEOUT = const(44)
 _TCP_REXMIT = const(57)

@@ -43,7 +43,7 @@ except ImportError:
     def const(x):
         return x
 
-# counters: indexes into stack.cnt (tcpip.counters.NAMES; tests/host/test_counters.py)
+# counters: indexes into stack.cnt (tcpip.counter_names.NAMES; tests/host/test_counters.py)
 _ICMP_UNREACH_NO_MATCH = const(32)
 _UDP_RX = const(79)
 _UDP_NO_PORT = const(80)

@@ -896,3 +896,4 @@ def test_stack_answers_arp_and_ping_through_the_chip():
     assert s.icmp is not None and s.icmp.type == 0 and s.icmp.ident == 0x4242 and s.icmp.seq == 7
     assert s.payload == data and s.ip.dst == PEER_IP and s.eth.dst == PEER_MAC
     assert stack.counters.icmp_echo_reply_sent == 1 and r.nic.counters.rx_frames == 2
+

@@ -33,10 +33,10 @@ each FDM frame in its own transaction (for a board whose bus cannot hold CS low 
 Frames passed in other buffers than rx_buffer / tx_buffer are copied (tcpip.mem.copy, about 2
 cycles per byte on rp2). Nothing is allocated per frame.
 """
-from tcpip import errors
 from tcpip import mem
 from tcpip.clock import Clock, ticks_diff
 from tcpip.drivers import default_mac
+from tcpip import call
 from tcpip.counters import Counters
 
 try:
@@ -56,64 +56,22 @@ _TX_TIMEOUTS = const(6)
 _TX_NO_SPACE = const(7)
 _TX_DROPPED_SIZE = const(8)
 _TX_LINK_DOWN = const(9)
-_SOCKET_REOPENS = const(10)
-_REOPEN_FAILED = const(11)
 _SPI_TRANSACTIONS = const(12)
 
-# -- SPI frame (DS 2.1): address (2 bytes), control = BSB << 3 | RWB << 2 | OM ------------------
-_BSB_COMMON = const(0x00)  # common register block
-_BSB_S0 = const(0x08)      # socket 0 register block (BSB 00001)
-_BSB_S0_TX = const(0x10)   # socket 0 TX buffer (BSB 00010)
-_BSB_S0_RX = const(0x18)   # socket 0 RX buffer (BSB 00011)
-_SOCKET_STRIDE = const(0x20)  # socket n register block = (1 + 4n) << 3
-_RWB_WRITE = const(0x04)
+_INIT = "tcpip.drivers.w5500_init"
+
+# -- what the per-frame paths use of the register map (w5500_init.py has the whole map with its
+# datasheet references; tests/host/test_w5500.py checks the values agree) ----------------------
+_BSB_COMMON = const(0x00)  # common register block (DS 2.1)
 _OM_VDM = const(0x00)      # variable length: CS ends the frame (DS 2.2.1)
-_OM_FDM1 = const(0x01)     # fixed length 1, 2, 4 bytes (DS 2.2.2)
-_OM_FDM2 = const(0x02)
-_OM_FDM4 = const(0x03)
-
-# -- common registers (DS 4.1) -------------------------------------------------------------------
-_MR = const(0x0000)
-_SHAR = const(0x0009)
-_IMR = const(0x0016)
-_SIMR = const(0x0018)
-_PHYCFGR = const(0x002E)   # bit 0 LNK, bit 1 SPD (100M), bit 2 DPX (full)
-_VERSIONR = const(0x0039)  # always 0x04
-_MR_RST = const(0x80)      # software reset; reads 0 when done
-_CHIP_VERSION = const(0x04)
-
-# -- socket registers (DS 4.2) -------------------------------------------------------------------
-_Sn_MR = const(0x00)
-_Sn_CR = const(0x01)
-_Sn_IR = const(0x02)
-_Sn_SR = const(0x03)
-_Sn_RXBUF_SIZE = const(0x1E)  # KB; 0x1F Sn_TXBUF_SIZE follows
-_Sn_TX_FSR = const(0x20)
-_Sn_TX_WR = const(0x24)
-_Sn_RX_RSR = const(0x26)      # Sn_RX_RD follows at 0x28
-_Sn_RX_RD = const(0x28)
-_Sn_IMR = const(0x2C)
-_Sn_MR_MACRAW = const(0x04)
-_Sn_MR_MIP6B = const(0x10)    # MACRAW: block IPv6
-_Sn_MR_MFEN = const(0x80)     # MACRAW: only frames to SHAR, broadcast, multicast
-_CR_OPEN = const(0x01)
-_CR_CLOSE = const(0x10)
-_CR_SEND = const(0x20)
-_CR_RECV = const(0x40)
-_IR_SENDOK = const(0x10)
+_PHYCFGR = const(0x002E)   # bit 0 LNK, bit 1 SPD (100M), bit 2 DPX (full) (DS 4.1)
+_IR_SENDOK = const(0x10)   # Sn_IR (DS 4.2)
 _IR_TIMEOUT = const(0x08)
-_IR_RECV = const(0x04)
-_SOCK_CLOSED = const(0x00)
-_SOCK_MACRAW = const(0x42)
 
 _MAX_FRAME = const(1514)
 _MIN_FRAME = const(14)
-_BUF_KB = const(16)           # all 16 KB of TX and RX memory to socket 0 (DS 3.3)
 _BLOCK_SHIFT = const(5)       # transfers in 32-byte blocks (views made once)
-_BLOCKS = const(48)           # 48 * 32 = 1536 >= 3 + 1514 (send) and 1514 + 2 (receive)
-_RX_BUF = const(1536)         # rx_buffer: a frame plus the next frame's length header, in blocks
 _TX_OFF = const(4)            # tx_buffer starts at _txb[4] (even: aligned frames), SPI header [1:4]
-_TX_BUF = const(1541)         # 1 + 32 * 48 + 4 for the views over it
 _DMA_MIN = const(512)          # frames moved by DMA from this size on (a smaller one costs less
                                # by machine.SPI than the DMA set-up saves)
 _DTX_OFF = const(6)            # a frame in _dtx: the SPI header at [3:6], the frame from 6 (even)
@@ -121,32 +79,6 @@ _RSR_TRIES = const(8)         # reads of Sn_RX_RSR until two agree (ioLibrary ge
 _SPIN_POLLS = const(32)       # polls before waits start sleeping 1 ms between polls
 _MAX_POLLS = const(2000)
 _TX_WAIT_MS = const(20)       # SEND_OK / free space: 1514 B take 1.2 ms at 10 Mbit/s
-_CMD_WAIT_MS = const(50)      # Sn_CR back to 0, Sn_SR reaching a state, MR_RST clearing
-
-
-def _chain(frames):
-    """One transaction of FDM frames: frames is a list of (address, control, data length).
-    Returns (wbuf, rbuf, offsets of each frame's data, write views, read views)."""
-    total = 0
-    for f in frames:
-        total += 3 + f[2]
-    w = bytearray(total)
-    r = bytearray(total)
-    wm = memoryview(w)
-    rm = memoryview(r)
-    offs = []
-    wv = []
-    rv = []
-    at = 0
-    for addr, ctrl, n in frames:
-        w[at] = addr >> 8
-        w[at + 1] = addr & 0xFF
-        w[at + 2] = ctrl
-        offs.append(at + 3)
-        wv.append(wm[at:at + 3 + n])
-        rv.append(rm[at:at + 3 + n])
-        at += 3 + n
-    return w, r, offs, wv, rv
 
 
 # the driver's counters (nic.counters; the stack's own are stack.counters), in index order
@@ -170,6 +102,18 @@ class W5500:
     input for INTn (then Sn_IR RECV drives it and wait() watches it). Resets the chip, checks it is
     there (OSError ENODEV otherwise) and opens socket 0 in MACRAW with the MAC filter on and IPv6
     blocked unless ipv6=True.
+
+    State (made by w5500_init.setup): _rxb / rx_buffer and _txb / tx_buffer the frame buffers the
+    stack adopts, _rxv / _txv their views in 32-byte blocks; _rxp (poll), _rxd (receive done),
+    _txc (send check) and _txg (send go) the FDM chains, with _o_cr, _o_rsr, _o_rsr2, _o_len the
+    offsets of the poll's fields; _rd and _wr socket 0's RX_RD and TX_WR as the driver keeps
+    them; _avail the bytes of complete frames known to wait from _rd on and _next the length
+    header of the frame at _rd; _tx_pending a SEND whose SEND_OK is not seen yet; _rx_more a
+    recv_into returned 0 with frames possibly still waiting. With DMA (drivers/rp2dma.py) the next
+    frame is read ahead into _drx (_ahead 1 while CS is low, 2 when done; _an its length) while
+    the stack works on the last one, and a frame is written from _dtx (_txing its length, its
+    SEND issued by the next bus use or, if none comes first, by the doorbell when the write ends;
+    _by_dma the last frame went that way).
     """
 
     # the receive window the chip can hold when the host falls behind: its 16 KB receive buffer
@@ -192,141 +136,12 @@ class W5500:
         self.mac = bytes(mac) if mac is not None else default_mac()
         if len(self.mac) != 6:
             raise ValueError("mac must be 6 bytes")
-        # scratch for register access
-        self._h3 = bytearray(3)
-        self._r1 = bytearray(1)
-        self._len2 = bytearray(2)
-        # the frame buffers the stack adopts (Stack uses rx_buffer / tx_buffer when a device has
-        # them): frames arrive in rx_buffer; tx_buffer is _txb[4:], the 3-byte SPI header just in
-        # front of it, so a frame goes out in one write. Views in 32-byte blocks, made once; with
-        # DMA only for frames below _DMA_MIN (DMA moves the others, in exact lengths)
-        nv = _BLOCKS + 1 if dma is None or not fdm_chain else ((_DMA_MIN + 33) >> _BLOCK_SHIFT) + 1
-        self._rxb = bytearray(_RX_BUF)
-        m = memoryview(self._rxb)
-        self.rx_buffer = m
-        self._rxv = [m[0:k << _BLOCK_SHIFT] for k in range(nv)]
-        self._txb = bytearray(_TX_BUF)
-        m = memoryview(self._txb)
-        self.tx_buffer = m[_TX_OFF:_TX_OFF + _MAX_FRAME]
-        self._txv = [m[1:1 + (k << _BLOCK_SHIFT)] for k in range(nv)]
-        self._txb[3] = _BSB_S0_TX | _RWB_WRITE | _OM_VDM
-        self._rxh = bytearray(3)  # a frame read: RX buffer offset, control
-        self._rxh[2] = _BSB_S0_RX | _OM_VDM  # the offset maps into the 16 KB buffer (DS 3.3)
-        s0r = _BSB_S0
-        s0w = _BSB_S0 | _RWB_WRITE
-        # receive poll: [Sn_IR = RECV (INT pin only)] [Sn_CR] [Sn_RX_RSR] [Sn_RX_RSR] [the length
-        # header at RX_RD, from the RX buffer]
-        frames = []
-        if int_pin is not None:
-            frames.append((_Sn_IR, s0w | _OM_FDM1, 1))
-        frames.append((_Sn_CR, s0r | _OM_FDM1, 1))
-        frames.append((_Sn_RX_RSR, s0r | _OM_FDM2, 2))
-        frames.append((_Sn_RX_RSR, s0r | _OM_FDM2, 2))
-        frames.append((0, _BSB_S0_RX | _OM_FDM2, 2))
-        self._rxp = _chain(frames)
-        k = len(frames) - 4
-        if int_pin is not None:
-            self._rxp[0][self._rxp[2][0]] = _IR_RECV
-        self._o_cr = self._rxp[2][k]
-        self._o_rsr = self._rxp[2][k + 1]
-        self._o_rsr2 = self._rxp[2][k + 2]
-        self._o_len = self._rxp[2][k + 3]
-        # receive done: [Sn_RX_RD] [Sn_CR = RECV]
-        self._rxd = _chain([(_Sn_RX_RD, s0w | _OM_FDM2, 2), (_Sn_CR, s0w | _OM_FDM1, 1)])
-        self._rxd[0][self._rxd[2][1]] = _CR_RECV
-        # send check [Sn_IR] [Sn_CR], then send go [Sn_IR = SEND_OK|TIMEOUT clear] [Sn_TX_WR]
-        # [Sn_CR = SEND] in the same transaction; the clear comes before SEND so it cannot wipe
-        # this frame's SEND_OK
-        self._txc = _chain([(_Sn_IR, s0r | _OM_FDM1, 1), (_Sn_CR, s0r | _OM_FDM1, 1)])
-        self._txg = _chain([(_Sn_IR, s0w | _OM_FDM1, 1), (_Sn_TX_WR, s0w | _OM_FDM2, 2),
-                            (_Sn_CR, s0w | _OM_FDM1, 1)])
-        self._txg[0][self._txg[2][0]] = _IR_SENDOK | _IR_TIMEOUT
-        self._txg[0][self._txg[2][2]] = _CR_SEND
-        self._tx_pending = False
-        self._rx_more = False  # a recv_into returned 0 with frames possibly still waiting
-        self._rd = 0        # socket 0's RX_RD as the driver has read
-        self._avail = 0     # bytes of complete frames known to wait from _rd on
-        self._next = 0      # the length header (2 + frame) of the frame at _rd, when _avail
-        self._wr = 0        # socket 0's TX_WR
-        # DMA (drivers/rp2dma.py): the next frame is read ahead into _drx while the stack works on
-        # the last one; a frame is written from _dtx while the stack builds the next, its SEND
-        # issued by the next bus use or, if none comes first, when the write ends (a soft IRQ)
-        self._dma = dma if fdm_chain else None
-        self._ahead = 0     # 1: a frame being read ahead (CS low), 2: read ahead and done
-        self._an = 0        # its length
-        self._txing = 0     # the length of a frame being written by DMA (its SEND to come)
-        self._by_dma = False  # the last frame sent went through _dtx
-        if self._dma is not None:
-            self._drx = bytearray(_MAX_FRAME + 2)
-            self._dtx = bytearray(_DTX_OFF + _MAX_FRAME)
-            self._dtx[_DTX_OFF - 1] = _BSB_S0_TX | _RWB_WRITE | _OM_VDM
-            self._dma.on_write_done(self._doorbell)
-        self._cs(1)
-        self.reset()
+        call(_INIT, "setup", self, dma)  # buffers, views, chains; chip reset, socket 0 open
 
-    # -- bring-up ---------------------------------------------------------------------------------
+    # -- bring-up and recovery (tcpip.drivers.w5500_init, loaded for the call) -------------------
     def reset(self):
         """Hardware reset (if wired), presence check, software reset, configuration, socket 0 open."""
-        if self._ahead == 1 or self._txing:
-            self._bus()
-        self._ahead = 0
-        clock = self.clock
-        if self._rst is not None:
-            self._rst(0)
-            clock.sleep_ms(1)   # DS 5.5.1: RSTn low for at least 500 us
-            self._rst(1)
-            clock.sleep_ms(2)   # DS 5.5.1: internal PLL locked at most 1 ms after RSTn goes high
-        v = self._read8(_BSB_COMMON, _VERSIONR)
-        if v != _CHIP_VERSION:
-            raise OSError(errors.ENODEV, "W5500 not found: VERSIONR reads 0x%02x, want 0x04 "
-                          "(check the SPI wiring, the CS pin and SPI mode 0 or 3)" % v)
-        self._write8(_BSB_COMMON, _MR, _MR_RST)  # DS 4.1 MR: every register to its reset value
-        self._wait_reg(_BSB_COMMON, _MR, _MR_RST, 0, "W5500 software reset (MR.RST) did not clear")
-        self._configure()
-        self._open()
-
-    def _configure(self):
-        """SHAR, the socket buffer sizes and the interrupt masks (all lost when the chip resets)."""
-        self._write(_BSB_COMMON, _SHAR, self.mac)
-        # DS 4.2 Sn_RXBUF_SIZE/Sn_TXBUF_SIZE: the sizes add up to at most 16 KB per direction;
-        # free sockets 1..7 first, then give all 16 KB to socket 0
-        sizes = self._len2
-        sizes[0] = 0
-        sizes[1] = 0
-        for n in range(7, 0, -1):
-            self._write(_BSB_S0 + n * _SOCKET_STRIDE, _Sn_RXBUF_SIZE, sizes)
-        sizes[0] = _BUF_KB
-        sizes[1] = _BUF_KB
-        self._write(_BSB_S0, _Sn_RXBUF_SIZE, sizes)
-        if self._int is not None:
-            # INTn follows socket 0's RECV only (DS 4.1 SIMR, 4.2 Sn_IMR)
-            self._write8(_BSB_S0, _Sn_IMR, _IR_RECV)
-            self._write8(_BSB_COMMON, _SIMR, 0x01)
-        else:
-            self._write8(_BSB_COMMON, _SIMR, 0x00)
-        self._write8(_BSB_COMMON, _IMR, 0x00)
-
-    def _open(self):
-        mode = _Sn_MR_MACRAW | _Sn_MR_MFEN
-        if not self.ipv6:
-            mode |= _Sn_MR_MIP6B
-        self._write8(_BSB_S0, _Sn_MR, mode)
-        self._command(_CR_OPEN)
-        self._wait_reg(_BSB_S0, _Sn_SR, 0xFF, _SOCK_MACRAW, "W5500 socket 0 did not open in MACRAW")
-        self._tx_pending = False
-        # the pointers OPEN set (DS 4.2): from here on only this driver moves them
-        b = self._len2
-        self._read(_BSB_S0, _Sn_RX_RD, b)
-        self._rd = (b[0] << 8) | b[1]
-        self._read(_BSB_S0, _Sn_TX_WR, b)
-        self._wr = (b[0] << 8) | b[1]
-        self._avail = 0
-
-    def _close(self):
-        self._command(_CR_CLOSE)
-        self._write8(_BSB_S0, _Sn_IR, 0xFF)  # clear every socket interrupt (ioLibrary close())
-        self._wait_reg(_BSB_S0, _Sn_SR, 0xFF, _SOCK_CLOSED, "W5500 socket 0 did not close")
-        self._tx_pending = False
+        call(_INIT, "reset", self)
 
     def _bus(self):
         """End a DMA transfer that still holds the bus (CS low): a frame read ahead is kept for
@@ -352,45 +167,18 @@ class W5500:
             self._bus()
 
     def _reopen(self):
-        """Close and open socket 0: pointers back in step (DS 4.2 Sn_CR OPEN), buffers emptied.
-        The configuration is written again first: a chip that reset by itself (brown-out, an RSTn
-        glitch) lost SHAR and the buffer sizes, and MFEN would then drop every unicast frame."""
+        """Close and open socket 0 (w5500_init.reopen): pointers back in step, buffers emptied."""
         if self._ahead == 1 or self._txing:
             self._bus()
         self._ahead = 0  # a frame read ahead belongs to the old pointers
-        try:
-            self._close()
-            self._configure()
-            self._open()
-            self._cnt[_SOCKET_REOPENS] += 1
-        except OSError:
-            self._cnt[_REOPEN_FAILED] += 1
+        call(_INIT, "reopen", self)
 
     def close(self):
         if self._ahead == 1 or self._txing:
             self._bus()
-        self._close()
+        call(_INIT, "close_socket", self)
 
-    def _command(self, cmd):
-        """Write Sn_CR and wait until the chip has taken it (DS 4.2: Sn_CR reads 0 again)."""
-        self._write8(_BSB_S0, _Sn_CR, cmd)
-        self._wait_reg(_BSB_S0, _Sn_CR, 0xFF, 0, "W5500 command not taken")
-
-    def _wait_reg(self, bsb, addr, mask, want, what):
-        clock = self.clock
-        start = clock.ticks_ms()
-        v = 0
-        for i in range(_MAX_POLLS):
-            v = self._read8(bsb, addr)
-            if v & mask == want:
-                return
-            if i >= _SPIN_POLLS:
-                if ticks_diff(clock.ticks_ms(), start) >= _CMD_WAIT_MS:
-                    break
-                clock.sleep_ms(1)
-        raise OSError(errors.ETIMEDOUT, "%s (reads 0x%02x)" % (what, v))
-
-    # -- register access (bring-up and link_up; one VDM transaction each) ------------------------
+    # -- register access (link_up, and w5500_init's reads; one VDM transaction each) --------------
     def _read(self, bsb, addr, buf):
         h = self._h3
         h[0] = addr >> 8
@@ -402,24 +190,9 @@ class W5500:
         self._spi.readinto(buf)
         self._cs(1)
 
-    def _write(self, bsb, addr, data):
-        h = self._h3
-        h[0] = addr >> 8
-        h[1] = addr & 0xFF
-        h[2] = bsb | _RWB_WRITE | _OM_VDM
-        self._cs(0)
-        self._cnt[_SPI_TRANSACTIONS] += 1
-        self._spi.write(h)
-        self._spi.write(data)
-        self._cs(1)
-
     def _read8(self, bsb, addr):
         self._read(bsb, addr, self._r1)
         return self._r1[0]
-
-    def _write8(self, bsb, addr, v):
-        self._r1[0] = v
-        self._write(bsb, addr, self._r1)
 
     def _run(self, ch):
         """One chain of FDM frames: one transaction, or one per frame without fdm_chain."""
