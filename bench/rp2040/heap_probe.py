@@ -71,3 +71,5 @@ print("HEAP bring_up_total %d (modules %d, objects and buffers %d)" % (b0 - b1, 
 print("HEAP in_use_after_bring_up %d" % (START - b1))
 micropython.qstr_info()
 micropython.mem_info()
+if False:  # True: list every qstr in the pools (what the names cost)
+    micropython.qstr_info(1)

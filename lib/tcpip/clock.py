@@ -14,21 +14,8 @@ except ImportError:
 
 PERIOD = 1 << 30  # 32-bit MicroPython ports wrap here (a heap int there: use it as a value only)
 _MASK = const(0x3FFFFFFF)  # PERIOD - 1 (a small int on 32-bit MicroPython)
-_HALF = const(1 << 29)  # PERIOD // 2
 
 _MICROPYTHON = sys.implementation.name == "micropython"
-
-
-def _ticks_add(t, delta):
-    """(t + delta) mod PERIOD; like MicroPython, |delta| must be < PERIOD/2."""
-    if not -_HALF < delta < _HALF:
-        raise OverflowError("ticks interval overflow")
-    return (t + delta) & _MASK
-
-
-def _ticks_diff(a, b):
-    """Signed a - b in [-PERIOD/2, PERIOD/2)."""
-    return ((a - b + _HALF) & _MASK) - _HALF
 
 
 # 32-bit MicroPython ports already wrap at 2**30: use the built-ins (fast, allocation-free; the
@@ -39,8 +26,7 @@ if _NATIVE:
     ticks_add = time.ticks_add
     ticks_diff = time.ticks_diff
 else:
-    ticks_add = _ticks_add
-    ticks_diff = _ticks_diff
+    from tcpip._host import ticks_add, ticks_diff  # noqa: F401 (this module's API)
 
 
 class Clock:
@@ -62,26 +48,9 @@ class Clock:
             self.ticks_us = time.ticks_us
             self.sleep_ms = time.sleep_ms
         else:
-            self.ticks_ms = _masked_ticks_ms
-            self.ticks_us = _masked_ticks_us
-            self.sleep_ms = _sleep_ms
+            from tcpip import _host
 
+            self.ticks_ms = _host.masked_ticks_ms
+            self.ticks_us = _host.masked_ticks_us
+            self.sleep_ms = _host.sleep_ms
 
-if _MICROPYTHON:
-    def _masked_ticks_ms():
-        return time.ticks_ms() & _MASK
-
-    def _masked_ticks_us():
-        return time.ticks_us() & _MASK
-
-    _sleep_ms = time.sleep_ms
-else:
-    def _masked_ticks_ms():
-        return (time.monotonic_ns() // 1000000) & _MASK
-
-    def _masked_ticks_us():
-        return (time.monotonic_ns() // 1000) & _MASK
-
-    def _sleep_ms(ms):
-        if ms > 0:
-            time.sleep(ms / 1000)

@@ -40,19 +40,20 @@ EHOSTUNREACH = _pick("EHOSTUNREACH", 113)
 EALREADY = _pick("EALREADY", 114)
 EINPROGRESS = _pick("EINPROGRESS", 115)
 
-errorcode = {}
-for _name in (
-    "EPERM", "EIO", "ENODEV", "EBADF", "EAGAIN", "ENOMEM", "EINVAL", "EPIPE", "ENONET", "EPROTO", "EMSGSIZE",
-    "ENOPROTOOPT", "EOPNOTSUPP", "EAFNOSUPPORT", "EADDRINUSE", "EADDRNOTAVAIL", "ENETUNREACH",
-    "ECONNABORTED", "ECONNRESET", "ENOBUFS", "EISCONN", "ENOTCONN", "ETIMEDOUT", "ECONNREFUSED",
-    "EHOSTDOWN", "EHOSTUNREACH", "EALREADY", "EINPROGRESS",
-):
-    errorcode[globals()[_name]] = _name
+_NAMES = (
+    "EPERM EIO ENODEV EBADF EAGAIN ENOMEM EINVAL EPIPE ENONET EPROTO EMSGSIZE ENOPROTOOPT "
+    "EOPNOTSUPP EAFNOSUPPORT EADDRINUSE EADDRNOTAVAIL ENETUNREACH ECONNABORTED ECONNRESET ENOBUFS "
+    "EISCONN ENOTCONN ETIMEDOUT ECONNREFUSED EHOSTDOWN EHOSTUNREACH EALREADY EINPROGRESS"
+)
 
 
 def name(code):
     """'ECONNREFUSED' for 111; 'E<n>' for numbers we do not know."""
-    return errorcode.get(code, "E%d" % code)
+    g = globals()
+    for n in _NAMES.split():
+        if g[n] == code:
+            return n
+    return "E%d" % code
 
 
 def errno_of(exc):

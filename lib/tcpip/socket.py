@@ -54,16 +54,9 @@ if sys.implementation.name == "micropython":
     def _oserror(code):
         return OSError(code)  # e.errno and e.args[0] are the code
 else:
-    import os
+    from tcpip._host import oserror as _oserror
 
     _Base = object
-    _EAI_TEXT = {-2: "Name or service not known", -6: "ai_family not supported",
-                 -7: "ai_socktype not supported", -8: "Servname not supported for ai_socktype"}
-
-    def _oserror(code):
-        # OSError(code, text): e.errno is set on CPython too, and CPython picks the subclass
-        # (BlockingIOError for EAGAIN/EINPROGRESS, TimeoutError, ConnectionResetError ...)
-        return OSError(code, _EAI_TEXT.get(code) or os.strerror(code))
 
 # -- constants: Linux values (CPython and the MicroPython unix port agree) ----------------------
 AF_UNSPEC = 0
@@ -73,20 +66,6 @@ SOCK_STREAM = 1
 SOCK_DGRAM = 2
 IPPROTO_IP = 0
 IPPROTO_TCP = 6
-SOL_SOCKET = 1
-SO_REUSEADDR = 2
-SO_ERROR = 4
-SO_SNDBUF = 7
-SO_RCVBUF = 8
-SO_KEEPALIVE = 9
-SO_LINGER = 13
-TCP_NODELAY = 1
-TCP_KEEPIDLE = 4    # seconds
-TCP_KEEPINTVL = 5   # seconds
-TCP_KEEPCNT = 6
-SHUT_RD = 0
-SHUT_WR = 1
-SHUT_RDWR = 2
 # getaddrinfo errors: MicroPython raises OSError(-2) for a name it cannot resolve (modlwip passes
 # lwIP's negative code through; the unix port reports glibc's EAI_NONAME, also -2)
 EAI_NONAME = -2
@@ -100,18 +79,6 @@ POLLERR = const(0x08)
 POLLHUP = const(0x10)
 POLLNVAL = const(0x20)
 
-# The values lwIP's socket API uses where they differ from Linux (lwip/sockets.h; MicroPython's
-# ESP32 port exports these). MicroPython's own lwIP module (extmod/modlwip.c) ignores the level,
-# says SOL_SOCKET = 1 and SO_REUSEADDR = SOF_REUSEADDR = 4. setsockopt accepts all of them;
-# getsockopt(SOL_SOCKET, 4) stays Linux's SO_ERROR. lwIP's TCP_KEEPIDLE/INTVL/CNT (3, 4, 5)
-# collide with Linux's (4, 5, 6) at the same level and are not accepted.
-LWIP_SOL_SOCKET = const(0xFFF)
-LWIP_SO_REUSEADDR = const(0x0004)
-LWIP_SO_KEEPALIVE = const(0x0008)
-LWIP_SO_LINGER = const(0x0080)
-LWIP_SO_SNDBUF = const(0x1001)
-LWIP_SO_RCVBUF = const(0x1002)
-LWIP_SO_ERROR = const(0x1007)
 
 _MP_STREAM_FLUSH = const(1)
 _MP_STREAM_POLL = const(3)
@@ -128,6 +95,19 @@ error = OSError  # CPython's alias; MicroPython code catches OSError
 
 _default_stack = None
 _resolver = None
+
+
+def __getattr__(name):
+    # the option constants (SOL_SOCKET, SO_*, TCP_*, SHUT_*, LWIP_*) live in tcpip.sockopt, the
+    # part of this module loaded on first use: socket.SO_KEEPALIVE and the like load it
+    if name.startswith("_"):
+        raise AttributeError(name)
+    from tcpip import sockopt
+
+    try:
+        return getattr(sockopt, name)
+    except AttributeError:
+        raise AttributeError(name)
 
 
 def set_default_stack(stack):

@@ -5,12 +5,38 @@ import sys
 
 from tcpip import errors
 from tcpip import tcp as _tcp
-from tcpip.socket import (
-    CLOSED, CONNECTED, CONNECTING, IPPROTO_TCP, LWIP_SO_ERROR, LWIP_SO_KEEPALIVE, LWIP_SO_LINGER,
-    LWIP_SO_RCVBUF, LWIP_SO_REUSEADDR, LWIP_SO_SNDBUF, LWIP_SOL_SOCKET, SHUT_RD, SHUT_RDWR, SHUT_WR,
-    SO_ERROR, SO_KEEPALIVE, SO_LINGER, SO_RCVBUF, SO_REUSEADDR, SO_SNDBUF, SOL_SOCKET, TCP_KEEPCNT,
-    TCP_KEEPIDLE, TCP_KEEPINTVL, TCP_NODELAY, UNCONNECTED, _oserror, parse_address)
+from tcpip.socket import CLOSED, CONNECTED, CONNECTING, IPPROTO_TCP, UNCONNECTED, _oserror, parse_address
 from tcpip.wire import ipv4
+
+# -- the option constants, also tcpip.socket's (its module __getattr__ finds them here) ----------
+# Linux values (CPython and the MicroPython unix port agree)
+SOL_SOCKET = 1
+SO_REUSEADDR = 2
+SO_ERROR = 4
+SO_SNDBUF = 7
+SO_RCVBUF = 8
+SO_KEEPALIVE = 9
+SO_LINGER = 13
+TCP_NODELAY = 1
+TCP_KEEPIDLE = 4    # seconds
+TCP_KEEPINTVL = 5   # seconds
+TCP_KEEPCNT = 6
+SHUT_RD = 0
+SHUT_WR = 1
+SHUT_RDWR = 2
+
+# The values lwIP's socket API uses where they differ from Linux (lwip/sockets.h; MicroPython's
+# ESP32 port exports these). MicroPython's own lwIP module (extmod/modlwip.c) ignores the level,
+# says SOL_SOCKET = 1 and SO_REUSEADDR = SOF_REUSEADDR = 4. setsockopt accepts all of them;
+# getsockopt(SOL_SOCKET, 4) stays Linux's SO_ERROR. lwIP's TCP_KEEPIDLE/INTVL/CNT (3, 4, 5)
+# collide with Linux's (4, 5, 6) at the same level and are not accepted.
+LWIP_SOL_SOCKET = 0xFFF
+LWIP_SO_REUSEADDR = 0x0004
+LWIP_SO_KEEPALIVE = 0x0008
+LWIP_SO_LINGER = 0x0080
+LWIP_SO_SNDBUF = 0x1001
+LWIP_SO_RCVBUF = 0x1002
+LWIP_SO_ERROR = 0x1007
 
 _MAX_RING = 65535  # no window scaling: a bigger receive ring could never be advertised
 

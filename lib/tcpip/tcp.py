@@ -309,18 +309,11 @@ class Tcb:
     # demand (big ints on 32-bit ports: never for per-segment code). MicroPython: __getattr__, as a
     # class with a property makes it search the class on every attribute store to an instance
     # (~4x slower stores); a test that assigns tcb.snd_nxt then hides the computed value.
-    # CPython: properties, as __getattr__ stops CPython 3.11+ specializing attribute access.
+    # CPython: properties (tcpip._host.absolute_properties, below the class), as __getattr__
+    # stops CPython 3.11+ specializing attribute access.
     if _MICROPYTHON:
         def __getattr__(self, name):
             return self._absolute(name)
-    else:
-        def _set_snd_nxt(self, v):  # tests
-            self.s_nxt = wtcp.seq_diff(v, self.s_bhi << 16 | self.s_blo)
-
-        snd_una = property(lambda self: self._absolute("snd_una"))
-        snd_nxt = property(lambda self: self._absolute("snd_nxt"), _set_snd_nxt)
-        snd_max = property(lambda self: self._absolute("snd_max"))
-        rcv_nxt = property(lambda self: self._absolute("rcv_nxt"))
 
     # -- helpers ---------------------------------------------------------------------------------
     def state_name(self):
@@ -506,6 +499,12 @@ class Tcb:
         if flag:
             self.stack.now = self.stack.clock.ticks_ms()
             tcp_out.output(self)
+
+
+if not _MICROPYTHON:
+    from tcpip._host import absolute_properties
+
+    absolute_properties(Tcb)
 
 
 class Tcp:

@@ -154,11 +154,13 @@ def test_real_clock_moves_and_agrees_with_module():
 
 
 def test_emulation_matches_formula():
+    from tcpip import _host
+
     # the emulated pair (used on CPython and the 64-bit unix port) against plain arithmetic
     for a in (0, 5, HALF - 1, HALF, PERIOD - 1):
         for b in (0, 3, HALF + 2, PERIOD - 2):
             d = (a - b) % PERIOD
             if d >= HALF:
                 d -= PERIOD
-            assert clock._ticks_diff(a, b) == d
+            assert _host.ticks_diff(a, b) == d
             assert ticks_diff(a, b) == d
