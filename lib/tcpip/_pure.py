@@ -114,15 +114,9 @@ def _sum_words(b, start, end):
 def match_py(f, n, th, r_nxt, s_una, s_max):
     """-1, or plen | acked << 11 (acked = SEG.ACK - SND.UNA) when frame f (n bytes) is an in-order
     ACK / data segment of th's connection (the conditions above)."""
-    if f[0:6] != th[6:12] or f[12] != 8 or f[13] != 0 or f[14] != 0x45 or f[23] != 6:
-        return -1
-    if (f[20] & 0x3F) | f[21] or f[26:30] != th[30:34] or f[30:34] != th[26:30]:
-        return -1
-    if f[34] != th[36] or f[35] != th[37] or f[36] != th[34] or f[37] != th[35]:
-        return -1
-    fl = f[47]
-    if f[46] != 0x50 or (fl != 0x10 and fl != 0x18) or f[48] != th[64] or f[49] != th[65]:
-        return -1
+    for i in range(50):
+        if (f[i] ^ th[64 + i]) & th[114 + i]:
+            return -1
     total = f[16] << 8 | f[17]
     if total < 40 or total + 14 > n or total > 2087:
         return -1

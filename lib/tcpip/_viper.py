@@ -176,19 +176,12 @@ def hp_match(f, n: int, th, r_nxt: int, s_una: int, s_max: int) -> int:
     q = ptr8(th)
     if int(p) & 1:
         return -1  # the checksum below loads 16-bit words at even addresses only
-    if (p[0] != q[6] or p[1] != q[7] or p[2] != q[8] or p[3] != q[9] or p[4] != q[10]
-            or p[5] != q[11]):
-        return -1
-    if p[12] != 8 or p[13] != 0 or p[14] != 0x45 or p[23] != 6 or (p[20] & 0x3F) | p[21]:
-        return -1
-    if (p[26] != q[30] or p[27] != q[31] or p[28] != q[32] or p[29] != q[33]
-            or p[30] != q[26] or p[31] != q[27] or p[32] != q[28] or p[33] != q[29]):
-        return -1
-    if p[34] != q[36] or p[35] != q[37] or p[36] != q[34] or p[37] != q[35]:
-        return -1
-    fl = p[47]
-    if p[46] != 0x50 or (fl != 0x10 and fl != 0x18) or p[48] != q[64] or p[49] != q[65]:
-        return -1
+    # the fixed fields: what th[64:114] expects where th[114:164] says (fastpath's layout)
+    i = 0
+    while i < 50:
+        if (p[i] ^ q[64 + i]) & q[114 + i]:
+            return -1
+        i += 1
     total = (p[16] << 8) | p[17]
     if total < 40 or total + 14 > n or total > 2087:
         return -1

@@ -30,11 +30,26 @@ class Counters:
         self.more = ()
 
     def _names(self):
-        if self.names is None:
+        names = self.names
+        if names is None:
             from tcpip.counter_names import NAMES
 
-            return NAMES.split()
-        return self.names.split()
+            names = self.names = NAMES  # loaded once, on the first look by name
+        return names
+
+    def index(self, name):
+        """The index of counter `name`, -1 if it has none. Allocates nothing (diagnostic code
+        that reads counters by name while it measures must not disturb the heap)."""
+        names = self._names()
+        n = len(name)
+        end = len(names)
+        p = names.find(name)
+        while p >= 0:
+            e = p + n
+            if (p == 0 or names.startswith(" ", p - 1)) and (e == end or names.startswith(" ", e)):
+                return names.count(" ", 0, p)
+            p = names.find(name, p + 1)
+        return -1
 
     def extend(self, names):
         """The counters of a layer made later (DHCP, DNS; names space-separated): the list it
@@ -48,14 +63,13 @@ class Counters:
         return c.v
 
     def __getattr__(self, name):
-        i = 0
-        for n in self._names():
-            if n == name:
-                return self.v[i]
-            i += 1
+        i = self.index(name)
+        if i >= 0:
+            return self.v[i]
         for c in self.more:
-            if name in c._names():
-                return getattr(c, name)
+            i = c.index(name)
+            if i >= 0:
+                return c.v[i]
         raise AttributeError(name)
 
     def snapshot(self):
@@ -72,7 +86,7 @@ class Counters:
     def _into(self, out, nonzero):
         v = self.v
         i = 0
-        for n in self._names():
+        for n in self._names().split():
             if v[i] or not nonzero:
                 out[n] = v[i]
             i += 1

@@ -131,11 +131,11 @@ def set_state(t, state):
 
 
 def set_wnd(t, w):
-    """SND.WND from a segment, and the window header prediction expects (fastpath, th[64:66])."""
+    """SND.WND from a segment, and the window header prediction expects (fastpath, th[112:114])."""
     t.snd_wnd = w
     th = t.th
-    th[64] = w >> 8
-    th[65] = w & 0xFF
+    th[112] = w >> 8
+    th[113] = w & 0xFF
 
 
 def set_timer(t, ms):

@@ -77,9 +77,23 @@ def build_template(t):
     th[37] = p & 0xFF
     th[46] = 0x50  # data offset 5: no options
     t._th_bases()
+    # what a segment from the peer that the prediction takes looks like (fastpath's layout):
+    # Ethernet to us, IPv4 and TCP from the peer to us, flags ACK, the window we predict
+    for i in range(64, 114):
+        th[i] = 0
+    mem.copy(th, 64, s.mac, 0, 6)
+    mem.copy(th, 76, th, 12, 3)  # 0x0800, 0x45
+    th[87] = _PROTO_TCP
+    mem.copy(th, 90, t.remote_addr, 0, 4)
+    mem.copy(th, 94, t.local_addr, 0, 4)
+    mem.copy(th, 98, th, 36, 2)
+    mem.copy(th, 100, th, 34, 2)
+    th[110] = 0x50
+    th[111] = _ACK
     w = t.snd_wnd
-    th[64] = w >> 8
-    th[65] = w & 0xFF
+    th[112] = w >> 8
+    th[113] = w & 0xFF
+    mem.copy(th, 114, fastpath.HP_MASK, 0, 50)
     if mac is None or not t.tcp.config.header_prediction:
         t.th_gen = -2
         return False
