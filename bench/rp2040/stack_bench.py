@@ -118,10 +118,10 @@ gc.collect()
 stack = Stack(dev, clock, addr="192.0.2.2/24", gateway="192.0.2.1",
               tcp_config=TcpConfig(rx_buffer=RX, tx_buffer=TX))
 # the peer's MAC, as an ARP reply would teach it
-stack.arp.entries[0].state = 2
-stack.arp.entries[0].ip[:] = PEER_IP
-stack.arp.entries[0].mac[:] = PEER_MAC
-stack.arp.entries[0].deadline = 1 << 28
+stack.arp.state[0] = 2
+stack.arp.ip[0:4] = PEER_IP
+stack.arp.mac[0:6] = PEER_MAC
+stack.arp.deadline[0] = 1 << 28
 ts.set_default_stack(stack)
 tcb = stack.tcp.connect(None, 40000, PEER_IP, 5001)
 iss = tcb.iss

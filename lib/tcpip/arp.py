@@ -47,29 +47,27 @@ ARP_FRAME_LEN = 42
 _ZERO_MAC = b"\x00\x00\x00\x00\x00\x00"
 
 
-class _Entry:
-    def __init__(self):
-        self.state = FREE
-        self.ip = bytearray(4)
-        self.mac = bytearray(6)
-        self.deadline = 0  # REACHABLE: expiry; INCOMPLETE: next request
-        self.requests = 0
-        self.used = 0  # ticks of last use, for replacement
-
-
-class _Slot:
-    def __init__(self, size):
-        self.size = size
-        self.buf = None  # the frame buffer, made when the slot is first used (then kept)
-        self.len = 0
-        self.next_hop = bytearray(4)
-
-
 class ArpCache:
+    """The cache is a few flat tables, entry i in each (no object per entry): state[i] (FREE,
+    INCOMPLETE, REACHABLE), ip[4i:4i+4], mac[6i:6i+6] (macs[i] a view of it, made once),
+    deadline[i] (REACHABLE: expiry; INCOMPLETE: next request), requests[i], used[i] (ticks of the
+    last use, for replacement). Queue slot j: a frame qbuf[j] (made the first time the slot is
+    used, then kept) of qlen[j] bytes for the next hop at qhop[4j:4j+4]."""
+
     def __init__(self, stack, entries=8, queue_slots=2, frame_size=1514, retries=3, retry_ms=1000, reachable_ms=60000):
         self.stack = stack
-        self.entries = [_Entry() for _ in range(entries)]
-        self.slots = [_Slot(frame_size) for _ in range(queue_slots)]
+        self.state = bytearray(entries)
+        self.ip = bytearray(4 * entries)
+        self.mac = bytearray(6 * entries)
+        m = memoryview(self.mac)
+        self.macs = [m[6 * i:6 * i + 6] for i in range(entries)]
+        self.deadline = [0] * entries
+        self.requests = bytearray(entries)
+        self.used = [0] * entries
+        self.qbuf = [None] * queue_slots
+        self.qlen = [0] * queue_slots
+        self.qhop = bytearray(4 * queue_slots)
+        self.frame_size = frame_size
         self.retries = retries
         self.retry_ms = retry_ms
         self.reachable_ms = reachable_ms
@@ -79,104 +77,128 @@ class ArpCache:
 
     # -- lookups -------------------------------------------------------------------------------
     def _find(self, buf, off):
-        for e in self.entries:
-            if e.state != FREE and mem.equal(e.ip, 0, buf, off, 4):
-                return e
-        return None
+        """The entry for the IPv4 address at buf[off:off+4], -1 if none."""
+        st = self.state
+        ip = self.ip
+        for i in range(len(st)):
+            if st[i] != FREE and mem.equal(ip, 4 * i, buf, off, 4):
+                return i
+        return -1
 
     def lookup(self, buf, off, now):
-        """The MAC (bytearray) for the IPv4 address at buf[off:off+4], or None."""
-        e = self._find(buf, off)
-        if e is None or e.state != REACHABLE:
+        """The MAC (a 6-byte view) for the IPv4 address at buf[off:off+4], or None."""
+        i = self._find(buf, off)
+        if i < 0 or self.state[i] != REACHABLE:
             return None
-        if ticks_diff(now, e.deadline) >= 0:
+        if ticks_diff(now, self.deadline[i]) >= 0:
             # expired: resolve afresh (Linux would go STALE and probe; a board keeps it simple)
-            e.state = FREE
+            self.state[i] = FREE
             self.stack.route.gen += 1
             return None
-        e.used = now
-        return e.mac
+        self.used[i] = now
+        return self.macs[i]
 
     def _allocate(self, now):
-        victim = None
-        for e in self.entries:
-            if e.state == FREE:
-                return e
-        # replace the least recently used REACHABLE entry; never an INCOMPLETE one
-        for e in self.entries:
-            if e.state == REACHABLE and (victim is None or ticks_diff(e.used, victim.used) < 0):
-                victim = e
-        if victim is None:
+        """A free entry, else the least recently used REACHABLE one (never an INCOMPLETE one);
+        -1 when every entry is being resolved."""
+        st = self.state
+        victim = -1
+        for i in range(len(st)):
+            if st[i] == FREE:
+                return i
+        for i in range(len(st)):
+            if st[i] == REACHABLE and (victim < 0 or ticks_diff(self.used[i], self.used[victim]) < 0):
+                victim = i
+        if victim < 0:
             self.stack.cnt[_ARP_CACHE_FULL] += 1
         else:
             self.stack.route.gen += 1  # a neighbour's entry goes: templates built for it too
         return victim
 
+    def _learn(self, i, buf, spa, sha, now):
+        """Entry i REACHABLE: the IPv4 address at buf[spa], the MAC at buf[sha]."""
+        self.state[i] = REACHABLE
+        mem.copy(self.ip, 4 * i, buf, spa, 4)
+        mem.copy(self.mac, 6 * i, buf, sha, 6)
+        self.deadline[i] = ticks_add(now, self.reachable_ms)
+        self.used[i] = now
+
     # -- output side ---------------------------------------------------------------------------
     def enqueue(self, frame, n, next_hop, nh_off, now):
         """Hold frame[:n] until next_hop resolves; start resolution if it has not started."""
-        c = self.stack.cnt
-        slot = None
-        for s in self.slots:
-            if s.len == 0:
-                slot = s
+        qlen = self.qlen
+        qbuf = self.qbuf
+        j = -1
+        for k in range(len(qlen)):
+            if qlen[k] == 0:
+                j = k
                 break
-        if slot is None:
+        if j < 0:
             # queue full: drop the oldest (Linux drops the head of the unresolved queue)
-            c[_ARP_QUEUE_OVERFLOW] += 1
-            slot = self.slots[0]
-            for i in range(len(self.slots) - 1):
-                self.slots[i] = self.slots[i + 1]
-            self.slots[-1] = slot
-        if slot.buf is None:
-            slot.buf = bytearray(slot.size)  # once: a board that never waits for ARP saves it
-        if n > slot.size:
-            n = slot.size
-        mem.copy(slot.buf, 0, frame, 0, n)
-        slot.len = n
-        mem.copy(slot.next_hop, 0, next_hop, nh_off, 4)
-        e = self._find(next_hop, nh_off)
-        if e is None:
-            e = self._allocate(now)
-            if e is None:
-                slot.len = 0
+            self.stack.cnt[_ARP_QUEUE_OVERFLOW] += 1
+            last = len(qlen) - 1
+            b = qbuf[0]
+            mem.copy(self.qhop, 0, self.qhop, 4, 4 * last)
+            for k in range(last):
+                qbuf[k] = qbuf[k + 1]
+                qlen[k] = qlen[k + 1]
+            qbuf[last] = b
+            j = last
+        if qbuf[j] is None:
+            qbuf[j] = bytearray(self.frame_size)  # once: a board that never waits for ARP saves it
+        if n > self.frame_size:
+            n = self.frame_size
+        mem.copy(qbuf[j], 0, frame, 0, n)
+        qlen[j] = n
+        mem.copy(self.qhop, 4 * j, next_hop, nh_off, 4)
+        i = self._find(next_hop, nh_off)
+        if i < 0:
+            i = self._allocate(now)
+            if i < 0:
+                qlen[j] = 0
                 return
-            e.state = INCOMPLETE
+            self.state[i] = INCOMPLETE
             self._resolving = True
-            mem.copy(e.ip, 0, next_hop, nh_off, 4)
-            e.requests = 0
-            e.used = now
-            self._request(e, now)
+            mem.copy(self.ip, 4 * i, next_hop, nh_off, 4)
+            self.requests[i] = 0
+            self.used[i] = now
+            self._request(i, now)
 
-    def _request(self, e, now):
+    def _request(self, i, now):
         s = self.stack
         f = self.frame
+        ip = self.ip
         ethernet.emit_header(f, 0, ethernet.BROADCAST, s.mac, _ETHERTYPE_ARP)
-        warp.emit(f, _ETH_LEN, _OP_REQUEST, s.mac, s.route.addr, _ZERO_MAC, e.ip)
+        warp.emit(f, _ETH_LEN, _OP_REQUEST, s.mac, s.route.addr, _ZERO_MAC, _ZERO_MAC)
+        mem.copy(f, _ETH_LEN + _TPA, ip, 4 * i, 4)
         s.send_frame(f, ARP_FRAME_LEN)
         s.cnt[_ARP_REQUEST_SENT] += 1
         if s.trace is not None:
-            s.trace("arp-request", None, ipv4.ntoa(e.ip))
-        e.requests += 1
-        e.deadline = ticks_add(now, self.retry_ms)
+            s.trace("arp-request", None, ipv4.ntoa(ip, 4 * i))
+        self.requests[i] += 1
+        self.deadline[i] = ticks_add(now, self.retry_ms)
 
-    def _flush(self, e):
+    def _flush(self, i):
+        """Entry i resolved: the frames queued for it go out, with its MAC."""
         s = self.stack
-        for slot in self.slots:
-            if slot.len and mem.equal(slot.next_hop, 0, e.ip, 0, 4):
-                mem.copy(slot.buf, 0, e.mac, 0, 6)
-                s.send_frame(slot.buf, slot.len)
-                slot.len = 0
+        qlen = self.qlen
+        for j in range(len(qlen)):
+            if qlen[j] and mem.equal(self.qhop, 4 * j, self.ip, 4 * i, 4):
+                b = self.qbuf[j]
+                mem.copy(b, 0, self.mac, 6 * i, 6)
+                s.send_frame(b, qlen[j])
+                qlen[j] = 0
 
-    def _fail(self, e):
+    def _fail(self, i):
         s = self.stack
         s.cnt[_ARP_RESOLVE_FAILED] += 1
-        for slot in self.slots:
-            if slot.len and mem.equal(slot.next_hop, 0, e.ip, 0, 4):
-                slot.len = 0
-        e.state = FREE
+        qlen = self.qlen
+        for j in range(len(qlen)):
+            if qlen[j] and mem.equal(self.qhop, 4 * j, self.ip, 4 * i, 4):
+                qlen[j] = 0
+        self.state[i] = FREE
         s.route.gen += 1
-        s.neighbour_failed(e.ip)
+        s.neighbour_failed(self.ip[4 * i:4 * i + 4])
 
     def poll(self, now):
         # once a second also drop expired REACHABLE entries: one left 2**29 ms past its expiry
@@ -188,25 +210,26 @@ class ArpCache:
         if sweep:
             self._swept = now
         resolving = False
-        for e in self.entries:
-            st = e.state
-            if st == INCOMPLETE:
+        st = self.state
+        for i in range(len(st)):
+            if st[i] == INCOMPLETE:
                 resolving = True
-                if ticks_diff(now, e.deadline) >= 0:
-                    if e.requests >= self.retries:
-                        self._fail(e)
+                if ticks_diff(now, self.deadline[i]) >= 0:
+                    if self.requests[i] >= self.retries:
+                        self._fail(i)
                     else:
-                        self._request(e, now)
-            elif sweep and st == REACHABLE and ticks_diff(now, e.deadline) >= 0:
-                e.state = FREE
+                        self._request(i, now)
+            elif sweep and st[i] == REACHABLE and ticks_diff(now, self.deadline[i]) >= 0:
+                st[i] = FREE
                 self.stack.route.gen += 1
         self._resolving = resolving
 
     def next_deadline(self, now, best):
         """Ticks until the nearest ARP timer (or best, if nearer)."""
-        for e in self.entries:
-            if e.state == INCOMPLETE:
-                d = ticks_diff(e.deadline, now)
+        st = self.state
+        for i in range(len(st)):
+            if st[i] == INCOMPLETE:
+                d = ticks_diff(self.deadline[i], now)
                 if d < best:
                     best = d
         return best
@@ -225,32 +248,25 @@ class ArpCache:
         # a multicast/broadcast sender MAC, or an ARP probe from 0.0.0.0, teaches nothing
         learn = not (buf[sha] & 1 or ipv4.is_zero(buf, spa))
         for_us = s.route.configured() and s.route.is_local(buf, off + _TPA)
-        e = self._find(buf, spa) if learn else None
-        if e is not None:
+        i = self._find(buf, spa) if learn else -1
+        if i >= 0:
             # merge: update the existing entry (RFC 826), even if the packet is not for us
-            if not mem.equal(e.mac, 0, buf, sha, 6):
+            if not mem.equal(self.mac, 6 * i, buf, sha, 6):
                 s.route.gen += 1  # the neighbour moved: templates with its old MAC are stale
-            mem.copy(e.mac, 0, buf, sha, 6)
-            was_incomplete = e.state == INCOMPLETE
-            e.state = REACHABLE
-            e.deadline = ticks_add(now, self.reachable_ms)
-            e.used = now
+            was_incomplete = self.state[i] == INCOMPLETE
+            self._learn(i, buf, spa, sha, now)
             if was_incomplete:
                 c[_ARP_RESOLVED] += 1
                 if s.trace is not None:
-                    s.trace("arp-resolved", None, ipv4.ntoa(e.ip))
-                self._flush(e)
+                    s.trace("arp-resolved", None, ipv4.ntoa(self.ip, 4 * i))
+                self._flush(i)
         if not for_us:
             c[_ARP_DROP_NOT_FOR_US] += 1
             return
-        if e is None and learn:
-            e = self._allocate(now)
-            if e is not None:
-                e.state = REACHABLE
-                mem.copy(e.ip, 0, buf, spa, 4)
-                mem.copy(e.mac, 0, buf, sha, 6)
-                e.deadline = ticks_add(now, self.reachable_ms)
-                e.used = now
+        if i < 0 and learn:
+            i = self._allocate(now)
+            if i >= 0:
+                self._learn(i, buf, spa, sha, now)
         if warp.get_oper(buf, off) == _OP_REQUEST:
             f = self.frame
             ethernet.emit_header(f, 0, _ZERO_MAC, s.mac, _ETHERTYPE_ARP)
@@ -261,4 +277,3 @@ class ArpCache:
             mem.copy(f, _ETH_LEN + _TPA, buf, spa, 4)
             s.send_frame(f, ARP_FRAME_LEN)
             c[_ARP_REPLY_SENT] += 1
-

@@ -819,10 +819,10 @@ def test_dma_stack_answers_ping_through_the_chip():
         IcmpRepr(8, 0, 0x4242, i, len(data)).emit(icmp, 0)
         pings.append(eth(OUR_MAC, PEER_MAC, ethernet.ETHERTYPE_IPV4,
                          ip_packet(PEER_IP, OUR_IP, ipv4.PROTO_ICMP, icmp)))
-    stack.arp.entries[0].state = 2  # the peer's MAC known (as an ARP exchange would teach it)
-    stack.arp.entries[0].ip[:] = PEER_IP
-    stack.arp.entries[0].mac[:] = PEER_MAC
-    stack.arp.entries[0].deadline = 1 << 28
+    stack.arp.state[0] = 2  # the peer's MAC known (as an ARP exchange would teach it)
+    stack.arp.ip[0:4] = PEER_IP
+    stack.arp.mac[0:6] = PEER_MAC
+    stack.arp.deadline[0] = 1 << 28
     for p in pings:
         r.link.inbox.append(p)
     stack.poll()

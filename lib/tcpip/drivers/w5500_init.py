@@ -83,16 +83,15 @@ _TX_WAIT_MS = const(20)       # SEND_OK / free space: 1514 B take 1.2 ms at 10 M
 _CMD_WAIT_MS = const(50)      # Sn_CR back to 0, Sn_SR reaching a state, MR_RST clearing
 
 
-def chain(frames):
+def chain(frames, views):
     """One transaction of FDM frames: frames is a list of (address, control, data length).
-    Returns (wbuf, rbuf, offsets of each frame's data, write views, read views)."""
+    Returns (wbuf, rbuf, offsets of each frame's data, write views, read views); the views (one
+    per frame, for a bus that cannot chain frames: fdm_chain=False) only when `views`."""
     total = 0
     for f in frames:
         total += 3 + f[2]
     w = bytearray(total)
     r = bytearray(total)
-    wm = memoryview(w)
-    rm = memoryview(r)
     offs = []
     wv = []
     rv = []
@@ -102,8 +101,9 @@ def chain(frames):
         w[at + 1] = addr & 0xFF
         w[at + 2] = ctrl
         offs.append(at + 3)
-        wv.append(wm[at:at + 3 + n])
-        rv.append(rm[at:at + 3 + n])
+        if views:
+            wv.append(memoryview(w)[at:at + 3 + n])
+            rv.append(memoryview(r)[at:at + 3 + n])
         at += 3 + n
     return w, r, offs, wv, rv
 
@@ -142,7 +142,8 @@ def setup(d, dma):
     frames.append((_Sn_RX_RSR, s0r | _OM_FDM2, 2))
     frames.append((_Sn_RX_RSR, s0r | _OM_FDM2, 2))
     frames.append((0, _BSB_S0_RX | _OM_FDM2, 2))
-    p = chain(frames)
+    v = not fdm_chain
+    p = chain(frames, v)
     d._rxp = p
     k = len(frames) - 4
     if d._int is not None:
@@ -152,14 +153,15 @@ def setup(d, dma):
     d._o_rsr2 = p[2][k + 2]
     d._o_len = p[2][k + 3]
     # receive done: [Sn_RX_RD] [Sn_CR = RECV]
-    p = chain([(_Sn_RX_RD, s0w | _OM_FDM2, 2), (_Sn_CR, s0w | _OM_FDM1, 1)])
+    p = chain([(_Sn_RX_RD, s0w | _OM_FDM2, 2), (_Sn_CR, s0w | _OM_FDM1, 1)], v)
     p[0][p[2][1]] = _CR_RECV
     d._rxd = p
     # send check [Sn_IR] [Sn_CR], then send go [Sn_IR = SEND_OK|TIMEOUT clear] [Sn_TX_WR]
     # [Sn_CR = SEND] in the same transaction; the clear comes before SEND so it cannot wipe
     # this frame's SEND_OK
-    d._txc = chain([(_Sn_IR, s0r | _OM_FDM1, 1), (_Sn_CR, s0r | _OM_FDM1, 1)])
-    p = chain([(_Sn_IR, s0w | _OM_FDM1, 1), (_Sn_TX_WR, s0w | _OM_FDM2, 2), (_Sn_CR, s0w | _OM_FDM1, 1)])
+    d._txc = chain([(_Sn_IR, s0r | _OM_FDM1, 1), (_Sn_CR, s0r | _OM_FDM1, 1)], v)
+    p = chain([(_Sn_IR, s0w | _OM_FDM1, 1), (_Sn_TX_WR, s0w | _OM_FDM2, 2), (_Sn_CR, s0w | _OM_FDM1, 1)],
+              v)
     p[0][p[2][0]] = _IR_SENDOK | _IR_TIMEOUT
     p[0][p[2][2]] = _CR_SEND
     d._txg = p
