@@ -96,6 +96,16 @@ error = OSError  # CPython's alias; MicroPython code catches OSError
 _default_stack = None
 _resolver = None
 
+# Socket.__getattr__: the calls tcpip.sockopt makes (loaded on first use)
+_SOCKOPT_CALLS = ("setsockopt", "getsockopt", "bind", "getsockname", "getpeername", "shutdown",
+                  "connect_ex", "makefile", "gettimeout")
+# Socket._opts (a list tcpip.sockopt makes on the first setsockopt): the ones read here
+_NODELAY = const(1)
+_KEEPALIVE = const(2)
+_RCVBUF = const(6)
+_SNDBUF = const(7)
+_LINGER = const(8)
+
 
 def __getattr__(name):
     # the option constants (SOL_SOCKET, SO_*, TCP_*, SHUT_*, LWIP_*) live in tcpip.sockopt, the
@@ -209,6 +219,22 @@ def _line_len(tcb):
 class Socket(_Base):
     """A TCP socket on a tcpip Stack: Socket(stack=None, af=AF_INET, type=SOCK_STREAM, proto=0)."""
 
+    # set by bind() and setsockopt() (tcpip.sockopt); a socket that never calls them reads these
+    bound_addr = None
+    bound_port = 0
+    _opts = None  # the options set (tcpip.sockopt): ring sizes, TCP_NODELAY, keep-alive, linger
+
+    def __getattr__(self, name):
+        # the rarely used calls are tcpip.sockopt's, loaded on first use (a board that never makes
+        # them never loads it): setsockopt, getsockopt, bind, getsockname, getpeername, shutdown,
+        # connect_ex, makefile, gettimeout
+        if name not in _SOCKOPT_CALLS:
+            raise AttributeError(name)
+        from tcpip import sockopt
+
+        f = getattr(sockopt, name)
+        return lambda *args, **kw: f(self, *args, **kw)
+
     def __init__(self, stack=None, af=AF_INET, type=SOCK_STREAM, proto=0):
         if stack is None:
             stack = _default_stack
@@ -223,23 +249,10 @@ class Socket(_Base):
         self.tcb = None
         self.timeout = None  # None: blocking; 0: non-blocking; seconds otherwise
         self._timeout_ms = -1  # the same in ms: -1 blocking, 0 non-blocking
-        self.bound_addr = None
-        self.bound_port = 0
         self._pending_error = 0     # a failed connect's errno, for SO_ERROR
         self._error_reported = False  # the Tcb's own error was raised once already
         self._rd_shut = False
         self._wr_shut = False
-        # options: applied at connect (ring sizes, nodelay) or when connected (keep-alive)
-        cfg = stack.tcp.config
-        self._reuseaddr = 0
-        self._nodelay = None  # None: the stack's default (TcpConfig.nodelay)
-        self._keepalive = False
-        self._ka_idle_ms = cfg.keepalive_idle_ms
-        self._ka_interval_ms = cfg.keepalive_interval_ms
-        self._ka_count = cfg.keepalive_count
-        self._rcvbuf = 0  # 0: TcpConfig.rx_buffer
-        self._sndbuf = 0
-        self._linger = -1  # -1: off (close returns at once); 0: close aborts with RST; else seconds
         # bound methods made once: blocking waits hand them to stack.run_until without allocating
         self._can_read = self._readable_now
         self._can_write = self._writable_now
@@ -261,60 +274,35 @@ class Socket(_Base):
     def setblocking(self, flag):
         self.settimeout(None if flag else 0)
 
-    def gettimeout(self):
-        return self.timeout
-
-    # -- addresses -------------------------------------------------------------------------------
-    def setsockopt(self, level, optname, value):
-        """SOL_SOCKET: SO_REUSEADDR (accepted, no effect: the stack never listens), SO_KEEPALIVE,
-        SO_RCVBUF / SO_SNDBUF (ring sizes, before connect), SO_LINGER; IPPROTO_TCP: TCP_NODELAY,
-        TCP_KEEPIDLE / TCP_KEEPINTVL (seconds), TCP_KEEPCNT. Linux and lwIP numbers both work
-        (see LWIP_*); anything else is OSError(ENOPROTOOPT). (tcpip.sockopt, loaded on first use)"""
-        from tcpip import sockopt
-
-        sockopt.setsockopt(self, level, optname, value)
-
-    def getsockopt(self, level, optname, buflen=0):
-        from tcpip import sockopt
-
-        return sockopt.getsockopt(self, level, optname, buflen)
-
-    # -- addresses (tcpip.sockopt, loaded on first use) -------------------------------------------
-    def bind(self, addr):
-        from tcpip import sockopt
-
-        sockopt.bind(self, addr)
-
-    def getsockname(self):
-        from tcpip import sockopt
-
-        return sockopt.getsockname(self)
-
-    def getpeername(self):
-        from tcpip import sockopt
-
-        return sockopt.getpeername(self)
-
     # -- connect (inet_stream_connect) -----------------------------------------------------------
     def connect(self, addr):
         if self.state == CLOSED:
             raise _oserror(errors.EBADF)
         if addr is None or addr == AF_UNSPEC:
-            self._disconnect()
+            # AF_UNSPEC: abort any connection, back to unconnected (Linux tcp_disconnect)
+            if self.tcb is not None:
+                self.stack.now = self.stack.clock.ticks_ms()
+                self.tcb.abort()
+                self.tcb = None
+            self.state = UNCONNECTED
+            self._pending_error = 0
+            self._rd_shut = False
+            self._wr_shut = False
             return
         raddr, rport = parse_address(addr)
         if self.state == CONNECTED:
             raise _oserror(errors.EISCONN)
         if self.state == UNCONNECTED:
+            o = self._opts
             try:
                 self.tcb = self.stack.tcp.connect(self.bound_addr, self.bound_port, raddr, rport,
-                                                  self._rcvbuf or None, self._sndbuf or None)
+                                                  o[_RCVBUF] if o else None, o[_SNDBUF] if o else None)
             except OSError as e:  # EADDRNOTAVAIL, ENETUNREACH ...: with e.errno on CPython too
                 raise _oserror(e.args[0])
             self.state = CONNECTING
             self._error_reported = False
-            if self._nodelay is not None:
-                self.tcb.set_nodelay(self._nodelay)
+            if o and o[_NODELAY] is not None:
+                self.tcb.set_nodelay(o[_NODELAY])
             if self._timeout_ms == 0:
                 raise _oserror(errors.EINPROGRESS)
         elif self._in_handshake() and self._timeout_ms == 0:
@@ -328,13 +316,6 @@ class Socket(_Base):
                 self.state = UNCONNECTED
                 raise _oserror(errors.ETIMEDOUT)
         self._finish_connect()
-
-    def connect_ex(self, addr):
-        try:
-            self.connect(addr)
-        except OSError as e:
-            return e.errno if isinstance(getattr(e, "errno", None), int) else e.args[0]
-        return 0
 
     def _in_handshake(self):
         st = self.tcb.state
@@ -353,21 +334,10 @@ class Socket(_Base):
             self.state = UNCONNECTED
             raise _oserror(err)
         self.state = CONNECTED
-        if self._keepalive:
+        if self._opts and self._opts[_KEEPALIVE]:
             from tcpip import sockopt
 
             sockopt.apply_keepalive(self)
-
-    def _disconnect(self):
-        """connect() with AF_UNSPEC: abort any connection, back to unconnected (tcp_disconnect)."""
-        if self.tcb is not None:
-            self.stack.now = self.stack.clock.ticks_ms()
-            self.tcb.abort()
-            self.tcb = None
-        self.state = UNCONNECTED
-        self._pending_error = 0
-        self._rd_shut = False
-        self._wr_shut = False
 
     # -- readiness and waiting -------------------------------------------------------------------
     def _io_tcb(self):
@@ -707,11 +677,6 @@ class Socket(_Base):
                 return bytes(line)
 
     # -- ending ----------------------------------------------------------------------------------
-    def shutdown(self, how):
-        from tcpip import sockopt
-
-        sockopt.shutdown(self, how)
-
     def close(self):
         """FIN after the queued data (RST if received data was left unread, as Linux); with
         SO_LINGER 0 an abort (RST); with SO_LINGER n > 0 wait up to n s for the FIN's ACK.
@@ -720,31 +685,25 @@ class Socket(_Base):
             return
         tcb = self.tcb
         self.tcb = None
+        linger = self._opts[_LINGER] if self._opts else -1
         if tcb is not None:
             st = tcb.state
-            if self._linger == 0 and st in (_tcp.ESTABLISHED, _tcp.CLOSE_WAIT, _tcp.FIN_WAIT_1,
-                                            _tcp.FIN_WAIT_2, _tcp.SYN_RECEIVED, _tcp.SYN_SENT):
+            if linger == 0 and st in (_tcp.ESTABLISHED, _tcp.CLOSE_WAIT, _tcp.FIN_WAIT_1,
+                                      _tcp.FIN_WAIT_2, _tcp.SYN_RECEIVED, _tcp.SYN_SENT):
                 tcb.abort()  # Linux tcp_close -> tcp_disconnect: RST where tcp_need_reset()
             else:
                 tcb.close()
-                if self._linger > 0:
+                if linger > 0:
                     def closed():
                         s = tcb.state
                         return s != _tcp.FIN_WAIT_1 and s != _tcp.CLOSING and s != _tcp.LAST_ACK
 
-                    self.stack.run_until(closed, self._linger * 1000)
+                    self.stack.run_until(closed, linger * 1000)
         if self.bound_port:
-            tcp = self.stack.tcp
-            for i in range(len(tcp.bound)):
-                if tcp.bound[i][1] == self.bound_port:
-                    tcp.bound.pop(i)
-                    break
-            self.bound_port = 0
-        self.state = CLOSED
+            from tcpip import sockopt
 
-    def makefile(self, mode="rb", buffering=0, *args, **kw):
-        """The socket itself (as MicroPython): it has read/readline/readinto/write."""
-        return self
+            sockopt.unbind(self)
+        self.state = CLOSED
 
     def __enter__(self):
         return self

@@ -1,12 +1,20 @@
-"""The rarely used parts of tcpip.socket: socket options, bind, getsockname / getpeername,
-shutdown. tcpip.socket's methods import this module on first use, so a board that never calls
-them never loads it (its heap is the RP2040's scarce resource: docs/BOARDS.md, "Memory")."""
+"""The rarely used parts of tcpip.socket: socket options and their constants, bind,
+getsockname / getpeername, shutdown, connect_ex, makefile, gettimeout. A socket's
+__getattr__ (and the module's, for the constants) imports this module on first use, so a board
+that never calls them never loads it (its heap is the RP2040's scarce resource: docs/BOARDS.md,
+"Memory")."""
 import sys
 
 from tcpip import errors
 from tcpip import tcp as _tcp
 from tcpip.socket import CLOSED, CONNECTED, CONNECTING, IPPROTO_TCP, UNCONNECTED, _oserror, parse_address
 from tcpip.wire import ipv4
+
+try:
+    from micropython import const
+except ImportError:
+    def const(x):
+        return x
 
 # -- the option constants, also tcpip.socket's (its module __getattr__ finds them here) ----------
 # Linux values (CPython and the MicroPython unix port agree)
@@ -39,6 +47,30 @@ LWIP_SO_RCVBUF = 0x1002
 LWIP_SO_ERROR = 0x1007
 
 _MAX_RING = 65535  # no window scaling: a bigger receive ring could never be advertised
+
+# Socket._opts, made by the first setsockopt / getsockopt (tcpip.socket repeats the indexes it
+# reads; tests/host/test_const_copies.py checks they agree): SO_REUSEADDR, TCP_NODELAY (None: the
+# stack's TcpConfig.nodelay), SO_KEEPALIVE, TCP_KEEPIDLE / TCP_KEEPINTVL (ms) / TCP_KEEPCNT,
+# SO_RCVBUF / SO_SNDBUF (None: TcpConfig's rings), SO_LINGER (-1 off, 0 abort, else seconds)
+_REUSEADDR = const(0)
+_NODELAY = const(1)
+_KEEPALIVE = const(2)
+_KA_IDLE = const(3)
+_KA_INTVL = const(4)
+_KA_COUNT = const(5)
+_RCVBUF = const(6)
+_SNDBUF = const(7)
+_LINGER = const(8)
+
+
+def _opts(sock):
+    """The socket's option list, made on first use with the defaults."""
+    o = sock._opts
+    if o is None:
+        cfg = sock.stack.tcp.config
+        o = sock._opts = [0, None, False, cfg.keepalive_idle_ms, cfg.keepalive_interval_ms,
+                          cfg.keepalive_count, None, None, -1]
+    return o
 
 
 def _int_option(value):
@@ -85,10 +117,11 @@ def setsockopt(sock, level, optname, value):
     if sock.state == CLOSED:
         raise _oserror(errors.EBADF)
     opt = _socket_option(level, optname)
+    o = _opts(sock)
     if opt == SO_REUSEADDR:
-        sock._reuseaddr = 1 if _int_option(value) else 0
+        o[_REUSEADDR] = 1 if _int_option(value) else 0
     elif opt == SO_KEEPALIVE:
-        sock._keepalive = bool(_int_option(value))
+        o[_KEEPALIVE] = bool(_int_option(value))
         apply_keepalive(sock)
     elif opt == SO_RCVBUF or opt == SO_SNDBUF:
         size = _int_option(value)
@@ -98,26 +131,23 @@ def setsockopt(sock, level, optname, value):
             raise _oserror(errors.EISCONN)  # the rings are made at connect
         if size > _MAX_RING:
             size = _MAX_RING
-        if opt == SO_RCVBUF:
-            sock._rcvbuf = size
-        else:
-            sock._sndbuf = size
+        o[_RCVBUF if opt == SO_RCVBUF else _SNDBUF] = size
     elif opt == SO_LINGER:
-        sock._linger = _linger_option(value)
+        o[_LINGER] = _linger_option(value)
     elif opt == -TCP_NODELAY:
-        sock._nodelay = bool(_int_option(value))
+        o[_NODELAY] = bool(_int_option(value))
         if sock.tcb is not None:
-            sock.tcb.set_nodelay(sock._nodelay)
+            sock.tcb.set_nodelay(o[_NODELAY])
     elif opt == -TCP_KEEPIDLE or opt == -TCP_KEEPINTVL or opt == -TCP_KEEPCNT:
         v = _int_option(value)
         if v < 1 or v > (127 if opt == -TCP_KEEPCNT else 32767):
             raise _oserror(errors.EINVAL)  # Linux's limits (MAX_TCP_KEEPIDLE ...)
         if opt == -TCP_KEEPIDLE:
-            sock._ka_idle_ms = v * 1000
+            o[_KA_IDLE] = v * 1000
         elif opt == -TCP_KEEPINTVL:
-            sock._ka_interval_ms = v * 1000
+            o[_KA_INTVL] = v * 1000
         else:
-            sock._ka_count = v
+            o[_KA_COUNT] = v
         apply_keepalive(sock)
     else:
         raise _oserror(errors.ENOPROTOOPT)
@@ -131,33 +161,35 @@ def getsockopt(sock, level, optname, buflen=0):
         v = take_error(sock)
     else:
         opt = _socket_option(level, optname)
+        o = _opts(sock)
         if opt == SO_REUSEADDR:
-            v = sock._reuseaddr
+            v = o[_REUSEADDR]
         elif opt == SO_KEEPALIVE:
-            v = 1 if sock._keepalive else 0
+            v = 1 if o[_KEEPALIVE] else 0
         elif opt == SO_RCVBUF:
-            v = sock.tcb.rx_size if sock.tcb is not None else (sock._rcvbuf or sock.stack.tcp.config.rx_buffer)
+            v = sock.tcb.rx_size if sock.tcb is not None else (o[_RCVBUF] or sock.stack.tcp.config.rx_buffer)
         elif opt == SO_SNDBUF:
-            v = sock.tcb.tx_size if sock.tcb is not None else (sock._sndbuf or sock.stack.tcp.config.tx_buffer)
+            v = sock.tcb.tx_size if sock.tcb is not None else (o[_SNDBUF] or sock.stack.tcp.config.tx_buffer)
         elif opt == SO_LINGER:
+            linger = o[_LINGER]
             if buflen:
-                on = 0 if sock._linger < 0 else 1
-                secs = sock._linger if sock._linger > 0 else 0
+                on = 0 if linger < 0 else 1
+                secs = linger if linger > 0 else 0
                 return on.to_bytes(4, sys.byteorder) + secs.to_bytes(4, sys.byteorder)
-            v = 0 if sock._linger < 0 else 1
+            v = 0 if linger < 0 else 1
         elif opt == -TCP_NODELAY:
             if sock.tcb is not None:
                 v = 1 if sock.tcb.nodelay else 0
-            elif sock._nodelay is None:
+            elif o[_NODELAY] is None:
                 v = 1 if sock.stack.tcp.config.nodelay else 0
             else:
-                v = 1 if sock._nodelay else 0
+                v = 1 if o[_NODELAY] else 0
         elif opt == -TCP_KEEPIDLE:
-            v = sock._ka_idle_ms // 1000
+            v = o[_KA_IDLE] // 1000
         elif opt == -TCP_KEEPINTVL:
-            v = sock._ka_interval_ms // 1000
+            v = o[_KA_INTVL] // 1000
         elif opt == -TCP_KEEPCNT:
-            v = sock._ka_count
+            v = o[_KA_COUNT]
         else:
             raise _oserror(errors.ENOPROTOOPT)
     if buflen:
@@ -197,8 +229,9 @@ def _socket_option(level, optname):
 
 
 def apply_keepalive(sock):
-    if sock.state == CONNECTED and sock.tcb is not None and sock.tcb.state != _tcp.CLOSED:
-        sock.tcb.set_keepalive(sock._keepalive, sock._ka_idle_ms, sock._ka_interval_ms, sock._ka_count)
+    o = sock._opts
+    if o and sock.state == CONNECTED and sock.tcb is not None and sock.tcb.state != _tcp.CLOSED:
+        sock.tcb.set_keepalive(o[_KEEPALIVE], o[_KA_IDLE], o[_KA_INTVL], o[_KA_COUNT])
 
 
 def take_error(sock):
@@ -263,3 +296,30 @@ def shutdown(sock, how):
     if how != SHUT_RD:
         sock._wr_shut = True
         tcb.shutdown_write()
+
+
+def unbind(sock):
+    """close(): the port bind() took is free again."""
+    bound = sock.stack.tcp.bound
+    for i in range(len(bound)):
+        if bound[i][1] == sock.bound_port:
+            bound.pop(i)
+            break
+    sock.bound_port = 0
+
+
+def connect_ex(sock, addr):
+    try:
+        sock.connect(addr)
+    except OSError as e:
+        return e.errno if isinstance(getattr(e, "errno", None), int) else e.args[0]
+    return 0
+
+
+def makefile(sock, mode="rb", buffering=0, *args, **kw):
+    """The socket itself (as MicroPython): it has read/readline/readinto/write."""
+    return sock
+
+
+def gettimeout(sock):
+    return sock.timeout
