@@ -7,6 +7,7 @@ stack is told, which fails a connect in SYN-SENT with EHOSTUNREACH. Nothing here
 packet: entries are preallocated, and each queue slot's frame buffer is made the first time the
 slot is used, then kept.
 """
+from tcpip import call
 from tcpip import mem
 from tcpip.clock import ticks_add, ticks_diff
 from tcpip.wire import arp as warp
@@ -198,7 +199,7 @@ class ArpCache:
                 qlen[j] = 0
         self.state[i] = FREE
         s.route.gen += 1
-        s.neighbour_failed(self.ip[4 * i:4 * i + 4])
+        call("tcpip.cold", "neighbour_failed", s, self.ip[4 * i:4 * i + 4])  # rare: loaded for it
 
     def poll(self, now):
         # once a second also drop expired REACHABLE entries: one left 2**29 ms past its expiry

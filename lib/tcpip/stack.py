@@ -4,7 +4,7 @@ Frames are received into one preallocated buffer and built in one preallocated t
 poll() never raises: a frame that trips an unexpected error is counted (eth_drop_exception) and
 dropped.
 """
-from tcpip import errors
+from tcpip import call
 from tcpip import mem
 from tcpip.arp import ArpCache
 from tcpip.checksum import checksum
@@ -46,8 +46,6 @@ _ICMP_DROP_SHORT = const(27)
 _ICMP_DROP_BAD_CHECKSUM = const(28)
 _ICMP_ECHO_REPLY_SENT = const(29)
 _ICMP_DROP_TYPE = const(30)
-_ICMP_UNREACH_NO_MATCH = const(32)
-_ICMP_UNREACH_IGNORED = const(33)
 _UDP_RX = const(79)
 _UDP_NO_PORT = const(80)
 
@@ -70,27 +68,6 @@ _BAD_CHECKSUM = const(4)
 _fp_match = fastpath.match
 _fast_input = tcp_in.fast_input
 _fast_acks = tcp_in.fast_acks
-
-# ICMP destination-unreachable codes -> errno, as Linux icmp_err_convert[]
-_UNREACH_ERRNO = (
-    errors.ENETUNREACH,   # 0 net unreachable
-    errors.EHOSTUNREACH,  # 1 host unreachable
-    errors.ENOPROTOOPT,   # 2 protocol unreachable
-    errors.ECONNREFUSED,  # 3 port unreachable
-    errors.EMSGSIZE,      # 4 fragmentation needed (path MTU: not an abort)
-    errors.EOPNOTSUPP,    # 5 source route failed
-    errors.ENETUNREACH,   # 6 net unknown
-    errors.EHOSTDOWN,     # 7 host unknown
-    errors.ENONET,        # 8 host isolated
-    errors.ENETUNREACH,   # 9 net administratively prohibited
-    errors.EHOSTUNREACH,  # 10 host administratively prohibited
-    errors.ENETUNREACH,   # 11 net unreachable for TOS
-    errors.EHOSTUNREACH,  # 12 host unreachable for TOS
-    errors.EHOSTUNREACH,  # 13 communication administratively prohibited
-    errors.EHOSTUNREACH,  # 14 host precedence violation
-    errors.EHOSTUNREACH,  # 15 precedence cutoff in effect
-)
-
 
 class Stack:
     def __init__(self, device, clock=None, addr=None, gateway=None, tcp_config=None, arp_entries=8, arp_queue=2):
@@ -370,26 +347,10 @@ class Stack:
             f[_L4 + 3] = cs & 0xFF
             c[_ICMP_ECHO_REPLY_SENT] += 1
             self.ip_output(buf, _IP + 12, self.route.addr, 0, _PROTO_ICMP, n)
-        elif t == 3:
-            code = buf[off + 1]
-            if code == 4 or code >= len(_UNREACH_ERRNO):
-                c[_ICMP_UNREACH_IGNORED] += 1  # path MTU / unknown codes: not an abort
-                return
-            self._icmp_error(buf, off + 8, n - 8, _UNREACH_ERRNO[code])
-        elif t == 11:
-            self._icmp_error(buf, off + 8, n - 8, errors.EHOSTUNREACH)
+        elif t == 3 or t == 11:
+            call("tcpip.cold", "icmp_error", self, buf, off, n)  # rare: loaded for it (tcpip.cold)
         else:
             c[_ICMP_DROP_TYPE] += 1
-
-    def _icmp_error(self, buf, q, qlen, err):
-        # the quoted datagram's protocol picks the layer told (UDP: tcpip.udp; else TCP)
-        if qlen >= 20 and buf[q + 9] == _PROTO_UDP:
-            if self._udp is None:
-                self.cnt[_ICMP_UNREACH_NO_MATCH] += 1  # we sent no UDP
-                return
-            self._udp.icmp_error(buf, q, qlen, err)
-        else:
-            self.tcp.icmp_error(buf, q, qlen, err)
 
     # -- output ----------------------------------------------------------------------------------
     def send_frame(self, buf, n):
@@ -430,9 +391,3 @@ class Stack:
         else:
             self.send_frame(f, n)
         return True
-
-    # -- notifications ---------------------------------------------------------------------------
-    def neighbour_failed(self, ip):
-        if self.trace is not None:
-            self.trace("arp-failed", None, ipv4.ntoa(ip))
-        self.tcp.neighbour_failed(bytes(ip))

@@ -18,6 +18,7 @@ demultiplexing, ICMP errors, the timer sweep).
 import gc
 import sys
 
+from tcpip import call
 from tcpip import errors
 from tcpip import mem
 from tcpip.checksum import checksum, pseudo_sum
@@ -27,7 +28,6 @@ from tcpip.isn import IsnGenerator
 from tcpip.fastpath import TEMPLATE_LEN
 from tcpip.tcp_core import NO_RING
 from tcpip.wire import tcp as wtcp
-from tcpip.wire.tcp import seq_gt
 from tcpip.tcp_core import (  # noqa: F401 (the states are this module's API too)
     CLOSED, SYN_SENT, SYN_RECEIVED, ESTABLISHED, FIN_WAIT_1, FIN_WAIT_2, CLOSING, TIME_WAIT,
     CLOSE_WAIT, LAST_ACK, STATE_NAMES, arm_aux, done, rel_read, release_rx, release_tx, set_timer,
@@ -43,9 +43,6 @@ except ImportError:
         return x
 
 # counters: indexes into stack.cnt (tcpip.counter_names.NAMES; tests/host/test_counters.py)
-_ICMP_UNREACH_DELIVERED = const(31)
-_ICMP_UNREACH_NO_MATCH = const(32)
-_ICMP_UNREACH_IGNORED = const(33)
 _TCP_RX = const(34)
 _TCP_DROP_SHORT = const(36)
 _TCP_DROP_BAD_HEADER_LEN = const(37)
@@ -53,7 +50,6 @@ _TCP_DROP_BAD_CHECKSUM = const(38)
 _TCP_DROP_BAD_PORT = const(39)
 _TCP_NO_SOCKET_RST_SENT = const(40)
 _TCP_NO_SOCKET_RST_DROPPED = const(41)
-_TCP_TIME_WAIT_REUSED = const(61)
 _TCP_ABORT_ON_CLOSE = const(72)
 
 _FIN = const(1)
@@ -479,20 +475,8 @@ class Tcb:
         done(self, err)
 
     def set_keepalive(self, on, idle_ms=None, interval_ms=None, count=None):
-        if idle_ms is not None:
-            self.ka_idle = idle_ms
-        if interval_ms is not None:
-            self.ka_interval = interval_ms
-        if count is not None:
-            self.ka_count = count
-        self.keepalive = bool(on)
-        self.stack.now = self.stack.clock.ticks_ms()
-        if on:
-            self.last_rx = self.stack.now
-            self.probes = 0
-            arm_aux(self, self.ka_idle)
-        elif self.state != FIN_WAIT_2:
-            self.aux_on = False
+        """SO_KEEPALIVE with its idle time, interval and probe count (None: as they are)."""
+        call("tcpip.cold", "set_keepalive", self, on, idle_ms, interval_ms, count)
 
     def set_nodelay(self, flag):
         self.nodelay = bool(flag)
@@ -592,23 +576,10 @@ class Tcp:
 
     def _tuple_free(self, laddr, lport, raddr, rport, isn):
         """4-tuple uniqueness (__inet_check_established): free, or held by a TIME-WAIT that is safe
-        to reuse -- old for 1 s and the new ISN beyond everything it sent (RFC 6191's test)."""
-        t = self._lookup(laddr, lport, raddr, rport)
-        if t is None:
-            return True
-        if t.state != TIME_WAIT:
-            return False
-        age = ticks_diff(self.stack.now, t.time_wait_start)
-        if age < self.config.time_wait_reuse_ms:
-            return False
-        if isn is None:
-            isn = self.isn.isn(laddr, lport, raddr, rport)
-        if not seq_gt(isn, t.snd_nxt):
-            return False
-        t.timer_on = False
-        t.state = CLOSED
-        self.remove(t)
-        self.stack.cnt[_TCP_TIME_WAIT_REUSED] += 1
+        to reuse (tcpip.cold.time_wait_reuse)."""
+        for t in self.tcbs:
+            if t.local_port == lport and t.remote_port == rport and t.remote_addr == raddr and t.local_addr == laddr:
+                return t.state == TIME_WAIT and call("tcpip.cold", "time_wait_reuse", self, t, isn)
         return True
 
     # -- connect (tcp_v4_connect) ----------------------------------------------------------------
@@ -688,59 +659,6 @@ class Tcp:
             seg_len += 1
         tcp_out.reset_for(self.stack, buf, ip_off, off, seg_len)
 
-    # -- errors from below -----------------------------------------------------------------------
-    def icmp_error(self, buf, q, qlen, err):
-        """ICMP unreachable/time exceeded quoting q bytes of our datagram at buf[q] (RFC 5927).
-
-        In SYN-SENT / SYN-RECEIVED, a quote that matches the 4-tuple and carries our ISS fails the
-        connect at once with err, as tcp_v4_err does; anything else is counted and ignored."""
-        c = self.stack.cnt
-        if qlen < 20:
-            c[_ICMP_UNREACH_NO_MATCH] += 1
-            return
-        qhl = (buf[q] & 0x0F) * 4
-        if qhl < 20 or qlen < qhl + 8 or buf[q + 9] != _PROTO_TCP:
-            c[_ICMP_UNREACH_NO_MATCH] += 1
-            return
-        t = q + qhl
-        sport = buf[t] << 8 | buf[t + 1]
-        dport = buf[t + 2] << 8 | buf[t + 3]
-        tcb = None
-        for x in self.tcbs:
-            if (
-                x.local_port == sport
-                and x.remote_port == dport
-                and mem.equal(x.local_addr, 0, buf, q + 12, 4)
-                and mem.equal(x.remote_addr, 0, buf, q + 16, 4)
-            ):
-                tcb = x
-                break
-        if tcb is None:
-            c[_ICMP_UNREACH_NO_MATCH] += 1
-            return
-        st = tcb.state
-        if st == SYN_SENT or st == SYN_RECEIVED:
-            if rel_read(buf, t + 4, tcb.s_bhi, tcb.s_blo, tcb.s_una) != tcb.s_una:
-                c[_ICMP_UNREACH_NO_MATCH] += 1  # blind ICMP: quoted sequence is not our SYN's
-                return
-            c[_ICMP_UNREACH_DELIVERED] += 1
-            trace(tcb, "icmp", err)
-            done(tcb, err)
-            return
-        c[_ICMP_UNREACH_IGNORED] += 1  # soft error for a synchronized connection (Linux sk_err_soft)
-
-    def neighbour_failed(self, ip):
-        """ARP gave up on ip: connects in SYN-SENT through that next hop fail with EHOSTUNREACH
-        (Linux: ipv4_link_failure -> ICMP host unreachable to ourselves -> tcp_v4_err)."""
-        i = 0
-        while i < len(self.tcbs):
-            t = self.tcbs[i]
-            if t.state == SYN_SENT and t.next_hop == ip:
-                trace(t, "arp-failed", None)
-                done(t, errors.EHOSTUNREACH)
-            else:
-                i += 1
-
     # -- timers ----------------------------------------------------------------------------------
     def poll(self, now):
         tcbs = self.tcbs
@@ -754,7 +672,7 @@ class Tcp:
                 if t.timer_on and ticks_diff(now, t.deadline) >= 0:
                     tcp_timer.on_timer(t)
                 if t.aux_on and ticks_diff(now, t.aux_deadline) >= 0:
-                    tcp_timer.on_aux(t)
+                    call("tcpip.cold", "on_aux", t)  # keep-alive, orphan FIN-WAIT-2 (rare)
                 n = len(tcbs)
                 if i < n and tcbs[i] is not t:
                     continue  # t left the table

@@ -6,7 +6,8 @@ TCP is split by role, as lwIP splits tcp_in.c / tcp_out.c / tcp.c:
   tcp_out    what we send and when: segments, output(), retransmission, RST, the fast ACK
   tcp_timer  the retransmit / persist / TIME-WAIT / delayed-ACK / keep-alive timers, RTT
   tcp_in     what happens to an arriving segment (RFC 9293 3.10.7), header prediction first
-  tcp        TcpConfig, the Tcb, the connection table, connect, demultiplexing, ICMP errors
+  tcp        TcpConfig, the Tcb, the connection table, connect, demultiplexing
+  (tcpip.cold: ICMP errors, TIME-WAIT reuse, keep-alive: loaded for the rare event, not kept)
 
 Sequence numbers. On a 32-bit MicroPython port an int is a heap object from 2**30 on, and TCP
 sequence numbers are spread over 2**32, so inside a Tcb every sequence number is kept RELATIVE to a

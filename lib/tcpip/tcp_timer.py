@@ -1,11 +1,11 @@
 """TCP timers (lwIP tcp.c's slow/fast timers, Linux tcp_timer.c): retransmission (RFC 6298) with
 go-back-N, the tail loss probe (RFC 8985), the persist timer (RFC 9293 3.8.6.1), SYN retransmission,
 TIME-WAIT, the delayed ACK, keep-alive (RFC 9293 3.8.4) and the orphan FIN-WAIT-2 limit; RTT
-samples. Tcp.poll calls on_timer / on_delack / on_aux when their deadlines pass.
+samples. Tcp.poll calls on_timer / on_delack when their deadlines pass (the keep-alive / FIN-WAIT-2
+timer is tcpip.cold.on_aux).
 """
 from tcpip import errors
-from tcpip.clock import ticks_diff
-from tcpip.tcp_core import arm_aux, done, set_state, set_timer
+from tcpip.tcp_core import done, set_state, set_timer
 from tcpip import tcp_out
 
 try:
@@ -21,9 +21,6 @@ _TCP_REXMIT = const(57)
 _TCP_DATA_TIMEOUT = const(58)
 _TCP_RTO_EXPIRED = const(64)
 _TCP_PERSIST_PROBE = const(68)
-_TCP_KEEPALIVE_PROBE = const(69)
-_TCP_KEEPALIVE_TIMEOUT = const(70)
-_TCP_FIN_WAIT2_TIMEOUT = const(71)
 _TCP_TLP_PROBE = const(76)
 _TCP_WINDOW_UPDATE_RESENT = const(77)
 
@@ -31,13 +28,9 @@ _TCP_WINDOW_UPDATE_RESENT = const(77)
 _CLOSED = const(0)
 _SYN_SENT = const(1)
 _SYN_RECEIVED = const(2)
-_ESTABLISHED = const(3)
-_FIN_WAIT_2 = const(5)
 _TIME_WAIT = const(7)
-_CLOSE_WAIT = const(8)
 
 _FIN = const(1)
-_SYN = const(2)
 _PSH = const(8)
 _ACK = const(16)
 
@@ -157,46 +150,6 @@ def on_delack(t):
         t.stack.cnt[_TCP_WINDOW_UPDATE_RESENT] += 1
         tcp_out.send_ack(t)
     t.wupd = False
-
-
-def on_aux(t):
-    """Keep-alive (RFC 9293 3.8.4, Linux tcp_keepalive_timer) or the orphan FIN-WAIT-2 limit."""
-    t.aux_on = False
-    now = t.stack.now
-    st = t.state
-    c = t.stack.cnt
-    if st == _FIN_WAIT_2 and t.orphan:
-        # fin_wait2_ms over: RST and forget, as Linux's keep-alive timer does when
-        # tcp_fin_timeout exceeds 60 s (with the default it expires silently instead; the
-        # RST also frees the peer's CLOSE-WAIT socket)
-        c[_TCP_FIN_WAIT2_TIMEOUT] += 1
-        tcp_out.abort_with_rst(t, 0)
-        return
-    if not t.keepalive:
-        return
-    if st == _SYN_SENT or st == _SYN_RECEIVED:
-        arm_aux(t, t.ka_idle)  # not yet: established() starts the idle time
-        return
-    if st != _ESTABLISHED and st != _CLOSE_WAIT and st != _FIN_WAIT_2:
-        return  # (FIN-WAIT-2 after a half-close: probed too, as Linux tcp_keepalive_timer)
-    idle = ticks_diff(now, t.last_rx)
-    if t.s_max != t.s_una or t.tx_len > 0:
-        arm_aux(t, t.ka_idle)  # data in flight: the retransmit timer watches the peer
-        return
-    if t.probes == 0 and idle < t.ka_idle:
-        arm_aux(t, t.ka_idle - idle)
-        return
-    if t.probes >= t.ka_count:
-        c[_TCP_KEEPALIVE_TIMEOUT] += 1
-        tcp_out.abort_with_rst(t, errors.ETIMEDOUT)
-        return
-    t.probes += 1
-    c[_TCP_KEEPALIVE_PROBE] += 1
-    # SEG.SEQ = SND.UNA - 1 with one garbage octet (RFC 9293 3.8.4, as BSD): a zero-length
-    # probe is an out-of-window ACK that Linux answers at most once per 500 ms
-    # (tcp_invalid_ratelimit); an old data byte is always answered
-    tcp_out.emit(t, t.s_una - 1, _ACK, 0, 1)
-    arm_aux(t, t.ka_interval)
 
 
 def rtt_sample(t, r):

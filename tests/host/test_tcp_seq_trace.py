@@ -11,15 +11,17 @@ import os
 import sys
 
 import test_tcp_seq_relative as rel_tests
+from tcpip import cold
 from tcpip import tcp
 from tcpip import tcp_core, tcp_in, tcp_out, tcp_timer
 
 SMALL = 1 << 30
-# every module of the TCP layer (tcpip.tcp_core lists them)
-TCP_FILES = tuple(os.path.abspath(m.__file__) for m in (tcp, tcp_core, tcp_in, tcp_out, tcp_timer))
+# every module of the TCP layer (tcpip.tcp_core lists them), and tcpip.cold (ICMP errors,
+# keep-alive, TIME-WAIT reuse: imported for each event, from the same file)
+TCP_FILES = tuple(os.path.abspath(m.__file__) for m in (tcp, tcp_core, tcp_in, tcp_out, tcp_timer, cold))
 # connect time (the ISS / IRS arrive once) and the absolute views for tests, tools and sockets
 # (Tcb._absolute behind the properties / __getattr__: snd_una, snd_nxt, snd_max, rcv_nxt)
-ABSOLUTE_OK = ("connect", "_set_send_base", "_set_recv_base", "_tuple_free", "_abs_snd",
+ABSOLUTE_OK = ("connect", "_set_send_base", "_set_recv_base", "_tuple_free", "time_wait_reuse", "_abs_snd",
                "_absolute", "__getattr__", "<lambda>", "__init__")
 
 

@@ -1,0 +1,193 @@
+"""What the stack does only on rare events: an ICMP error arrives, a neighbour does not answer
+ARP, a connect finds its 4-tuple held by a TIME-WAIT, keep-alive is switched on or its timer (or
+an orphan's FIN-WAIT-2 limit) runs out. The callers import this module for the event and drop it
+after it (tcpip.call), so none of it stays in a board's heap between events (a few ms to load it
+on an RP2040, at most once per such event)."""
+from tcpip import errors
+from tcpip import mem
+from tcpip.clock import ticks_diff
+from tcpip.tcp_core import arm_aux, done, rel_read, trace
+from tcpip import tcp_out
+from tcpip.wire.tcp import seq_gt
+from tcpip.wire import ipv4
+
+try:
+    from micropython import const
+except ImportError:
+    def const(x):
+        return x
+
+# counters: indexes into stack.cnt (tcpip.counter_names.NAMES; tests/host/test_counters.py)
+_ICMP_UNREACH_DELIVERED = const(31)
+_ICMP_UNREACH_NO_MATCH = const(32)
+_ICMP_UNREACH_IGNORED = const(33)
+_TCP_TIME_WAIT_REUSED = const(61)
+_TCP_KEEPALIVE_PROBE = const(69)
+_TCP_KEEPALIVE_TIMEOUT = const(70)
+_TCP_FIN_WAIT2_TIMEOUT = const(71)
+
+# states (tcpip.tcp_core)
+_CLOSED = const(0)
+_SYN_SENT = const(1)
+_SYN_RECEIVED = const(2)
+_ESTABLISHED = const(3)
+_FIN_WAIT_2 = const(5)
+_CLOSE_WAIT = const(8)
+
+_ACK = const(16)
+_PROTO_TCP = const(6)
+_PROTO_UDP = const(17)
+
+
+# -- ICMP errors (RFC 1122 3.2.2.1, RFC 5927) -------------------------------------------------------
+def icmp_error(s, buf, off, n):
+    """An ICMP destination unreachable (type 3) or time exceeded (11) of n bytes at buf[off]
+    (checksum checked): the layer of the quoted datagram is told, with the errno Linux's
+    icmp_err_convert[] gives (time exceeded: EHOSTUNREACH)."""
+    c = s.cnt
+    if buf[off] == 11:
+        err = errors.EHOSTUNREACH
+    else:
+        code = buf[off + 1]
+        # destination-unreachable codes 0-15 -> errno; code 4 (fragmentation needed: path MTU)
+        # and unknown codes are not an abort
+        err = (errors.ENETUNREACH, errors.EHOSTUNREACH, errors.ENOPROTOOPT, errors.ECONNREFUSED, 0,
+               errors.EOPNOTSUPP, errors.ENETUNREACH, errors.EHOSTDOWN, errors.ENONET,
+               errors.ENETUNREACH, errors.EHOSTUNREACH, errors.ENETUNREACH, errors.EHOSTUNREACH,
+               errors.EHOSTUNREACH, errors.EHOSTUNREACH, errors.EHOSTUNREACH)[code] if code < 16 else 0
+        if not err:
+            c[_ICMP_UNREACH_IGNORED] += 1
+            return
+    q = off + 8
+    qlen = n - 8
+    # the quoted datagram's protocol picks the layer told (UDP: tcpip.udp; else TCP)
+    if qlen >= 20 and buf[q + 9] == _PROTO_UDP:
+        if s._udp is None:
+            c[_ICMP_UNREACH_NO_MATCH] += 1  # we sent no UDP
+            return
+        s._udp.icmp_error(buf, q, qlen, err)
+        return
+    # TCP (tcp_v4_err): in SYN-SENT / SYN-RECEIVED, a quote that matches the 4-tuple and carries
+    # our ISS fails the connect at once with err; anything else is counted and ignored
+    if qlen < 20:
+        c[_ICMP_UNREACH_NO_MATCH] += 1
+        return
+    qhl = (buf[q] & 0x0F) * 4
+    if qhl < 20 or qlen < qhl + 8 or buf[q + 9] != _PROTO_TCP:
+        c[_ICMP_UNREACH_NO_MATCH] += 1
+        return
+    t = q + qhl
+    sport = buf[t] << 8 | buf[t + 1]
+    dport = buf[t + 2] << 8 | buf[t + 3]
+    tcb = None
+    for x in s.tcp.tcbs:
+        if (x.local_port == sport and x.remote_port == dport and mem.equal(x.local_addr, 0, buf, q + 12, 4)
+                and mem.equal(x.remote_addr, 0, buf, q + 16, 4)):
+            tcb = x
+            break
+    if tcb is None:
+        c[_ICMP_UNREACH_NO_MATCH] += 1
+        return
+    st = tcb.state
+    if st == _SYN_SENT or st == _SYN_RECEIVED:
+        if rel_read(buf, t + 4, tcb.s_bhi, tcb.s_blo, tcb.s_una) != tcb.s_una:
+            c[_ICMP_UNREACH_NO_MATCH] += 1  # blind ICMP: quoted sequence is not our SYN's
+            return
+        c[_ICMP_UNREACH_DELIVERED] += 1
+        trace(tcb, "icmp", err)
+        done(tcb, err)
+        return
+    c[_ICMP_UNREACH_IGNORED] += 1  # soft error for a synchronized connection (Linux sk_err_soft)
+
+
+# -- a neighbour that does not answer ARP ------------------------------------------------------------
+def neighbour_failed(s, ip):
+    """ARP gave up on ip (4 bytes): connects in SYN-SENT through that next hop fail with
+    EHOSTUNREACH (Linux: ipv4_link_failure -> ICMP host unreachable to ourselves -> tcp_v4_err)."""
+    if s.trace is not None:
+        s.trace("arp-failed", None, ipv4.ntoa(ip))
+    tcbs = s.tcp.tcbs
+    i = 0
+    while i < len(tcbs):
+        t = tcbs[i]
+        if t.state == _SYN_SENT and t.next_hop == ip:
+            trace(t, "arp-failed", None)
+            done(t, errors.EHOSTUNREACH)
+        else:
+            i += 1
+
+
+# -- a connect onto a TIME-WAIT 4-tuple ------------------------------------------------------------------
+def time_wait_reuse(tcp, t, isn):
+    """__inet_check_established: the 4-tuple of a new connect is held by t in TIME-WAIT; it may be
+    reused once t is 1 s old and the new ISN (None: computed here) lies beyond everything t sent
+    (RFC 6191's test). Then t goes and True is returned."""
+    if ticks_diff(tcp.stack.now, t.time_wait_start) < tcp.config.time_wait_reuse_ms:
+        return False
+    if isn is None:
+        isn = tcp.isn.isn(t.local_addr, t.local_port, t.remote_addr, t.remote_port)
+    if not seq_gt(isn, t.snd_nxt):
+        return False
+    t.timer_on = False
+    t.state = _CLOSED
+    tcp.remove(t)
+    tcp.stack.cnt[_TCP_TIME_WAIT_REUSED] += 1
+    return True
+
+
+# -- keep-alive (RFC 9293 3.8.4, Linux tcp_keepalive_timer) and the orphan FIN-WAIT-2 limit ----------
+def set_keepalive(t, on, idle_ms, interval_ms, count):
+    if idle_ms is not None:
+        t.ka_idle = idle_ms
+    if interval_ms is not None:
+        t.ka_interval = interval_ms
+    if count is not None:
+        t.ka_count = count
+    t.keepalive = bool(on)
+    t.stack.now = t.stack.clock.ticks_ms()
+    if on:
+        t.last_rx = t.stack.now
+        t.probes = 0
+        arm_aux(t, t.ka_idle)
+    elif t.state != _FIN_WAIT_2:
+        t.aux_on = False
+
+
+def on_aux(t):
+    """The aux timer ran out: keep-alive, or the orphan FIN-WAIT-2 limit (Tcp.poll)."""
+    t.aux_on = False
+    now = t.stack.now
+    st = t.state
+    c = t.stack.cnt
+    if st == _FIN_WAIT_2 and t.orphan:
+        # fin_wait2_ms over: RST and forget, as Linux's keep-alive timer does when
+        # tcp_fin_timeout exceeds 60 s (with the default it expires silently instead; the
+        # RST also frees the peer's CLOSE-WAIT socket)
+        c[_TCP_FIN_WAIT2_TIMEOUT] += 1
+        tcp_out.abort_with_rst(t, 0)
+        return
+    if not t.keepalive:
+        return
+    if st == _SYN_SENT or st == _SYN_RECEIVED:
+        arm_aux(t, t.ka_idle)  # not yet: established() starts the idle time
+        return
+    if st != _ESTABLISHED and st != _CLOSE_WAIT and st != _FIN_WAIT_2:
+        return  # (FIN-WAIT-2 after a half-close: probed too, as Linux tcp_keepalive_timer)
+    idle = ticks_diff(now, t.last_rx)
+    if t.s_max != t.s_una or t.tx_len > 0:
+        arm_aux(t, t.ka_idle)  # data in flight: the retransmit timer watches the peer
+        return
+    if t.probes == 0 and idle < t.ka_idle:
+        arm_aux(t, t.ka_idle - idle)
+        return
+    if t.probes >= t.ka_count:
+        c[_TCP_KEEPALIVE_TIMEOUT] += 1
+        tcp_out.abort_with_rst(t, errors.ETIMEDOUT)
+        return
+    t.probes += 1
+    c[_TCP_KEEPALIVE_PROBE] += 1
+    # SEG.SEQ = SND.UNA - 1 with one garbage octet (RFC 9293 3.8.4, as BSD): a zero-length
+    # probe is an out-of-window ACK that Linux answers at most once per 500 ms
+    # (tcp_invalid_ratelimit); an old data byte is always answered
+    tcp_out.emit(t, t.s_una - 1, _ACK, 0, 1)
+    arm_aux(t, t.ka_interval)
