@@ -1,6 +1,6 @@
-"""What the stack does only on rare events: an ICMP error arrives, a neighbour does not answer
-ARP, a connect finds its 4-tuple held by a TIME-WAIT, keep-alive is switched on or its timer (or
-an orphan's FIN-WAIT-2 limit) runs out. The callers import this module for the event and drop it
+"""What the stack does only on rare events: a TcpConfig is made, an ICMP error arrives, a
+neighbour does not answer ARP, a connect finds its 4-tuple held by a TIME-WAIT, keep-alive is
+switched on or its timer (or an orphan's FIN-WAIT-2 limit) runs out. The callers import this module for the event and drop it
 after it (tcpip.call), so none of it stays in a board's heap between events (a few ms to load it
 on an RP2040, at most once per such event)."""
 from tcpip import errors
@@ -37,6 +37,25 @@ _CLOSE_WAIT = const(8)
 _ACK = const(16)
 _PROTO_TCP = const(6)
 _PROTO_UDP = const(17)
+
+
+# -- TcpConfig(name=value, ...) ----------------------------------------------------------------------------
+def check_config(cfg, kw):
+    """Set the tunables in kw on cfg, each a TcpConfig default's name, and check the result."""
+    for k in kw:
+        if not hasattr(cfg, k):
+            raise TypeError("unknown TCP option %r" % k)
+        setattr(cfg, k, kw[k])
+    if cfg.syn_retries < 0 or cfg.syn_retries > 127:
+        raise ValueError("syn_retries must be 0..127")
+    if not 1 <= cfg.rto_min_ms <= cfg.rto_max_ms or not 1 <= cfg.rto_initial_ms <= cfg.rto_max_ms:
+        raise ValueError("need 1 <= rto_min_ms, rto_initial_ms <= rto_max_ms")
+    if not 0 < cfg.rx_buffer <= 65535 or not 0 < cfg.tx_buffer <= 65535:
+        raise ValueError("buffer sizes must be 1..65535")
+    if not 0 <= cfg.delayed_ack_ms <= 500:
+        raise ValueError("delayed_ack_ms must be 0..500")
+    if not 0 <= cfg.ooo_segments <= 32 or cfg.init_cwnd < 1:
+        raise ValueError("ooo_segments must be 0..32 and init_cwnd >= 1")
 
 
 # -- ICMP errors (RFC 1122 3.2.2.1, RFC 5927) -------------------------------------------------------

@@ -65,49 +65,108 @@ REBASE_AT = 0x10000000
 
 
 class TcpConfig:
-    """Tunables, Linux's defaults unless noted."""
+    """Tunables, Linux's defaults unless noted: TcpConfig(name=value, ...) sets some (checked by
+    tcpip.cold.check_config: TypeError for an unknown name, ValueError for a value out of range).
+    The defaults are class attributes, so a config holds only what was set."""
+
+    syn_retries = 6            # net.ipv4.tcp_syn_retries
+    rto_initial_ms = 1000      # TCP_TIMEOUT_INIT (RFC 6298)
+    rto_min_ms = 200           # TCP_RTO_MIN (RFC 6298 says 1 s; Linux uses 200 ms)
+    rto_max_ms = 120000        # TCP_RTO_MAX
+    data_retries = 15          # net.ipv4.tcp_retries2
+    time_wait_ms = 60000       # TCP_TIMEWAIT_LEN (2*MSL)
+    time_wait_reuse_ms = 1000  # tcp_tw_reuse: a TIME-WAIT 4-tuple is reusable after 1 s
+    fin_wait2_ms = 60000       # net.ipv4.tcp_fin_timeout, for closed (orphaned) sockets
+    rx_buffer = 12288          # receive ring: the most we ever advertise (docs/BOARDS.md, "Rings")
+    tx_buffer = 12288          # send ring
+    init_cwnd = 10             # segments (RFC 6928, Linux TCP_INIT_CWND); 1 after a lost SYN
+    delayed_ack_ms = 40        # 0: ACK every segment at once (Linux TCP_DELACK_MIN = 40 ms)
+    nodelay = False            # True: no Nagle (TCP_NODELAY) for new connections
+    keepalive_idle_ms = 7200000   # net.ipv4.tcp_keepalive_time
+    keepalive_interval_ms = 75000  # net.ipv4.tcp_keepalive_intvl
+    keepalive_count = 9           # net.ipv4.tcp_keepalive_probes
+    ooo_segments = 4           # out-of-order ranges kept for reassembly (0: drop them)
+    invalid_ratelimit_ms = 500  # net.ipv4.tcp_invalid_ratelimit: challenge/out-of-window ACKs
+    header_prediction = True   # False: every segment takes the full RFC 9293 path
+    prealloc_rings = 0         # connections whose rings are allocated when the stack starts
+    port_low = 32768           # net.ipv4.ip_local_port_range
+    port_high = 60999
 
     def __init__(self, **kw):
-        self.syn_retries = 6            # net.ipv4.tcp_syn_retries
-        self.rto_initial_ms = 1000      # TCP_TIMEOUT_INIT (RFC 6298)
-        self.rto_min_ms = 200           # TCP_RTO_MIN (RFC 6298 says 1 s; Linux uses 200 ms)
-        self.rto_max_ms = 120000        # TCP_RTO_MAX
-        self.data_retries = 15          # net.ipv4.tcp_retries2
-        self.time_wait_ms = 60000       # TCP_TIMEWAIT_LEN (2*MSL)
-        self.time_wait_reuse_ms = 1000  # tcp_tw_reuse: a TIME-WAIT 4-tuple is reusable after 1 s
-        self.fin_wait2_ms = 60000       # net.ipv4.tcp_fin_timeout, for closed (orphaned) sockets
-        self.rx_buffer = 12288          # receive ring: the most we ever advertise (docs/BOARDS.md, "Rings")
-        self.tx_buffer = 12288          # send ring
-        self.init_cwnd = 10             # segments (RFC 6928, Linux TCP_INIT_CWND); 1 after a lost SYN
-        self.delayed_ack_ms = 40        # 0: ACK every segment at once (Linux TCP_DELACK_MIN = 40 ms)
-        self.nodelay = False            # True: no Nagle (TCP_NODELAY) for new connections
-        self.keepalive_idle_ms = 7200000   # net.ipv4.tcp_keepalive_time
-        self.keepalive_interval_ms = 75000  # net.ipv4.tcp_keepalive_intvl
-        self.keepalive_count = 9           # net.ipv4.tcp_keepalive_probes
-        self.ooo_segments = 4           # out-of-order ranges kept for reassembly (0: drop them)
-        self.invalid_ratelimit_ms = 500  # net.ipv4.tcp_invalid_ratelimit: challenge/out-of-window ACKs
-        self.header_prediction = True   # False: every segment takes the full RFC 9293 path
-        self.prealloc_rings = 0         # connections whose rings are allocated when the stack starts
-        self.port_low = 32768           # net.ipv4.ip_local_port_range
-        self.port_high = 60999
-        for k in kw:
-            if not hasattr(self, k):
-                raise TypeError("unknown TCP option %r" % k)
-            setattr(self, k, kw[k])
-        if self.syn_retries < 0 or self.syn_retries > 127:
-            raise ValueError("syn_retries must be 0..127")
-        if not 1 <= self.rto_min_ms <= self.rto_max_ms or not 1 <= self.rto_initial_ms <= self.rto_max_ms:
-            raise ValueError("need 1 <= rto_min_ms, rto_initial_ms <= rto_max_ms")
-        if not 0 < self.rx_buffer <= 65535 or not 0 < self.tx_buffer <= 65535:
-            raise ValueError("buffer sizes must be 1..65535")
-        if not 0 <= self.delayed_ack_ms <= 500:
-            raise ValueError("delayed_ack_ms must be 0..500")
-        if not 0 <= self.ooo_segments <= 32 or self.init_cwnd < 1:
-            raise ValueError("ooo_segments must be 0..32 and init_cwnd >= 1")
+        if kw:
+            call("tcpip.cold", "check_config", self, kw)
 
 
 class Tcb:
-    """One connection's transmission control block (RFC 9293 3.3.1)."""
+    """One connection's transmission control block (RFC 9293 3.3.1).
+
+    The fields that start at a constant are class attributes: a connection's own dict holds only
+    what it set (the ones read on every segment before any write stay in __init__)."""
+
+    error = 0
+    orphan = False  # the application closed its socket: nobody reads any more
+    # send side (RFC 9293 3.3.1), relative to the send base (s_bhi, s_blo): see tcp_core's
+    # docstring. s_nxt falls back to s_una after an RTO (go-back-N); s_max is the highest
+    # sequence number sent so far (+1).
+    iss = 0  # absolute
+    s_bhi = 0
+    s_blo = 0
+    s_una = 0
+    s_nxt = 0
+    s_max = 0
+    s_sml = 0  # end of the last segment shorter than the MSS that we sent
+    snd_wnd = 0
+    max_snd_wnd = 0
+    r_wl1 = 0  # SND.WL1: a receive-side (peer) sequence number
+    s_wl2 = 0  # SND.WL2
+    mss = DEFAULT_MSS
+    tx_head = 0  # ring index of the byte at snd_una
+    tx_len = 0   # bytes in the ring: unacknowledged + unsent
+    # congestion control (RFC 5681, NewReno recovery of RFC 6582)
+    ssthresh = _BIG
+    dupacks = 0
+    lt_bytes = 0  # sent by limited transmit since the last new ACK (not in FlightSize)
+    s_recover = 0
+    tlp_armed = False  # the retransmit timer is a tail loss probe timer (RFC 8985)
+    tlp_out = False    # a probe was sent and no ACK has advanced since
+    # receive side
+    irs = 0  # absolute
+    r_bhi = 0  # the receive base
+    r_blo = 0
+    r_nxt = 0
+    rx_head = 0
+    rx_len = 0
+    last_wnd = 0  # window we last advertised
+    r_wedge = 0  # its right edge, RCV.NXT + RCV.WND then (relative)
+    sack_ok = False  # the peer's SYN allowed SACK: our ACKs describe the ooo ranges
+    r_sack = 0  # start of the latest out-of-order segment (first SACK block)
+    ooo_fin = False  # a FIN arrived out of order at r_ooo_fin
+    r_ooo_fin = 0
+    ack_owed = 0     # bytes received since our last ACK (delayed ACK)
+    wupd = False     # a window update that reopened a zero window may be resent once
+    r_wupd = 0
+    # timers: retransmit / persist / TIME-WAIT / SYN share `deadline`; delayed ACK has its own;
+    # `aux` is keep-alive or the FIN-WAIT-2 timeout
+    srtt = 0  # 0 = no sample yet
+    rttvar = 0
+    retries = 0
+    deadline = 0
+    delack_deadline = 0
+    aux_deadline = 0
+    probes = 0  # unanswered zero-window or keep-alive probes (any ACK resets it)
+    persist_shift = 0  # persist timer backoff, reset when the window opens
+    keepalive = False
+    last_rx = 0
+    oow_time = 0  # when the last rate-limited (challenge / out-of-window) ACK went out
+    oow_sent = False
+    rtt_timing = False  # Karn: time one segment that is never retransmitted
+    s_rtt = 0
+    rtt_start = 0
+    time_wait_start = 0
+    fin_wait2_start = 0
+    connect_start = 0  # what the CLI's timeline shows (with syn_times, set at connect time)
+    first_rtt_ms = -1
+    th_gen = -1  # header prediction's template th is valid for sending while == stack.route.gen
 
     def __init__(self, tcp, local_addr, local_port, remote_addr, remote_port, next_hop,
                  rx_size=0, tx_size=0):
@@ -120,24 +179,7 @@ class Tcb:
         self.remote_addr = remote_addr
         self.remote_port = remote_port
         self.next_hop = next_hop
-        self.error = 0
-        self.orphan = False  # the application closed its socket: nobody reads any more
-        # send side (RFC 9293 3.3.1), relative to the send base (s_bhi, s_blo): see the module
-        # docstring. s_nxt falls back to s_una after an RTO (go-back-N); s_max is the highest
-        # sequence number sent so far (+1).
-        self.iss = 0  # absolute
-        self.s_bhi = 0
-        self.s_blo = 0
-        self.s_una = 0
-        self.s_nxt = 0
-        self.s_max = 0
-        self.s_sml = 0  # end of the last segment shorter than the MSS that we sent
-        self.snd_wnd = 0
-        self.max_snd_wnd = 0
-        self.r_wl1 = 0  # SND.WL1: a receive-side (peer) sequence number
-        self.s_wl2 = 0  # SND.WL2
-        self.rebase_at = REBASE_AT
-        self.mss = DEFAULT_MSS
+        self.rebase_at = REBASE_AT  # a base moves once SND.UNA / RCV.NXT is this far past it
         self.adv_mss = self.stack.mtu - 40
         # the rings come from the pool (Tcp.ring): allocated once, reused by later connections
         self.tx_size = tx_size or cfg.tx_buffer
@@ -148,74 +190,25 @@ class Tcb:
         except OSError:
             tcp.release(self.tx)
             raise
-        self.tx_head = 0  # ring index of the byte at snd_una
-        self.tx_len = 0   # bytes in the ring: unacknowledged + unsent
         self.fin_pending = False  # the application closed its sending side: FIN after tx data
         self.fin_sent = False     # our FIN went out at least once (state changed for it)
         self.nodelay = cfg.nodelay
-        # congestion control (RFC 5681, NewReno recovery of RFC 6582)
         self.cwnd = cfg.init_cwnd * DEFAULT_MSS
-        self.ssthresh = _BIG
-        self.dupacks = 0
-        self.lt_bytes = 0  # sent by limited transmit since the last new ACK (not in FlightSize)
         self.in_recovery = False
-        self.s_recover = 0
-        self.tlp_armed = False  # the retransmit timer is a tail loss probe timer (RFC 8985)
-        self.tlp_out = False    # a probe was sent and no ACK has advanced since
-        # receive side
-        self.irs = 0  # absolute
-        self.r_bhi = 0  # the receive base
-        self.r_blo = 0
-        self.r_nxt = 0
-        self.rx_head = 0
-        self.rx_len = 0
         self.fin_received = False
-        self.last_wnd = 0  # window we last advertised
-        self.r_wedge = 0  # its right edge, RCV.NXT + RCV.WND then (relative)
         self.ooo = [0] * (2 * cfg.ooo_segments)  # [start, end) ranges held in the ring (relative)
         self.ooo_n = 0
-        self.sack_ok = False  # the peer's SYN allowed SACK: our ACKs describe the ooo ranges
-        self.r_sack = 0  # start of the latest out-of-order segment (first SACK block)
-        self.ooo_fin = False  # a FIN arrived out of order at r_ooo_fin
-        self.r_ooo_fin = 0
-        self.ack_owed = 0     # bytes received since our last ACK (delayed ACK)
         self.delack_ms = cfg.delayed_ack_ms
-        self.wupd = False     # a window update that reopened a zero window may be resent once
-        self.r_wupd = 0
-        # timers: retransmit / persist / TIME-WAIT / SYN share `deadline`; delayed ACK has its own;
-        # `aux` is keep-alive or the FIN-WAIT-2 timeout
         self.rto = cfg.rto_initial_ms
-        self.srtt = 0  # 0 = no sample yet
-        self.rttvar = 0
-        self.retries = 0
         self.timer_on = False
-        self.deadline = 0
         self.delack_on = False
-        self.delack_deadline = 0
         self.aux_on = False
-        self.aux_deadline = 0
-        self.probes = 0  # unanswered zero-window or keep-alive probes (any ACK resets it)
-        self.persist_shift = 0  # persist timer backoff, reset when the window opens
-        self.keepalive = False
         self.ka_idle = cfg.keepalive_idle_ms
         self.ka_interval = cfg.keepalive_interval_ms
         self.ka_count = cfg.keepalive_count
-        self.last_rx = 0
-        self.oow_time = 0  # when the last rate-limited (challenge / out-of-window) ACK went out
-        self.oow_sent = False
-        self.rtt_timing = False  # Karn: time one segment that is never retransmitted
-        self.s_rtt = 0
-        self.rtt_start = 0
-        self.time_wait_start = 0
-        self.fin_wait2_start = 0
-        # what the CLI's timeline shows (appended only at connect time, never per data segment)
-        self.connect_start = 0
-        self.syn_times = []
-        self.first_rtt_ms = -1
-        # header prediction (tcpip.fastpath): the headers we send and what we expect back, valid
-        # for sending while th_gen == stack.route.gen (the next hop's MAC still the same)
+        self.syn_times = []  # what the CLI's timeline shows (appended at connect time only)
+        # header prediction (tcpip.fastpath): the headers we send and what we expect back
         self.th = bytearray(TEMPLATE_LEN)
-        self.th_gen = -1
 
     # -- sequence numbers --------------------------------------------------------------------------
     def _set_send_base(self, iss):
