@@ -10,8 +10,6 @@ slot is used, then kept.
 from tcpip import call
 from tcpip import mem
 from tcpip.clock import ticks_add, ticks_diff
-from tcpip.wire import arp as warp
-from tcpip.wire import ethernet
 from tcpip.wire import ipv4
 
 try:
@@ -31,11 +29,11 @@ _ARP_RESOLVE_FAILED = const(12)
 _ARP_QUEUE_OVERFLOW = const(13)
 _ARP_CACHE_FULL = const(14)
 
-_ETH_LEN = const(14)          # Ethernet header length (tcpip.wire.ethernet)
+_ETH_LEN = const(14)          # Ethernet header length
 _ETHERTYPE_ARP = const(0x0806)
-_OP_REQUEST = const(1)        # ARP opcodes, RFC 826 ar$op (tcpip.wire.arp)
+_OP_REQUEST = const(1)        # ARP opcodes, RFC 826 ar$op
 _OP_REPLY = const(2)
-_SHA = const(8)               # field offsets in the ARP packet, RFC 826 (tcpip.wire.arp)
+_SHA = const(8)               # field offsets in the ARP packet, RFC 826
 _SPA = const(14)
 _THA = const(18)
 _TPA = const(24)
@@ -46,6 +44,50 @@ REACHABLE = 2
 
 ARP_FRAME_LEN = 42
 _ZERO_MAC = b"\x00\x00\x00\x00\x00\x00"
+
+
+# -- the wire formats (RFC 826; Ethernet II, IEEE 802.3 with an EtherType, no FCS or VLAN tag): only
+# what the stack uses, as (buf, off) views; offsets, accessors and Reprs are test-side
+# (tests/host/wirerep/arp.py, ethernet.py) ------------------------------------------------------
+BROADCAST = b"\xff\xff\xff\xff\xff\xff"
+
+
+def emit_header(buf, off, dst_mac, src_mac, ethertype):
+    """Write the 14-byte header; dst_mac and src_mac are 6-byte buffers."""
+    for i in range(6):
+        buf[off + i] = dst_mac[i]
+        buf[off + 6 + i] = src_mac[i]
+    buf[off + 12] = ethertype >> 8
+    buf[off + 13] = ethertype & 0xFF
+
+
+def get_oper(buf, off):
+    return buf[off + 6] << 8 | buf[off + 7]
+
+
+def is_valid_ipv4_ethernet(buf, off, n):
+    """n bytes at off hold an Ethernet/IPv4 ARP packet (trailing padding allowed)."""
+    # RFC 826: a receiver handles only the (ar$hrd, ar$pro) pairs it knows; ours is 1/0x0800, 6/4.
+    return (n >= 28 and buf[off] == 0 and buf[off + 1] == 1 and buf[off + 2] == 0x08
+            and buf[off + 3] == 0 and buf[off + 4] == 6 and buf[off + 5] == 4)
+
+
+def emit(buf, off, oper, sha, spa, tha, tpa):
+    """Write a 28-byte Ethernet/IPv4 ARP packet; sha/tha 6-byte, spa/tpa 4-byte buffers."""
+    buf[off] = 0
+    buf[off + 1] = 1
+    buf[off + 2] = 0x08
+    buf[off + 3] = 0
+    buf[off + 4] = 6
+    buf[off + 5] = 4
+    buf[off + 6] = oper >> 8
+    buf[off + 7] = oper & 0xFF
+    for i in range(6):
+        buf[off + 8 + i] = sha[i]
+        buf[off + 18 + i] = tha[i]
+    for i in range(4):
+        buf[off + 14 + i] = spa[i]
+        buf[off + 24 + i] = tpa[i]
 
 
 class ArpCache:
@@ -169,8 +211,8 @@ class ArpCache:
         s = self.stack
         f = self.frame
         ip = self.ip
-        ethernet.emit_header(f, 0, ethernet.BROADCAST, s.mac, _ETHERTYPE_ARP)
-        warp.emit(f, _ETH_LEN, _OP_REQUEST, s.mac, s.route.addr, _ZERO_MAC, _ZERO_MAC)
+        emit_header(f, 0, BROADCAST, s.mac, _ETHERTYPE_ARP)
+        emit(f, _ETH_LEN, _OP_REQUEST, s.mac, s.route.addr, _ZERO_MAC, _ZERO_MAC)
         mem.copy(f, _ETH_LEN + _TPA, ip, 4 * i, 4)
         s.send_frame(f, ARP_FRAME_LEN)
         s.cnt[_ARP_REQUEST_SENT] += 1
@@ -241,7 +283,7 @@ class ArpCache:
         s = self.stack
         c = s.cnt
         c[_ARP_RX] += 1
-        if not warp.is_valid_ipv4_ethernet(buf, off, n):
+        if not is_valid_ipv4_ethernet(buf, off, n):
             c[_ARP_DROP_MALFORMED] += 1
             return
         spa = off + _SPA
@@ -268,10 +310,10 @@ class ArpCache:
             i = self._allocate(now)
             if i >= 0:
                 self._learn(i, buf, spa, sha, now)
-        if warp.get_oper(buf, off) == _OP_REQUEST:
+        if get_oper(buf, off) == _OP_REQUEST:
             f = self.frame
-            ethernet.emit_header(f, 0, _ZERO_MAC, s.mac, _ETHERTYPE_ARP)
-            warp.emit(f, _ETH_LEN, _OP_REPLY, s.mac, s.route.addr, _ZERO_MAC, _ZERO_MAC)
+            emit_header(f, 0, _ZERO_MAC, s.mac, _ETHERTYPE_ARP)
+            emit(f, _ETH_LEN, _OP_REPLY, s.mac, s.route.addr, _ZERO_MAC, _ZERO_MAC)
             # to the requester: Ethernet source, sha and spa of the request become dst, tha and tpa
             mem.copy(f, 0, buf, 6, 6)
             mem.copy(f, _ETH_LEN + _THA, buf, sha, 6)

@@ -6,7 +6,7 @@ dropped.
 """
 from tcpip import call
 from tcpip import mem
-from tcpip.arp import ArpCache
+from tcpip.arp import BROADCAST, ArpCache, emit_header
 from tcpip.checksum import checksum
 from tcpip.clock import Clock, ticks_diff
 from tcpip.counters import Counters
@@ -14,7 +14,6 @@ from tcpip.route import Route
 from tcpip import fastpath
 from tcpip import tcp_in
 from tcpip.tcp import Tcp, TcpConfig
-from tcpip.wire import ethernet
 from tcpip.wire import ipv4
 
 try:
@@ -384,8 +383,8 @@ class Stack:
         ipv4.emit_header(f, _IP, src, soff, dst, doff, proto, l4_len, self.ident, 64, True)
         n = _L4 + l4_len
         c[_IP_TX] += 1
-        mac = ethernet.BROADCAST if bcast else self.arp.lookup(nh, nho, self.now)
-        ethernet.emit_header(f, 0, mac if mac is not None else ethernet.BROADCAST, self.mac, _ETHERTYPE_IPV4)
+        mac = BROADCAST if bcast else self.arp.lookup(nh, nho, self.now)
+        emit_header(f, 0, mac if mac is not None else BROADCAST, self.mac, _ETHERTYPE_IPV4)
         if mac is None:
             self.arp.enqueue(f, n, nh, nho, self.now)
         else:

@@ -1,4 +1,4 @@
-"""ARP for IPv4 over Ethernet (RFC 826), test side: tcpip.wire.arp plus offsets, accessors and
+"""ARP for IPv4 over Ethernet (RFC 826), test side: lib's views (in tcpip.arp) plus offsets, accessors and
 ArpRepr."""
 try:
     from micropython import const
@@ -6,8 +6,7 @@ except ImportError:
     def const(x):
         return x
 
-from tcpip.wire.arp import *  # noqa: F401,F403  (get_oper, is_valid_ipv4_ethernet, emit)
-from tcpip.wire.arp import emit, get_oper, is_valid_ipv4_ethernet
+from tcpip.arp import emit, get_oper, is_valid_ipv4_ethernet  # noqa: F401 (lib's, in tcpip.arp)
 from wirerep import check_span
 
 PACKET_LEN = const(28)

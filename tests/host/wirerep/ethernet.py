@@ -1,12 +1,11 @@
-"""Ethernet II header, test side: tcpip.wire.ethernet plus offsets, accessors and EthernetRepr."""
+"""Ethernet II header, test side: lib's views (in tcpip.arp) plus offsets, accessors and EthernetRepr."""
 try:
     from micropython import const
 except ImportError:
     def const(x):
         return x
 
-from tcpip.wire.ethernet import *  # noqa: F401,F403  (BROADCAST, emit_header)
-from tcpip.wire.ethernet import emit_header
+from tcpip.arp import BROADCAST, emit_header  # noqa: F401 (lib's, in tcpip.arp)
 from wirerep import check_span
 
 HEADER_LEN = const(14)
