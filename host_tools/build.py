@@ -163,7 +163,9 @@ def build_bundle(out, board=None, budget=BUDGET_BYTES, report=print, lines=False
             target = target[:-3] + ".mpy"
             dest = dest[:-3] + ".mpy"
             name = dest[4:] if dest.startswith("lib/") else dest
-            proc = subprocess.run([tool, "-march=" + ARCH] + opt + ["-s", name[:-4] + ".py", "-o", target, src],
+            # the source name recorded for tracebacks is the path the module is imported from on the
+            # board (its __file__, /lib/... as deploy and mip place it): one string, one qstr there
+            proc = subprocess.run([tool, "-march=" + ARCH] + opt + ["-s", "/" + dest, "-o", target, src],
                                   capture_output=True, text=True, timeout=120)
             if proc.returncode != 0:
                 raise BuildError("mpy-cross failed on %s:\n%s" % (os.path.relpath(src, ROOT),

@@ -105,6 +105,37 @@ def test_board_bundle_keeps_only_its_driver_and_board(tmp_path):
         assert "lib/tcpip/drivers/%s_init.mpy" % other_driver not in got
 
 
+def _mpy_source_name(path):
+    """The source file name an .mpy records (the first entry of its qstr table, mpy v6)."""
+    with open(path, "rb") as f:
+        b = f.read()
+    assert b[0:2] == b"M\x06"
+    i = 4
+
+    def uint():
+        nonlocal i
+        v = 0
+        while True:
+            c = b[i]
+            i += 1
+            v = (v << 7) | (c & 0x7F)
+            if not c & 0x80:
+                return v
+
+    uint()  # qstrs
+    uint()  # objects
+    n = uint()
+    assert not n & 1, "a static qstr as the source name"
+    return b[i:i + (n >> 1)].decode()
+
+
+def test_bundle_modules_record_the_path_they_are_imported_from(bundle):
+    # the traceback name of each .mpy is its path on the board (its __file__ there): one qstr
+    for dest, _src, _n in bundle["rows"]:
+        if dest.endswith(".mpy"):
+            assert _mpy_source_name(os.path.join(bundle["out"], dest)) == "/" + dest, dest
+
+
 def test_bundle_leaves_out_line_numbers_unless_asked(tmp_path):
     # -O3: no line-number tables (heap on the board); lines=True keeps them
     plain = build.build_bundle(str(tmp_path / "plain"), "w5500_evb_pico", report=None)
