@@ -4,8 +4,8 @@ bounded queue of frames waiting for resolution.
 Resolution follows Linux's defaults: up to `retries` requests (mcast_solicit 3) one `retry_ms`
 apart (retrans_time 1 s); when the last one goes unanswered, the queued frames are dropped and the
 stack is told, which fails a connect in SYN-SENT with EHOSTUNREACH. Nothing here allocates per
-packet: entries are preallocated, and each queue slot's frame buffer is made the first time the
-slot is used, then kept.
+packet in steady state: the table is preallocated, and a frame that waits for resolution (once
+per neighbour and minute at most) gets a buffer of its own size while it waits.
 """
 from tcpip import call
 from tcpip import mem
@@ -94,8 +94,8 @@ class ArpCache:
     """The cache is a few flat tables, entry i in each (no object per entry): state[i] (FREE,
     INCOMPLETE, REACHABLE), ip[4i:4i+4], mac[6i:6i+6] (macs[i] a view of it, made once),
     deadline[i] (REACHABLE: expiry; INCOMPLETE: next request), requests[i], used[i] (ticks of the
-    last use, for replacement). Queue slot j: a frame qbuf[j] (made the first time the slot is
-    used, then kept) of qlen[j] bytes for the next hop at qhop[4j:4j+4]."""
+    last use, for replacement). Queue slot j: a frame qbuf[j] of qlen[j] bytes for the next hop
+    at qhop[4j:4j+4] (its buffer made for it and given back once it went or was dropped)."""
 
     def __init__(self, stack, entries=8, queue_slots=2, frame_size=1514, retries=3, retry_ms=1000, reachable_ms=60000):
         self.stack = stack
@@ -187,11 +187,15 @@ class ArpCache:
                 qlen[k] = qlen[k + 1]
             qbuf[last] = b
             j = last
-        if qbuf[j] is None:
-            qbuf[j] = bytearray(self.frame_size)  # once: a board that never waits for ARP saves it
         if n > self.frame_size:
             n = self.frame_size
-        mem.copy(qbuf[j], 0, frame, 0, n)
+        b = qbuf[j]
+        if b is None or len(b) < n:
+            # a buffer of the frame's size (at least the Ethernet minimum: send_frame pads in
+            # place), given back once the frame went or was dropped: a waiting SYN takes 60 bytes,
+            # not a whole frame's 1514 for as long as the board runs
+            b = qbuf[j] = bytearray(n if n > 60 else 60)
+        mem.copy(b, 0, frame, 0, n)
         qlen[j] = n
         mem.copy(self.qhop, 4 * j, next_hop, nh_off, 4)
         i = self._find(next_hop, nh_off)
@@ -199,6 +203,7 @@ class ArpCache:
             i = self._allocate(now)
             if i < 0:
                 qlen[j] = 0
+                qbuf[j] = None
                 return
             self.state[i] = INCOMPLETE
             self._resolving = True
@@ -231,6 +236,7 @@ class ArpCache:
                 mem.copy(b, 0, self.mac, 6 * i, 6)
                 s.send_frame(b, qlen[j])
                 qlen[j] = 0
+                self.qbuf[j] = None
 
     def _fail(self, i):
         s = self.stack
@@ -239,6 +245,7 @@ class ArpCache:
         for j in range(len(qlen)):
             if qlen[j] and mem.equal(self.qhop, 4 * j, self.ip, 4 * i, 4):
                 qlen[j] = 0
+                self.qbuf[j] = None
         self.state[i] = FREE
         s.route.gen += 1
         call("tcpip.cold", "neighbour_failed", s, self.ip[4 * i:4 * i + 4])  # rare: loaded for it
