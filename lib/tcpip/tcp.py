@@ -306,7 +306,7 @@ class Tcb:
 
     # -- helpers ---------------------------------------------------------------------------------
     def state_name(self):
-        return STATE_NAMES[self.state]
+        return STATE_NAMES.split()[self.state]
 
     def rx_window(self):
         free = self.rx_size - self.rx_len

@@ -42,10 +42,9 @@ TIME_WAIT = const(7)
 CLOSE_WAIT = const(8)
 LAST_ACK = const(9)
 
-STATE_NAMES = (
-    "CLOSED", "SYN-SENT", "SYN-RECEIVED", "ESTABLISHED", "FIN-WAIT-1", "FIN-WAIT-2",
-    "CLOSING", "TIME-WAIT", "CLOSE-WAIT", "LAST-ACK",
-)
+# the states' names, by number (one string: split only when a name is wanted)
+STATE_NAMES = ("CLOSED SYN-SENT SYN-RECEIVED ESTABLISHED FIN-WAIT-1 FIN-WAIT-2 CLOSING TIME-WAIT "
+               "CLOSE-WAIT LAST-ACK")
 
 FAR = const(0x20000000)  # 2**29: wire values farther than this from their reference are clamped
 
@@ -128,7 +127,7 @@ def set_state(t, state):
         tcp.hot = None  # header prediction is for ESTABLISHED only (Tcp.input sets it again)
     tr = t.stack.trace
     if tr is not None:
-        tr("state", t, STATE_NAMES[state])
+        tr("state", t, STATE_NAMES.split()[state])
 
 
 def set_wnd(t, w):

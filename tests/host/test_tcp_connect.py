@@ -198,7 +198,7 @@ def icmp_case(type, code, expected_errno):
     h = Harness()
     tcb, _ = h.connect()
     h.feed(h.icmp_error(tcb, type, code))
-    assert tcb.state == tcp.CLOSED, tcp.STATE_NAMES[tcb.state]
+    assert tcb.state == tcp.CLOSED, tcb.state_name()
     assert tcb.error == expected_errno, (tcb.error, expected_errno)
     assert h.stack.counters.icmp_unreach_delivered == 1
     h.expect_nothing()
