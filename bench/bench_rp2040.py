@@ -9,10 +9,12 @@ environment variable RP2EMU=DIR names it. Without one the script prints that the
 and why, and exits 0. With one, per SPI clock and transfer size it runs the kit's
 `bench.sh PROJECT DOWN=n UP=n BAUD=b` (which builds this checkout's bundle, deploys it at / of the
 emulated board and downloads, then uploads, n bytes byte-exact through tcpip.socket against a
-Linux server) and prints one table; `--detail` adds bench/rp2040/board_probe.py (call depth, heap
-per segment, both directions), bench/rp2040/rings_probe.py (16 KB rings, connect after close x20)
-and bench/rp2040/stack_bench.py (the stack's own cycles per operation, no chip) on the same
-emulated board. Exit 1 when a transfer failed.
+Linux server) and prints one table; `--detail` adds bench/rp2040/heap_probe.py (the import and
+bring_up heap split per module, the qstr pool, the heap in use after bring_up),
+bench/rp2040/board_probe.py (call depth, heap per segment, both directions),
+bench/rp2040/rings_probe.py (16 KB rings, connect after close x20) and bench/rp2040/stack_bench.py
+(the stack's own cycles per operation, no chip) on the same emulated board. Exit 1 when a
+transfer failed.
 """
 import argparse
 import json
@@ -82,11 +84,12 @@ def run_detail(kit, timeout):
         bundle = os.path.join(tmp, "bundle")
         subprocess.run([sys.executable, "-m", "host_tools", "build", "--board", "w5500_evb_pico",
                         "--out", bundle], cwd=ROOT, check=True, capture_output=True, timeout=300)
-        for probe in ("board_probe.py", "rings_probe.py"):
+        for probe in ("heap_probe.py", "board_probe.py", "rings_probe.py"):
             p = subprocess.run([os.path.join(kit, "netrun.sh"), "--out", os.path.join(tmp, probe), "--",
                                 "--put", bundle + ":/", os.path.join(ROOT, "bench", "rp2040", probe)],
                                capture_output=True, text=True, timeout=timeout)
-            out += [l for l in p.stdout.splitlines() if l.startswith("BOARD ") or l.startswith("    File")]
+            out += [l for l in p.stdout.splitlines()
+                    if l.startswith(("BOARD ", "HEAP ", "qstr pool", "    File"))]
             if p.returncode:
                 out.append("%s: exit %d" % (probe, p.returncode))
         p = subprocess.run([os.path.join(kit, "run_on_rp2040.sh"), "--put", bundle + ":/",
