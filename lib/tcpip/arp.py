@@ -226,30 +226,6 @@ class ArpCache:
         self.requests[i] += 1
         self.deadline[i] = ticks_add(now, self.retry_ms)
 
-    def _flush(self, i):
-        """Entry i resolved: the frames queued for it go out, with its MAC."""
-        s = self.stack
-        qlen = self.qlen
-        for j in range(len(qlen)):
-            if qlen[j] and mem.equal(self.qhop, 4 * j, self.ip, 4 * i, 4):
-                b = self.qbuf[j]
-                mem.copy(b, 0, self.mac, 6 * i, 6)
-                s.send_frame(b, qlen[j])
-                qlen[j] = 0
-                self.qbuf[j] = None
-
-    def _fail(self, i):
-        s = self.stack
-        s.cnt[_ARP_RESOLVE_FAILED] += 1
-        qlen = self.qlen
-        for j in range(len(qlen)):
-            if qlen[j] and mem.equal(self.qhop, 4 * j, self.ip, 4 * i, 4):
-                qlen[j] = 0
-                self.qbuf[j] = None
-        self.state[i] = FREE
-        s.route.gen += 1
-        call("tcpip.cold", "neighbour_failed", s, self.ip[4 * i:4 * i + 4])  # rare: loaded for it
-
     def poll(self, now):
         # once a second also drop expired REACHABLE entries: one left 2**29 ms past its expiry
         # would look fresh to ticks_diff (a negative d: the clock wrapped since the last sweep)
@@ -265,10 +241,21 @@ class ArpCache:
             if st[i] == INCOMPLETE:
                 resolving = True
                 if ticks_diff(now, self.deadline[i]) >= 0:
-                    if self.requests[i] >= self.retries:
-                        self._fail(i)
-                    else:
+                    if self.requests[i] < self.retries:
                         self._request(i, now)
+                        continue
+                    # no answer to the last request: the frames waiting for it are dropped and
+                    # the stack is told (tcpip.cold.neighbour_failed)
+                    s = self.stack
+                    s.cnt[_ARP_RESOLVE_FAILED] += 1
+                    qlen = self.qlen
+                    for j in range(len(qlen)):
+                        if qlen[j] and mem.equal(self.qhop, 4 * j, self.ip, 4 * i, 4):
+                            qlen[j] = 0
+                            self.qbuf[j] = None
+                    st[i] = FREE
+                    s.route.gen += 1
+                    call("tcpip.cold", "neighbour_failed", s, self.ip[4 * i:4 * i + 4])  # rare
             elif sweep and st[i] == REACHABLE and ticks_diff(now, self.deadline[i]) >= 0:
                 st[i] = FREE
                 self.stack.route.gen += 1
@@ -309,7 +296,15 @@ class ArpCache:
                 c[_ARP_RESOLVED] += 1
                 if s.trace is not None:
                     s.trace("arp-resolved", None, ipv4.ntoa(self.ip, 4 * i))
-                self._flush(i)
+                # the frames queued for it go out, with its MAC
+                qlen = self.qlen
+                for j in range(len(qlen)):
+                    if qlen[j] and mem.equal(self.qhop, 4 * j, self.ip, 4 * i, 4):
+                        b = self.qbuf[j]
+                        mem.copy(b, 0, self.mac, 6 * i, 6)
+                        s.send_frame(b, qlen[j])
+                        qlen[j] = 0
+                        self.qbuf[j] = None
         if not for_us:
             c[_ARP_DROP_NOT_FOR_US] += 1
             return

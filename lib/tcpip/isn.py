@@ -27,16 +27,11 @@ class IsnGenerator:
             self._ext_ms += d
             self._last_ms = now
 
-    def clock_component(self):
-        self.advance()
-        return (self._ext_ms * 250) & 0xFFFFFFFF
-
-    def keyed_hash(self, laddr, lport, raddr, rport):
+    def isn(self, laddr, lport, raddr, rport):
+        """F(4-tuple, secret), the first 32 bits of SHA-256, plus M, the 4 us clock."""
         h = hashlib.sha256(self.secret)
         h.update(bytes(laddr))
         h.update(bytes(raddr))
         h.update(bytes(((lport >> 8) & 0xFF, lport & 0xFF, (rport >> 8) & 0xFF, rport & 0xFF)))
-        return int.from_bytes(h.digest()[:4], "big")
-
-    def isn(self, laddr, lport, raddr, rport):
-        return (self.keyed_hash(laddr, lport, raddr, rport) + self.clock_component()) & 0xFFFFFFFF
+        self.advance()
+        return (int.from_bytes(h.digest()[:4], "big") + self._ext_ms * 250) & 0xFFFFFFFF

@@ -17,7 +17,10 @@ TABLE_SIZE = 256  # Linux uses 2**16 entries; 256 x 2 bytes is what a board can 
 
 class PortAllocator:
     def __init__(self, low=32768, high=60999, secret=None, table_size=TABLE_SIZE):
-        self.set_range(low, high)
+        if not (1 <= low <= high <= 65535):
+            raise ValueError("bad port range %d-%d" % (low, high))
+        self.low = low
+        self.high = high
         self.secret = secret if secret is not None else os.urandom(16)
         self.table_size = table_size
         # 16-bit entries (an array: 2 bytes each, where a list takes 4); Linux fills table_perturb
@@ -26,20 +29,6 @@ class PortAllocator:
         seed = os.urandom(2 * table_size)
         for i in range(table_size):
             self.perturb[i] = seed[2 * i] << 8 | seed[2 * i + 1]
-
-    def set_range(self, low, high):
-        if not (1 <= low <= high <= 65535):
-            raise ValueError("bad port range %d-%d" % (low, high))
-        self.low = low
-        self.high = high
-
-    def port_offset(self, laddr, raddr, rport):
-        """64-bit keyed hash of (laddr, raddr, rport), as secure_ipv4_port_ephemeral()."""
-        h = hashlib.sha256(self.secret)
-        h.update(bytes(laddr))
-        h.update(bytes(raddr))
-        h.update(bytes(((rport >> 8) & 0xFF, rport & 0xFF)))
-        return int.from_bytes(h.digest()[:8], "big")
 
     def allocate(self, laddr, raddr, rport, is_free):
         """A port p in [low, high] with is_free(p) true; OSError(EADDRNOTAVAIL) when none is."""
@@ -50,7 +39,12 @@ class PortAllocator:
         # Linux wraps at high + 1; with an odd-sized range that skips ports, so wrap at the end of
         # the even-sized part and try the odd one out last (the kernel advises even-sized ranges).
         top = low + remaining
-        port_offset = self.port_offset(laddr, raddr, rport)
+        # a 64-bit keyed hash of (laddr, raddr, rport), as secure_ipv4_port_ephemeral()
+        h = hashlib.sha256(self.secret)
+        h.update(bytes(laddr))
+        h.update(bytes(raddr))
+        h.update(bytes(((rport >> 8) & 0xFF, rport & 0xFF)))
+        port_offset = int.from_bytes(h.digest()[:8], "big")
         index = port_offset & (self.table_size - 1)
         offset = (self.perturb[index] + (port_offset >> 32)) % remaining
         offset &= ~1  # first pass: ports of low's parity

@@ -9,20 +9,6 @@ from tcpip.wire import ipv4
 ZERO = b"\x00\x00\x00\x00"
 
 
-def parse_cidr(text):
-    """'192.0.2.2/24' -> (addr bytes, prefix_len). ValueError on anything else."""
-    if "/" in text:
-        addr, _, plen = text.partition("/")
-        if not plen.isdigit():
-            raise ValueError("bad prefix length in %r" % text)
-        plen = int(plen)
-        if plen > 32:
-            raise ValueError("prefix length above 32 in %r" % text)
-    else:
-        addr, plen = text, 32
-    return ipv4.aton(addr), plen
-
-
 def netmask(prefix_len):
     bits = (0xFFFFFFFF << (32 - prefix_len)) & 0xFFFFFFFF if prefix_len else 0
     return bytes(((bits >> 24) & 0xFF, (bits >> 16) & 0xFF, (bits >> 8) & 0xFF, bits & 0xFF))
@@ -45,9 +31,12 @@ class Route:
         """addr: 'a.b.c.d/n', 'a.b.c.d' (with prefix_len) or 4 bytes; gateway: text, bytes or None."""
         if isinstance(addr, str):
             if "/" in addr:
-                addr, prefix_len = parse_cidr(addr)
-            else:
-                addr = ipv4.aton(addr)
+                # 'a.b.c.d/n'
+                addr, _, plen = addr.partition("/")
+                if not plen.isdigit() or int(plen) > 32:
+                    raise ValueError("bad prefix length /%s" % plen)
+                prefix_len = int(plen)
+            addr = ipv4.aton(addr)
         if len(addr) != 4 or not 0 <= prefix_len <= 32:
             raise ValueError("bad interface address")
         if isinstance(gateway, str):

@@ -199,23 +199,6 @@ def parse_address(addr):
         raise _oserror(errors.EINVAL)
 
 
-def _line_len(tcb):
-    """Bytes up to and including the first b"\\n" in tcb's receive ring; 0 when there is none."""
-    ring = tcb.rx
-    head = tcb.rx_head
-    n = tcb.rx_len
-    size = tcb.rx_size  # the ring may be a longer buffer from the pool (Tcp.ring)
-    end = head + n
-    i = ring.find(b"\n", head, end if end < size else size)
-    if i >= 0:
-        return i - head + 1
-    if end > size:
-        i = ring.find(b"\n", 0, end - size)
-        if i >= 0:
-            return size - head + i + 1
-    return 0
-
-
 class Socket(_Base):
     """A TCP socket on a tcpip Stack: Socket(stack=None, af=AF_INET, type=SOCK_STREAM, proto=0)."""
 
@@ -610,7 +593,21 @@ class Socket(_Base):
         (None when nothing is). read() reads to EOF (non-blocking: what is there). As
         MicroPython's stream read over modlwip (py/stream.c mp_stream_rw loops until n)."""
         if n is None or n < 0:
-            return self._readall()
+            # to EOF (non-blocking: what there is so far)
+            start = self._start()
+            out = None
+            while True:
+                k = self._rx_ready(start)
+                if k < 0:
+                    return None if out is None else bytes(out)
+                if k == 0:
+                    return b"" if out is None else bytes(out)
+                chunk = bytearray(k)
+                self.tcb.recv_into(chunk, 0, k)
+                if out is None:
+                    out = chunk
+                else:
+                    out += chunk
         if n == 0:
             return b""
         if self._timeout_ms == 0:
@@ -627,22 +624,6 @@ class Socket(_Base):
         got = self.readinto(b)
         return bytes(b) if got == n else bytes(b[:got])
 
-    def _readall(self):
-        start = self._start()
-        out = None
-        while True:
-            k = self._rx_ready(start)
-            if k < 0:  # non-blocking: what there is so far
-                return None if out is None else bytes(out)
-            if k == 0:
-                return b"" if out is None else bytes(out)
-            chunk = bytearray(k)
-            self.tcb.recv_into(chunk, 0, k)
-            if out is None:
-                out = chunk
-            else:
-                out += chunk
-
     def readline(self, limit=-1):
         """One line, b"\\n" included (b"" at EOF). Non-blocking: the part that is there, None when
         nothing is (py/stream.c stream_unbuffered_readline, the readline of modlwip's sockets;
@@ -657,8 +638,20 @@ class Socket(_Base):
                 if line is not None:
                     return bytes(line)
                 return None if k < 0 else b""
+            # up to and including the first b"\n" in the receive ring (which may be a longer
+            # buffer from the pool: Tcb.rx_size is what it uses)
             tcb = self.tcb
-            take = _line_len(tcb)
+            ring = tcb.rx
+            head = tcb.rx_head
+            size = tcb.rx_size
+            end = head + k
+            take = ring.find(b"\n", head, end if end < size else size) + 1
+            if take:
+                take -= head
+            elif end > size:
+                take = ring.find(b"\n", 0, end - size) + 1
+                if take:
+                    take += size - head
             done = take > 0
             if not done:
                 take = k

@@ -211,28 +211,6 @@ class Tcb:
         self.th = bytearray(TEMPLATE_LEN)
 
     # -- sequence numbers --------------------------------------------------------------------------
-    def _set_send_base(self, iss):
-        """Connect time: the send base is the ISS (relative 0)."""
-        self.iss = iss
-        self.s_bhi = iss >> 16
-        self.s_blo = iss & 0xFFFF
-        self.s_una = 0
-        self.s_nxt = 1
-        self.s_max = 1
-        self.s_sml = 1
-        self.s_recover = 0  # RFC 6582 3.2
-        self._th_bases()
-
-    def _set_recv_base(self, buf, off):
-        """The peer's SYN at buf[off]: IRS is the receive base (relative 0)."""
-        self.irs = wtcp.get_seq(buf, off)
-        self.r_bhi = buf[off + 4] << 8 | buf[off + 5]
-        self.r_blo = buf[off + 6] << 8 | buf[off + 7]
-        self.r_nxt = 1
-        self.r_wl1 = 0
-        self.r_wedge = 1 + self.last_wnd  # what our SYN offered
-        self._th_bases()
-
     def _th_bases(self):
         """The bases into the header-prediction template (th[56:64], big-endian)."""
         th = self.th
@@ -280,19 +258,18 @@ class Tcb:
                 o[i] = shift(o[i], d)
         self._th_bases()
 
-    def _abs_snd(self, rel):
-        return ((self.s_bhi << 16 | self.s_blo) + rel) & 0xFFFFFFFF
-
     def _absolute(self, name):
-        if name == "snd_una":
-            return self._abs_snd(self.s_una)
-        if name == "snd_nxt":
-            return self._abs_snd(self.s_nxt)
-        if name == "snd_max":
-            return self._abs_snd(self.s_max)
         if name == "rcv_nxt":
             return ((self.r_bhi << 16 | self.r_blo) + self.r_nxt) & 0xFFFFFFFF
-        raise AttributeError(name)
+        if name == "snd_una":
+            rel = self.s_una
+        elif name == "snd_nxt":
+            rel = self.s_nxt
+        elif name == "snd_max":
+            rel = self.s_max
+        else:
+            raise AttributeError(name)
+        return ((self.s_bhi << 16 | self.s_blo) + rel) & 0xFFFFFFFF
 
     # Absolute snd_una, snd_nxt, snd_max and rcv_nxt for tests, tools and the socket layer, built on
     # demand (big ints on 32-bit ports: never for per-segment code). MicroPython: __getattr__, as a
@@ -301,16 +278,11 @@ class Tcb:
     # CPython: properties (tcpip._host.absolute_properties, below the class), as __getattr__
     # stops CPython 3.11+ specializing attribute access.
     if _MICROPYTHON:
-        def __getattr__(self, name):
-            return self._absolute(name)
+        __getattr__ = _absolute
 
     # -- helpers ---------------------------------------------------------------------------------
     def state_name(self):
         return STATE_NAMES.split()[self.state]
-
-    def rx_window(self):
-        free = self.rx_size - self.rx_len
-        return free if free < 65535 else 65535
 
     def tx_free(self):
         if self.tx is NO_RING:
@@ -401,24 +373,22 @@ class Tcb:
                 if m > self.adv_mss:
                     m = self.adv_mss
                 if free - cur >= m and free >= cur + cur:
-                    self._window_update()
+                    was_closed = self.last_wnd == 0
+                    s = self.stack
+                    s.now = s.clock.ticks_ms()
+                    tcp_out.send_ack(self)
+                    if was_closed:
+                        # the peer waits on this update: if it is lost, the peer stalls
+                        # until its persist timer (>= 200 ms on Linux). Send it once more
+                        # unless data comes first.
+                        self.wupd = True
+                        self.r_wupd = self.r_nxt
+                        wait = 2 * self.srtt
+                        self.delack_on = True
+                        self.delack_deadline = ticks_add(s.now, wait if wait > 20 else 20)
         elif not rl and self.fin_received:
             release_rx(self)  # all read after the peer's FIN: nothing more can arrive
         return n
-
-    def _window_update(self):
-        was_closed = self.last_wnd == 0
-        s = self.stack
-        s.now = s.clock.ticks_ms()
-        tcp_out.send_ack(self)
-        if was_closed:
-            # the peer waits on this update: if it is lost, the peer stalls until its persist
-            # timer (>= 200 ms on Linux). Send it once more unless data comes first.
-            self.wupd = True
-            self.r_wupd = self.r_nxt
-            wait = 2 * self.srtt
-            self.delack_on = True
-            self.delack_deadline = ticks_add(s.now, wait if wait > 20 else 20)
 
     def shutdown_write(self):
         st = self.state
@@ -597,7 +567,17 @@ class Tcp:
 
             lport = self.ports.allocate(laddr, raddr, rport, is_free)
         tcb = Tcb(self, laddr, lport, bytes(raddr), rport, bytes(next_hop), rx_size or 0, tx_size or 0)
-        tcb._set_send_base(self.isn.isn(laddr, lport, raddr, rport))
+        # the send base is the ISS (relative 0)
+        iss = self.isn.isn(laddr, lport, raddr, rport)
+        tcb.iss = iss
+        tcb.s_bhi = iss >> 16
+        tcb.s_blo = iss & 0xFFFF
+        tcb.s_una = 0
+        tcb.s_nxt = 1
+        tcb.s_max = 1
+        tcb.s_sml = 1
+        tcb.s_recover = 0  # RFC 6582 3.2
+        tcb._th_bases()
         tcb.connect_start = s.now
         tcb.state = SYN_SENT
         self.tcbs.append(tcb)

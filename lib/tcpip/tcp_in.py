@@ -191,7 +191,14 @@ def _input_syn_sent(t, buf, ip_off, off, hl, plen):
     if not flags & _SYN:
         c[_TCP_SYN_SENT_NO_SYN_DROPPED] += 1
         return
-    t._set_recv_base(buf, off)  # SEG.SEQ (the IRS) is relative 0, RCV.NXT 1
+    # the peer's SYN: IRS is the receive base (SEG.SEQ relative 0, RCV.NXT 1)
+    t.irs = wtcp.get_seq(buf, off)
+    t.r_bhi = buf[off + 4] << 8 | buf[off + 5]
+    t.r_blo = buf[off + 6] << 8 | buf[off + 7]
+    t.r_nxt = 1
+    t.r_wl1 = 0
+    t.r_wedge = 1 + t.last_wnd  # what our SYN offered
+    t._th_bases()
     mss = wtcp.get_mss_option(buf, off, hl)
     if mss:
         if mss < _MIN_SND_MSS:
@@ -559,7 +566,17 @@ def _dupack(t):
     if t.in_recovery:
         t.cwnd += t.mss  # inflate: a segment left the network (RFC 6582 3.2 step 3)
         tcp_out.output(t)
-    elif t.dupacks >= _dupthresh(t) and t.s_una >= t.s_recover:
+        return
+    # the threshold: 3 (RFC 5681), or fewer with under 4 segments out and nothing new to send
+    # (RFC 5827 early retransmit, so a 2-segment window (2 KB rings) recovers without an RTO);
+    # with new data to send, limited transmit brings more duplicate ACKs
+    mss = t.mss
+    flight = t.s_max - t.s_una
+    oseg = (flight + mss - 1) // mss
+    thresh = 3
+    if oseg < 4 and not (t.tx_len - t.s_nxt + t.s_una > 0 and t.snd_wnd - flight > 0):
+        thresh = oseg - 1 if oseg > 1 else 1
+    if t.dupacks >= thresh and t.s_una >= t.s_recover:
         # RFC 6582 asks for SND.UNA > recover; >= lets a loss of the first segment sent after
         # the previous recovery be repaired at once (2-segment windows hit that often)
         c[_TCP_FAST_RETRANSMIT] += 1
@@ -579,20 +596,6 @@ def _dupack(t):
             c[_TCP_LIMITED_TRANSMIT] += 1
             t.lt_bytes += t.s_max - before
         t.cwnd -= extra
-
-
-def _dupthresh(t):
-    """3 (RFC 5681), or fewer with under 4 segments out and nothing new to send: RFC 5827
-    early retransmit, so a 2-segment window (2 KB rings) recovers without an RTO."""
-    mss = t.mss
-    flight = t.s_max - t.s_una
-    oseg = (flight + mss - 1) // mss
-    if oseg >= 4:
-        return 3
-    unsent = t.tx_len - t.s_nxt + t.s_una
-    if unsent > 0 and t.snd_wnd - flight > 0:
-        return 3  # new data can go (limited transmit) and bring more duplicate ACKs
-    return oseg - 1 if oseg > 1 else 1
 
 
 def _ack_advanced(t, ack):

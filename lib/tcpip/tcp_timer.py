@@ -56,7 +56,23 @@ def on_timer(t):
         set_timer(t, t.rto)
         return
     if t.tlp_armed:
-        _tail_loss_probe(t)
+        # RFC 8985 7.3 tail loss probe: resend the last segment so that its ACK (or duplicate
+        # ACK) shows a lost tail quickly, instead of waiting for the RTO. One probe per episode.
+        t.tlp_armed = False
+        t.tlp_out = True
+        flight = t.s_max - t.s_una
+        if flight <= 0:
+            return
+        data = t.tx_len if t.tx_len < flight else flight  # data bytes out (FIN excluded)
+        fin = flight > data
+        n = data if data < t.mss else t.mss
+        t.rtt_timing = False  # Karn
+        t.stack.cnt[_TCP_TLP_PROBE] += 1
+        if n > 0:
+            tcp_out.emit(t, t.s_una + data - n, _ACK | _PSH | _FIN if fin else _ACK | _PSH, data - n, n)
+        else:
+            tcp_out.emit(t, t.s_max - 1, _ACK | _FIN, 0, 0)
+        set_timer(t, t.rto)
         return
     flight = t.s_max - t.s_una
     if flight == 0 or (t.snd_wnd == 0 and t.tx_len > 0):
@@ -112,26 +128,6 @@ def on_timer(t):
         set_timer(t, t.rto)
 
 
-def _tail_loss_probe(t):
-    """RFC 8985 7.3: resend the last segment so that its ACK (or duplicate ACK) shows a lost
-    tail quickly, instead of waiting for the RTO. One probe per episode."""
-    t.tlp_armed = False
-    t.tlp_out = True
-    flight = t.s_max - t.s_una
-    if flight <= 0:
-        return
-    data = t.tx_len if t.tx_len < flight else flight  # data bytes out (FIN excluded)
-    fin = flight > data
-    n = data if data < t.mss else t.mss
-    t.rtt_timing = False  # Karn
-    t.stack.cnt[_TCP_TLP_PROBE] += 1
-    if n > 0:
-        tcp_out.emit(t, t.s_una + data - n, _ACK | _PSH | _FIN if fin else _ACK | _PSH, data - n, n)
-    else:
-        tcp_out.emit(t, t.s_max - 1, _ACK | _FIN, 0, 0)
-    set_timer(t, t.rto)
-
-
 def half_flight(t):
     """RFC 5681 eq. (4): max(FlightSize / 2, 2 * SMSS), without what limited transmit sent."""
     h = (t.s_max - t.s_una - t.lt_bytes) >> 1
@@ -146,7 +142,7 @@ def on_delack(t):
         return
     if t.ack_owed:
         tcp_out.send_ack(t)
-    elif t.wupd and t.r_nxt == t.r_wupd and t.rx_window() > 0:
+    elif t.wupd and t.r_nxt == t.r_wupd and t.rx_size > t.rx_len:
         t.stack.cnt[_TCP_WINDOW_UPDATE_RESENT] += 1
         tcp_out.send_ack(t)
     t.wupd = False

@@ -241,7 +241,9 @@ class W5500:
         n = total - 2
         if n > len(buf):
             c[_RX_DROPPED_TOO_BIG] += 1
-            self._skip(rd, total, left)
+            self._rd = (rd + total) & 0xFFFF  # passed over (the next header is read anew)
+            self._avail = 0
+            self._release()
             self._rx_more = True
             return 0
         # the frame, and the next one's length header when the poll counted that frame too
@@ -369,12 +371,6 @@ class W5500:
         w[at] = rd >> 8
         w[at + 1] = rd & 0xFF
         self._run(ch)
-
-    def _skip(self, rd, total, left):
-        """Pass over a frame too big for the caller's buffer (the next header read anew)."""
-        self._rd = (rd + total) & 0xFFFF
-        self._avail = 0
-        self._release()
 
     def send(self, buf, n):
         """Transmit the first n bytes of buf as one frame. Never raises; drops are counted."""
