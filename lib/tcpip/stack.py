@@ -317,39 +317,38 @@ class Stack:
                 udp = self.udp  # a datagram to us: the UDP layer answers (port unreachable)
             udp.input(buf, _IP, _IP + hl, total - hl)
         elif proto == _PROTO_ICMP:
-            self._icmp_input(buf, _IP + hl, total - hl)
-        else:
-            c[_IP_DROP_PROTO] += 1
-
-    def _icmp_input(self, buf, off, n):
-        c = self.cnt
-        c[_ICMP_RX] += 1
-        if n < 8:
-            c[_ICMP_DROP_SHORT] += 1
-            return
-        if checksum(buf, off, off + n) != 0:
-            c[_ICMP_DROP_BAD_CHECKSUM] += 1
-            return
-        t = buf[off]
-        if t == 8:
-            # echo request -> echo reply (RFC 792): same identifier, sequence and data
-            if _L4 + n > len(self.tx):
+            off = _IP + hl
+            n = total - hl
+            c = self.cnt
+            c[_ICMP_RX] += 1
+            if n < 8:
                 c[_ICMP_DROP_SHORT] += 1
                 return
-            f = self.tx
-            mem.copy(f, _L4, buf, off, n)
-            f[_L4] = 0
-            f[_L4 + 2] = 0
-            f[_L4 + 3] = 0
-            cs = checksum(f, _L4, _L4 + n)
-            f[_L4 + 2] = cs >> 8
-            f[_L4 + 3] = cs & 0xFF
-            c[_ICMP_ECHO_REPLY_SENT] += 1
-            self.ip_output(buf, _IP + 12, self.route.addr, 0, _PROTO_ICMP, n)
-        elif t == 3 or t == 11:
-            call("tcpip.cold", "icmp_error", self, buf, off, n)  # rare: loaded for it (tcpip.cold)
+            if checksum(buf, off, off + n) != 0:
+                c[_ICMP_DROP_BAD_CHECKSUM] += 1
+                return
+            t = buf[off]
+            if t == 8:
+                # echo request -> echo reply (RFC 792): same identifier, sequence and data
+                if _L4 + n > len(self.tx):
+                    c[_ICMP_DROP_SHORT] += 1
+                    return
+                f = self.tx
+                mem.copy(f, _L4, buf, off, n)
+                f[_L4] = 0
+                f[_L4 + 2] = 0
+                f[_L4 + 3] = 0
+                cs = checksum(f, _L4, _L4 + n)
+                f[_L4 + 2] = cs >> 8
+                f[_L4 + 3] = cs & 0xFF
+                c[_ICMP_ECHO_REPLY_SENT] += 1
+                self.ip_output(buf, _IP + 12, self.route.addr, 0, _PROTO_ICMP, n)
+            elif t == 3 or t == 11:
+                call("tcpip.cold", "icmp_error", self, buf, off, n)  # rare: loaded for it (tcpip.cold)
+            else:
+                c[_ICMP_DROP_TYPE] += 1
         else:
-            c[_ICMP_DROP_TYPE] += 1
+            c[_IP_DROP_PROTO] += 1
 
     # -- output ----------------------------------------------------------------------------------
     def send_frame(self, buf, n):

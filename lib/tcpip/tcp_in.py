@@ -326,28 +326,6 @@ def _ooo_store(t, seq, buf, off, n):
     c[_TCP_OOO_QUEUED] += 1
 
 
-def _ooo_advance(t):
-    """rcv_nxt moved: absorb the ranges it reached (their bytes are already in the ring)."""
-    o = t.ooo
-    i = 0
-    while i < t.ooo_n:
-        s = o[2 * i]
-        if s <= t.r_nxt:
-            e = o[2 * i + 1]
-            if e > t.r_nxt:
-                n = e - t.r_nxt
-                t.rx_len += n
-                t.r_nxt = e
-                t.stack.cnt[_TCP_RX_BYTES] += n
-            t.ooo_n -= 1
-            last = t.ooo_n
-            o[2 * i] = o[2 * last]
-            o[2 * i + 1] = o[2 * last + 1]
-            i = 0  # rcv_nxt moved again: look at every range anew
-        else:
-            i += 1
-
-
 def _fin_in(t):
     """The peer's FIN, in order: consume it, move state (RFC 9293 3.10.7.4, eighth)."""
     t.r_nxt += 1
@@ -521,7 +499,24 @@ def _input_synchronized(t, buf, ip_off, off, hl, plen):
             had_holes = t.ooo_n
             took = _take_data(t, buf, off + hl + d, plen - d)
             if had_holes:
-                _ooo_advance(t)
+                # rcv_nxt moved: absorb the ranges it reached (their bytes are in the ring)
+                o = t.ooo
+                i = 0
+                while i < t.ooo_n:
+                    s = o[2 * i]
+                    if s <= t.r_nxt:
+                        e = o[2 * i + 1]
+                        if e > t.r_nxt:
+                            t.rx_len += e - t.r_nxt
+                            c[_TCP_RX_BYTES] += e - t.r_nxt
+                            t.r_nxt = e
+                        t.ooo_n -= 1
+                        last = t.ooo_n
+                        o[2 * i] = o[2 * last]
+                        o[2 * i + 1] = o[2 * last + 1]
+                        i = 0  # rcv_nxt moved again: look at every range anew
+                    else:
+                        i += 1
                 ack_now = True  # a hole filled: ACK at once (RFC 5681 4.2)
             if took < plen - d:
                 # the ring is full (a zero-window probe, or more than we offered): what did
