@@ -3,7 +3,9 @@ shown or read by name, so a board that only counts keeps none of this text in it
 
 # The stack's counters in index order (the _ETH_*, _ARP_*, _IP_*, _ICMP_*, _TCP_* and _UDP_*
 # constants of stack, arp, tcp* and udp): Ethernet, ARP, IPv4, ICMP, TCP, UDP (udp_rx and
-# udp_no_port count also the datagrams that came while no UDP layer existed).
+# udp_no_port count also the datagrams that came while no UDP layer existed). tcp_rx_bytes and
+# tcp_tx_bytes wrap once past 2**29 (512 MiB): on a 32-bit port an int from 2**30 on is a heap
+# object, and counting into one would allocate at every segment.
 NAMES = (
     "eth_rx eth_tx eth_drop_short eth_drop_not_for_us eth_drop_ethertype eth_drop_exception "
     "arp_rx arp_drop_malformed arp_drop_not_for_us arp_request_sent arp_reply_sent arp_resolved "

@@ -60,6 +60,7 @@ _SYN = const(2)
 _RST = const(4)
 _ACK = const(16)
 
+_WRAP = const(0x20000000)  # byte counters wrap once past 2**29 (small ints on a 32-bit port)
 _MIN_SND_MSS = const(48)  # Linux net.ipv4.tcp_min_snd_mss
 _RTO_FALLBACK_MS = const(3000)  # RFC 6298 5.7
 _DATA = const(54)  # payload offset in a frame that matched the prediction (no IP / TCP options)
@@ -111,7 +112,8 @@ def fast_input(t, buf, r):
     t.rx_len = rl + plen
     seq += plen
     t.r_nxt = seq
-    c[_TCP_RX_BYTES] += plen
+    v = c[_TCP_RX_BYTES]  # wraps past 2**29: a small int on a 32-bit port (no heap)
+    c[_TCP_RX_BYTES] = (v if v < _WRAP else v - _WRAP) + plen
     if seq > t.rebase_at:
         t.tcp.hot = None
     owed = t.ack_owed + plen
@@ -266,7 +268,9 @@ def _take_data(t, buf, off, n):
     ring_write(t.rx, size, (t.rx_head + t.rx_len) % size, buf, off, n)
     t.rx_len += n
     t.r_nxt += n
-    t.stack.cnt[_TCP_RX_BYTES] += n
+    c = t.stack.cnt
+    v = c[_TCP_RX_BYTES]  # wraps past 2**29, as in fast_input
+    c[_TCP_RX_BYTES] = (v if v < _WRAP else v - _WRAP) + n
     return n
 
 
@@ -508,7 +512,8 @@ def _input_synchronized(t, buf, ip_off, off, hl, plen):
                         e = o[2 * i + 1]
                         if e > t.r_nxt:
                             t.rx_len += e - t.r_nxt
-                            c[_TCP_RX_BYTES] += e - t.r_nxt
+                            v = c[_TCP_RX_BYTES]  # wraps past 2**29, as in fast_input
+                            c[_TCP_RX_BYTES] = (v if v < _WRAP else v - _WRAP) + e - t.r_nxt
                             t.r_nxt = e
                         t.ooo_n -= 1
                         last = t.ooo_n

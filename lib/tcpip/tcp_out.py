@@ -40,6 +40,7 @@ _RST = const(4)
 _PSH = const(8)
 _ACK = const(16)
 
+_WRAP = const(0x20000000)  # byte counters wrap once past 2**29 (small ints on a 32-bit port)
 _L4 = const(34)  # TCP header offset in the stack's transmit buffer (Ethernet 14 + IPv4 20)
 _DATA = const(54)  # payload offset of a segment without options (fastpath.HEADERS_LEN)
 _PROTO_TCP = const(6)
@@ -369,7 +370,9 @@ def output(t, cork=False):
                 if t.fin_pending:
                     flags = _ACK | _PSH | _FIN  # piggyback the FIN on the last data
             emit(t, nxt, flags, flight, n)
-            t.stack.cnt[_TCP_TX_BYTES] += n
+            c = t.stack.cnt
+            v = c[_TCP_TX_BYTES]  # wraps past 2**29: a small int on a 32-bit port (no heap)
+            c[_TCP_TX_BYTES] = (v if v < _WRAP else v - _WRAP) + n
             smax = t.s_max
             if nxt == smax:
                 new = True

@@ -969,3 +969,21 @@ def test_zero_window_probe_into_a_full_ring_is_acked_at_once():
     expect(h, ACK, 0, 1000, window=0)
     assert tcb.rx_len == before and not tcb.delack_on
     assert h.stack.counters.tcp_rx_buffer_full == 1
+
+
+def test_byte_counters_stay_small_ints_past_2_29_bytes():
+    # tcp_rx_bytes / tcp_tx_bytes count modulo 2**29: on a 32-bit port an int from 2**30 on is a
+    # heap object, and adding to one would allocate on every segment after the first GiB
+    h, tcb = setup()
+    c = h.stack.cnt
+    names = h.stack.counters
+    near = (1 << 29) - 10
+    c[names.index("tcp_rx_bytes")] = near
+    c[names.index("tcp_tx_bytes")] = near
+    for k in (1, 2):
+        peer(h, tcb, ack=100 * (k - 1), seq=100 * (k - 1), payload=b"x" * 100)
+        assert tcb.send(b"y" * 100, 0, 100) == 100
+        h.take()
+        # past 2**29 the next count wraps (so the value stays below 2**29 + one segment)
+        want = near + 100 if k == 1 else near + 200 - (1 << 29)
+        assert names.tcp_rx_bytes == want and names.tcp_tx_bytes == want, k
