@@ -241,25 +241,7 @@ def emit(t, seq, flags, data_off, data_len):
         f[_L4 + 26] = 4
         f[_L4 + 27] = 2
     elif sack:
-        # NOP NOP SACK with `sack` blocks; the block holding the latest segment first (RFC 2018 4)
-        f[_L4 + 20] = 1
-        f[_L4 + 21] = 1
-        f[_L4 + 22] = 5
-        f[_L4 + 23] = 2 + 8 * sack
-        o = t.ooo
-        j = 0
-        for k in range(t.ooo_n):
-            if o[2 * k] <= t.r_sack and t.r_sack < o[2 * k + 1]:
-                j = k
-                break
-        p = _L4 + 24
-        for _ in range(sack):
-            rel_write(f, p, t.r_bhi, t.r_blo, o[2 * j])
-            rel_write(f, p + 4, t.r_bhi, t.r_blo, o[2 * j + 1])
-            p += 8
-            j += 1
-            if j == t.ooo_n:
-                j = 0
+        _sack_blocks(t, f, _L4 + 20, sack)
     if data_len:
         _payload(t, f, _L4 + hl, data_off, data_len)
     n = hl + data_len
@@ -279,6 +261,30 @@ def _payload(t, f, at, data_off, n):
             f[i] = 0
         return
     ring_read(f, at, t.tx, t.tx_size, (t.tx_head + data_off) % t.tx_size, n)
+
+
+def _sack_blocks(t, f, i, k):
+    """NOP NOP SACK with k blocks; the block holding the latest segment first (RFC 2018 4). (Not
+    inlined in emit: its locals would make emit's frame, taken from the heap at every call,
+    bigger still; see docs/ARCHITECTURE.md, "What things cost on an RP2040".)"""
+    f[i] = 1
+    f[i + 1] = 1
+    f[i + 2] = 5
+    f[i + 3] = 2 + 8 * k
+    o = t.ooo
+    j = 0
+    for m in range(t.ooo_n):
+        if o[2 * m] <= t.r_sack and t.r_sack < o[2 * m + 1]:
+            j = m
+            break
+    p = i + 4
+    for _ in range(k):
+        rel_write(f, p, t.r_bhi, t.r_blo, o[2 * j])
+        rel_write(f, p + 4, t.r_bhi, t.r_blo, o[2 * j + 1])
+        p += 8
+        j += 1
+        if j == t.ooo_n:
+            j = 0
 
 
 def send_ack(t):

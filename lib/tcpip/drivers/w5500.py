@@ -223,61 +223,15 @@ class W5500:
         """One received frame into buf; its length, or 0 when none is waiting. Never raises."""
         if self._txing:
             self._bus()
-        c = self._cnt
         if self._ahead:
-            # the frame read ahead: into buf, and the next one started
-            if self._ahead == 1:
-                self._dma.finish()
-                self._cs(1)
-            self._ahead = 0
-            n = self._an
-            d = self._drx
-            if self._avail:
-                self._next = (d[n] << 8) | d[n + 1]
-            if n > len(buf):
-                c[_RX_DROPPED_TOO_BIG] += 1
-                n = 0
-            else:
-                mem.copy(buf, 0, d, 0, n)
-                c[_RX_FRAMES] += 1
-            if self._avail:
-                self._read_ahead()
-            else:
-                self._release()
-            return n
+            return self._take_ahead(buf)
         avail = self._avail
         if not avail:
-            # poll [Sn_CR, Sn_RX_RSR twice, the length header at RX_RD]: the bytes of complete
-            # frames that wait, and the first one's length
-            p = self._rxp
-            r = p[1]
-            at = self._o_len - 3
-            rd = self._rd
-            p[0][at] = rd >> 8
-            p[0][at + 1] = rd & 0xFF
-            o = self._o_rsr
-            o2 = self._o_rsr2
-            for _ in range(_RSR_TRIES):
-                self._run(p)
-                if r[self._o_cr]:
-                    c[_RX_CMD_BUSY] += 1  # the last RECV not taken yet: Sn_RX_RSR would be stale
-                    self._rx_more = True
-                    return 0
-                avail = (r[o] << 8) | r[o + 1]
-                # DS 4.2 Sn_RX_RSR changes while a frame arrives: trust it when two reads agree
-                # (ioLibrary getSn_RX_RSR)
-                if avail == (r[o2] << 8) | r[o2 + 1]:
-                    break
-                c[_RX_RSR_UNSTABLE] += 1
-            else:
-                self._rx_more = True
-                return 0
+            avail = self._poll()
             if not avail:
                 return 0
-            o = self._o_len
-            self._next = (r[o] << 8) | r[o + 1]  # MACRAW: 2-byte length that counts itself
-            self._avail = avail
         total = self._next
+        c = self._cnt
         if total < _MIN_FRAME + 2 or total > _MAX_FRAME + 2 or total > avail:
             c[_RX_MALFORMED_RESET] += 1  # out of step with the chip: start socket 0 afresh
             self._reopen()
@@ -349,6 +303,63 @@ class W5500:
         self._an = n
         self._rd = (rd + total) & 0xFFFF
         self._avail = left if more else 0
+
+    def _take_ahead(self, buf):
+        """The frame read ahead: into buf, and the next one started."""
+        if self._ahead == 1:
+            self._dma.finish()
+            self._cs(1)
+        self._ahead = 0
+        n = self._an
+        d = self._drx
+        if self._avail:
+            self._next = (d[n] << 8) | d[n + 1]
+        c = self._cnt
+        if n > len(buf):
+            c[_RX_DROPPED_TOO_BIG] += 1
+            n = 0
+        else:
+            mem.copy(buf, 0, d, 0, n)
+            c[_RX_FRAMES] += 1
+        if self._avail:
+            self._read_ahead()
+        else:
+            self._release()
+        return n
+
+    def _poll(self):
+        """[Sn_CR, Sn_RX_RSR twice, the length header at RX_RD]: bytes of complete frames that
+        wait (and self._next), or 0."""
+        c = self._cnt
+        p = self._rxp
+        w = p[0]
+        r = p[1]
+        at = self._o_len - 3
+        rd = self._rd
+        w[at] = rd >> 8
+        w[at + 1] = rd & 0xFF
+        o = self._o_rsr
+        o2 = self._o_rsr2
+        for _ in range(_RSR_TRIES):
+            self._run(p)
+            if r[self._o_cr]:
+                c[_RX_CMD_BUSY] += 1  # the last RECV not taken yet: Sn_RX_RSR would be stale
+                self._rx_more = True
+                return 0
+            rsr = (r[o] << 8) | r[o + 1]
+            # DS 4.2 Sn_RX_RSR changes while a frame arrives: trust it when two reads agree
+            # (ioLibrary getSn_RX_RSR)
+            if rsr == (r[o2] << 8) | r[o2 + 1]:
+                break
+            c[_RX_RSR_UNSTABLE] += 1
+        else:
+            self._rx_more = True
+            return 0
+        if rsr:
+            o = self._o_len
+            self._next = (r[o] << 8) | r[o + 1]  # MACRAW: 2-byte length that counts itself
+            self._avail = rsr
+        return rsr
 
     def _release(self):
         """Sn_RX_RD past what was read, then RECV (DS 4.2 Sn_RX_RD steps 3-4): the chip may
@@ -435,11 +446,18 @@ class W5500:
                 c[_TX_FRAMES] += 1
                 return
             cs(1)
-        # the last SEND not done or the last command not taken yet: poll (bounded; sleeping 1 ms
-        # between polls after the first few), recover from a SEND_OK that never comes, drop a
-        # frame at once while the link is down (no SEND_OK then: ESP-IDF's W5500 driver does the
-        # same)
+        self._send_slow(wr, n)
+
+    def _send_slow(self, wr, n):
+        """The last SEND not done or the last command not taken yet: poll (bounded; sleeping 1 ms
+        between polls after the first few), recover from a SEND_OK that never comes, drop a frame
+        at once while the link is down (no SEND_OK then: ESP-IDF's W5500 driver does the same)."""
+        c = self._cnt
         clock = self.clock
+        ch = self._txc
+        r = ch[1]
+        o_ir = ch[2][0]
+        o_cr = ch[2][1]
         pending = self._tx_pending
         polls = 0
         start = clock.ticks_ms()
