@@ -69,8 +69,10 @@ def absolute_properties(cls):
     values; MicroPython uses Tcb.__getattr__ instead, as a class with a property makes every
     attribute store to its instances slower there, while __getattr__ stops CPython 3.11+
     specializing attribute access). snd_nxt can be set (tests)."""
+    from tcpip.wire.tcp import seq_diff
+
     def set_snd_nxt(self, v):
-        self.s_nxt = ((v - (self.s_bhi << 16 | self.s_blo) + 0x80000000) & 0xFFFFFFFF) - 0x80000000
+        self.s_nxt = seq_diff(v, self.s_bhi << 16 | self.s_blo)
 
     cls.snd_una = property(lambda self: self._absolute("snd_una"))
     cls.snd_nxt = property(lambda self: self._absolute("snd_nxt"), set_snd_nxt)

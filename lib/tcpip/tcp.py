@@ -27,10 +27,9 @@ from tcpip.ports import PortAllocator
 from tcpip.isn import IsnGenerator
 from tcpip.fastpath import TEMPLATE_LEN
 from tcpip.tcp_core import NO_RING
-from tcpip.wire import tcp as wtcp
 from tcpip.tcp_core import (  # noqa: F401 (the states are this module's API too)
     CLOSED, SYN_SENT, SYN_RECEIVED, ESTABLISHED, FIN_WAIT_1, FIN_WAIT_2, CLOSING, TIME_WAIT,
-    CLOSE_WAIT, LAST_ACK, STATE_NAMES, arm_aux, done, rel_read, release_rx, release_tx, set_timer,
+    CLOSE_WAIT, LAST_ACK, STATE_NAMES, arm_aux, done, release_rx, release_tx, set_timer,
     shift, trace)
 from tcpip import tcp_in
 from tcpip import tcp_out

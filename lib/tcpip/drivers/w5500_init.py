@@ -66,7 +66,6 @@ _SOCK_CLOSED = const(0x00)
 _SOCK_MACRAW = const(0x42)
 
 _MAX_FRAME = const(1514)
-_MIN_FRAME = const(14)
 _BUF_KB = const(16)           # all 16 KB of TX and RX memory to socket 0 (DS 3.3)
 _BLOCK_SHIFT = const(5)       # transfers in 32-byte blocks (views made once)
 _BLOCKS = const(48)           # 48 * 32 = 1536 >= 3 + 1514 (send) and 1514 + 2 (receive)
@@ -76,10 +75,8 @@ _TX_BUF = const(1541)         # 1 + 32 * 48 + 4 for the views over it
 _DMA_MIN = const(512)          # frames moved by DMA from this size on (a smaller one costs less
                                # by machine.SPI than the DMA set-up saves)
 _DTX_OFF = const(6)            # a frame in _dtx: the SPI header at [3:6], the frame from 6 (even)
-_RSR_TRIES = const(8)         # reads of Sn_RX_RSR until two agree (ioLibrary getSn_RX_RSR)
 _SPIN_POLLS = const(32)       # polls before waits start sleeping 1 ms between polls
 _MAX_POLLS = const(2000)
-_TX_WAIT_MS = const(20)       # SEND_OK / free space: 1514 B take 1.2 ms at 10 Mbit/s
 _CMD_WAIT_MS = const(50)      # Sn_CR back to 0, Sn_SR reaching a state, MR_RST clearing
 
 
