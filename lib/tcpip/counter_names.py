@@ -3,7 +3,8 @@ shown or read by name, so a board that only counts keeps none of this text in it
 
 # The stack's counters in index order (the _ETH_*, _ARP_*, _IP_*, _ICMP_*, _TCP_* and _UDP_*
 # constants of stack, arp, tcp* and udp): Ethernet, ARP, IPv4, ICMP, TCP, UDP (udp_rx and
-# udp_no_port count also the datagrams that came while no UDP layer existed). tcp_rx_bytes and
+# udp_no_port count also the datagrams that came while no UDP layer existed), then the later
+# additions (ARP eviction and locktime, TCP hardening, PMTU). tcp_rx_bytes and
 # tcp_tx_bytes wrap once past 2**29 (512 MiB): on a 32-bit port an int from 2**30 on is a heap
 # object, and counting into one would allocate at every segment.
 NAMES = (
@@ -27,5 +28,7 @@ NAMES = (
     "tcp_ack_too_old tcp_ack_ratelimited tcp_tlp_probe tcp_window_update_resent "
     "tcp_limited_transmit "
     "udp_rx udp_no_port udp_tx udp_drop_short udp_drop_bad_length udp_drop_bad_checksum "
-    "udp_port_unreach_sent udp_port_unreach_ratelimited udp_icmp_error"
+    "udp_port_unreach_sent udp_port_unreach_ratelimited udp_icmp_error "
+    "arp_evicted arp_update_locked tcp_drop_not_unicast tcp_ooo_purged tcp_tw_overflow "
+    "tcp_conn_limit tcp_pmtu_reduced tcp_pmtu_ignored"
 )
