@@ -28,6 +28,10 @@ _ARP_RESOLVED = const(11)
 _ARP_RESOLVE_FAILED = const(12)
 _ARP_QUEUE_OVERFLOW = const(13)
 _ARP_CACHE_FULL = const(14)
+_ARP_EVICTED = const(88)
+_ARP_UPDATE_LOCKED = const(89)
+_KEEP_MS = const(5000)        # an entry confirmed or used this recently is kept from weak requests
+_LOCK_MS = const(1000)        # a confirmed entry's MAC is not replaced this soon (Linux locktime)
 
 _ETH_LEN = const(14)          # Ethernet header length
 _ETHERTYPE_ARP = const(0x0806)
@@ -141,22 +145,70 @@ class ArpCache:
         self.used[i] = now
         return self.macs[i]
 
-    def _allocate(self, now):
-        """A free entry, else the least recently used REACHABLE one (never an INCOMPLETE one);
-        -1 when every entry is being resolved."""
+    def _in_use(self, i):
+        """Entry i is a connection's next hop: its peer, or the gateway of an off-link one (Linux
+        never evicts a neighbour something holds a reference to; ours are found when needed)."""
+        s = self.stack
+        ip = self.ip
+        o = 4 * i
+        r = s.route
+        gw = r.gateway
+        via = gw is not None and mem.equal(ip, o, gw, 0, 4)
+        for t in s.tcp.tcbs:
+            a = t.remote_addr
+            if mem.equal(a, 0, ip, o, 4) or (via and not r.on_link(a, 0)):
+                return True
+        return False
+
+    def _allocate(self, now, weak):
+        """An entry for a new neighbour: a free one, else one given up, -1 (counted) when none may
+        be. Whom it is for decides what may go (docs/ARCHITECTURE.md, "ARP under pressure"):
+        - weak (a reply to traffic someone else started: ICMP, a RST, an ARP request's sender):
+          an INCOMPLETE entry no connection needs, else a REACHABLE one no connection needs and
+          not confirmed or used for _KEEP_MS (Linux's neighbour GC spares entries updated in the
+          last 5 s);
+        - our own traffic: the same first, then any REACHABLE entry no connection needs, then the
+          least recently used REACHABLE one a connection needs (re-resolved when it next sends);
+          never an entry that is being resolved for a connection."""
         st = self.state
-        victim = -1
         for i in range(len(st)):
             if st[i] == FREE:
                 return i
+        used = self.used
+        victim = -1
+        rank = 4  # 1: INCOMPLETE, unneeded; 2: REACHABLE, unneeded; 3: REACHABLE, needed
         for i in range(len(st)):
-            if st[i] == REACHABLE and (victim < 0 or ticks_diff(self.used[i], self.used[victim]) < 0):
+            if self._in_use(i):
+                if weak or st[i] != REACHABLE:
+                    continue
+                r = 3
+            elif st[i] == INCOMPLETE:
+                r = 1
+            else:
+                if weak and ticks_diff(now, used[i]) < _KEEP_MS:
+                    continue
+                r = 2
+            if r < rank or (r == rank and ticks_diff(used[i], used[victim]) < 0):
                 victim = i
+                rank = r
+        c = self.stack.cnt
         if victim < 0:
-            self.stack.cnt[_ARP_CACHE_FULL] += 1
-        else:
-            self.stack.route.gen += 1  # a neighbour's entry goes: templates built for it too
+            c[_ARP_CACHE_FULL] += 1
+            return -1
+        c[_ARP_EVICTED] += 1
+        if st[victim] == INCOMPLETE:
+            self._drop_queued(victim)
+        st[victim] = FREE
+        self.stack.route.gen += 1  # a neighbour's entry goes: templates built for it too
         return victim
+
+    def _drop_queued(self, i):
+        """The frames waiting for entry i's address are dropped."""
+        qlen = self.qlen
+        for j in range(len(qlen)):
+            if qlen[j] and mem.equal(self.qhop, 4 * j, self.ip, 4 * i, 4):
+                qlen[j] = 0
+                self.qbuf[j] = None
 
     def _learn(self, i, buf, spa, sha, now):
         """Entry i REACHABLE: the IPv4 address at buf[spa], the MAC at buf[sha]."""
@@ -200,10 +252,16 @@ class ArpCache:
         mem.copy(self.qhop, 4 * j, next_hop, nh_off, 4)
         i = self._find(next_hop, nh_off)
         if i < 0:
-            i = self._allocate(now)
+            # a reply to traffic someone else started (ICMP: echo replies, errors; a TCP RST) may
+            # not push out what our connections need
+            p = frame[23]
+            weak = p == 1 or (p == 6 and frame[27 + (frame[14] & 0x0F) * 4] & 0x04)
+            i = self._allocate(now, weak)
             if i < 0:
                 qlen[j] = 0
                 qbuf[j] = None
+                if not weak:
+                    self._ask(next_hop, nh_off)  # the frame is lost, but its next hop is asked for
                 return
             self.state[i] = INCOMPLETE
             self._resolving = True
@@ -213,18 +271,21 @@ class ArpCache:
             self._request(i, now)
 
     def _request(self, i, now):
+        self._ask(self.ip, 4 * i)
+        self.requests[i] += 1
+        self.deadline[i] = ticks_add(now, self.retry_ms)
+
+    def _ask(self, buf, off):
+        """Broadcast an ARP request for the IPv4 address at buf[off:off+4]."""
         s = self.stack
         f = self.frame
-        ip = self.ip
         emit_header(f, 0, BROADCAST, s.mac, _ETHERTYPE_ARP)
         emit(f, _ETH_LEN, _OP_REQUEST, s.mac, s.route.addr, _ZERO_MAC, _ZERO_MAC)
-        mem.copy(f, _ETH_LEN + _TPA, ip, 4 * i, 4)
+        mem.copy(f, _ETH_LEN + _TPA, buf, off, 4)
         s.send_frame(f, ARP_FRAME_LEN)
         s.cnt[_ARP_REQUEST_SENT] += 1
         if s.trace is not None:
-            s.trace("arp-request", None, ipv4.ntoa(ip, 4 * i))
-        self.requests[i] += 1
-        self.deadline[i] = ticks_add(now, self.retry_ms)
+            s.trace("arp-request", None, ipv4.ntoa(buf, off))
 
     def poll(self, now):
         # once a second also drop expired REACHABLE entries: one left 2**29 ms past its expiry
@@ -248,11 +309,7 @@ class ArpCache:
                     # the stack is told (tcpip.cold.neighbour_failed)
                     s = self.stack
                     s.cnt[_ARP_RESOLVE_FAILED] += 1
-                    qlen = self.qlen
-                    for j in range(len(qlen)):
-                        if qlen[j] and mem.equal(self.qhop, 4 * j, self.ip, 4 * i, 4):
-                            qlen[j] = 0
-                            self.qbuf[j] = None
+                    self._drop_queued(i)
                     st[i] = FREE
                     s.route.gen += 1
                     call("tcpip.cold", "neighbour_failed", s, self.ip[4 * i:4 * i + 4])  # rare
@@ -286,10 +343,18 @@ class ArpCache:
         learn = not (buf[sha] & 1 or ipv4.is_zero(buf, spa))
         for_us = s.route.configured() and s.route.is_local(buf, off + _TPA)
         i = self._find(buf, spa) if learn else -1
+        if i >= 0 and self.state[i] == REACHABLE and not mem.equal(self.mac, 6 * i, buf, sha, 6):
+            # a new MAC for a known neighbour: taken (RFC 826 merge), unless the entry was
+            # confirmed less than _LOCK_MS ago and this is not a gratuitous ARP (sender address ==
+            # target address), which then loses the race (Linux arp locktime, 1 s)
+            if (ticks_diff(now, self.deadline[i]) + self.reachable_ms < _LOCK_MS
+                    and not mem.equal(buf, spa, buf, off + _TPA, 4)):
+                c[_ARP_UPDATE_LOCKED] += 1
+                i = -2  # neither learnt from nor allocated for; a request for us is still answered
+            else:
+                s.route.gen += 1  # the neighbour moved: templates with its old MAC are stale
         if i >= 0:
             # merge: update the existing entry (RFC 826), even if the packet is not for us
-            if not mem.equal(self.mac, 6 * i, buf, sha, 6):
-                s.route.gen += 1  # the neighbour moved: templates with its old MAC are stale
             was_incomplete = self.state[i] == INCOMPLETE
             self._learn(i, buf, spa, sha, now)
             if was_incomplete:
@@ -308,8 +373,8 @@ class ArpCache:
         if not for_us:
             c[_ARP_DROP_NOT_FOR_US] += 1
             return
-        if i < 0 and learn:
-            i = self._allocate(now)
+        if i == -1 and learn:
+            i = self._allocate(now, True)  # an unsolicited sender may not push out a needed entry
             if i >= 0:
                 self._learn(i, buf, spa, sha, now)
         if get_oper(buf, off) == _OP_REQUEST:
