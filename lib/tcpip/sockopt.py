@@ -253,6 +253,8 @@ def take_error(sock):
 
 
 def bind(sock, addr):
+    if sock.state == CLOSED:
+        raise _oserror(errors.EBADF)  # as every call after close()
     if sock.state != UNCONNECTED or sock.bound_port:
         raise _oserror(errors.EINVAL)
     host, port = parse_address(addr)
@@ -276,12 +278,16 @@ def bind(sock, addr):
 
 
 def getsockname(sock):
+    if sock.state == CLOSED:
+        raise _oserror(errors.EBADF)
     if sock.tcb is not None:
         return (ipv4.ntoa(sock.tcb.local_addr), sock.tcb.local_port)
     return (ipv4.ntoa(sock.bound_addr or b"\x00\x00\x00\x00"), sock.bound_port)
 
 
 def getpeername(sock):
+    if sock.state == CLOSED:
+        raise _oserror(errors.EBADF)
     if sock.state != CONNECTED or sock.tcb is None:
         raise _oserror(errors.ENOTCONN)
     return (ipv4.ntoa(sock.tcb.remote_addr), sock.tcb.remote_port)
