@@ -276,6 +276,10 @@ class Socket(_Base):
         if self.state == CONNECTED:
             raise _oserror(errors.EISCONN)
         if self.state == UNCONNECTED:
+            if rport == 0:
+                # no connection can reach port 0 (our own input drops any reply from it): refused
+                # at once, as BSD's in_pcbconnect (Linux would send SYNs to it)
+                raise _oserror(errors.EADDRNOTAVAIL)
             o = self._opts
             try:
                 self.tcb = self.stack.tcp.connect(self.bound_addr, self.bound_port, raddr, rport,

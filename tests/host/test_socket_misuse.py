@@ -5,6 +5,7 @@
 # would write into a bytes object without these checks.
 import sys
 
+from segment import SYN
 from tcpip import errors
 from tcpip.socket import SHUT_WR, Socket
 from segment import Harness
@@ -42,3 +43,46 @@ def test_bind_twice_is_still_einval():
     raises(errors.EINVAL, s.bind, ("0.0.0.0", 0))
     s.close()
     raises(errors.EBADF, s.bind, ("0.0.0.0", 0))
+
+
+# -- connect to port 0 (item 8) --------------------------------------------------------------------
+def _no_connection(h, s):
+    assert s.tcb is None and s.state == 0  # UNCONNECTED
+    assert h.stack.tcp.tcbs == []
+    h.advance(3000)
+    h.expect_nothing()  # no SYN, now or later
+
+
+def test_connect_to_port_zero_is_refused_at_once():
+    h = Harness()
+    s = Socket(h.stack)
+    raises(errors.EADDRNOTAVAIL, s.connect, ("192.0.2.1", 0))
+    _no_connection(h, s)
+    # the socket is still good for a real connect
+    s.setblocking(False)
+    raises(errors.EINPROGRESS, s.connect, PEER)
+    h.expect_tcp(SYN)
+
+
+def test_connect_to_port_zero_non_blocking_and_connect_ex():
+    h = Harness()
+    s = Socket(h.stack)
+    s.setblocking(False)
+    raises(errors.EADDRNOTAVAIL, s.connect, ("192.0.2.1", 0))
+    _no_connection(h, s)
+    assert s.connect_ex(("192.0.2.1", 0)) == errors.EADDRNOTAVAIL
+    s.settimeout(2)
+    assert s.connect_ex(("192.0.2.1", 0)) == errors.EADDRNOTAVAIL
+    _no_connection(h, s)
+
+
+def test_connect_to_port_zero_keeps_a_bound_port():
+    h = Harness()
+    s = Socket(h.stack)
+    s.bind(("0.0.0.0", 40000))
+    raises(errors.EADDRNOTAVAIL, s.connect, ("192.0.2.1", 0))
+    assert s.getsockname() == ("0.0.0.0", 40000)
+    s.setblocking(False)
+    raises(errors.EINPROGRESS, s.connect, PEER)
+    syn = h.expect_tcp(SYN)
+    assert syn.tcp.src_port == 40000
