@@ -5,10 +5,11 @@ after it (tcpip.call), so none of it stays in a board's heap between events (a f
 on an RP2040, at most once per such event)."""
 from tcpip import errors
 from tcpip import mem
-from tcpip.clock import ticks_diff
+from tcpip.checksum import checksum, pseudo_sum
+from tcpip.clock import ticks_add, ticks_diff
 from tcpip.tcp_core import arm_aux, done, rel_read, trace
 from tcpip import tcp_out
-from tcpip.wire.tcp import seq_gt
+from tcpip.wire.tcp import emit_header, seq_gt
 from tcpip.wire import ipv4
 
 try:
@@ -22,6 +23,10 @@ _ICMP_UNREACH_DELIVERED = const(31)
 _ICMP_UNREACH_NO_MATCH = const(32)
 _ICMP_UNREACH_IGNORED = const(33)
 _TCP_TIME_WAIT_REUSED = const(61)
+_TCP_TX = const(35)
+_TCP_RST_BLIND_DROPPED = const(49)
+_TCP_RST_RECEIVED = const(56)
+_TCP_ACK_RATELIMITED = const(75)
 _TCP_KEEPALIVE_PROBE = const(69)
 _TCP_KEEPALIVE_TIMEOUT = const(70)
 _TCP_FIN_WAIT2_TIMEOUT = const(71)
@@ -34,7 +39,12 @@ _ESTABLISHED = const(3)
 _FIN_WAIT_2 = const(5)
 _CLOSE_WAIT = const(8)
 
+_FIN = const(1)
+_SYN = const(2)
+_RST = const(4)
 _ACK = const(16)
+_L4 = const(34)  # TCP header offset in the stack's transmit buffer (tcpip.tcp_out)
+_TW_LEN = const(24)  # a TIME-WAIT record (tcpip.tcp)
 _PROTO_TCP = const(6)
 _PROTO_UDP = const(17)
 
@@ -138,20 +148,78 @@ def neighbour_failed(s, ip):
 
 # -- a connect onto a TIME-WAIT 4-tuple ------------------------------------------------------------------
 def time_wait_reuse(tcp, t, isn):
-    """__inet_check_established: the 4-tuple of a new connect is held by t in TIME-WAIT; it may be
-    reused once t is 1 s old and the new ISN (None: computed here) lies beyond everything t sent
-    (RFC 6191's test). Then t goes and True is returned."""
-    if ticks_diff(tcp.stack.now, t.time_wait_start) < tcp.config.time_wait_reuse_ms:
-        return False
-    if isn is None:
-        isn = tcp.isn.isn(t.local_addr, t.local_port, t.remote_addr, t.remote_port)
-    if not seq_gt(isn, t.snd_nxt):
-        return False
-    t.timer_on = False
-    t.state = _CLOSED
-    tcp.remove(t)
+    """__inet_check_established: the 4-tuple of a new connect is held by t in TIME-WAIT (a Tcb,
+    or the index of a record in tcp.tw); it may be reused once t is time_wait_reuse_ms old (a
+    record: since its 2 MSL last started) and the new ISN (None: computed here) lies beyond
+    everything t sent (RFC 6191's test). Then t goes and True is returned."""
+    cfg = tcp.config
+    now = tcp.stack.now
+    if isinstance(t, int):
+        k = t * _TW_LEN
+        tw = tcp.tw
+        if ticks_diff(now, tcp.tw_dl[t]) + cfg.time_wait_ms < cfg.time_wait_reuse_ms:
+            return False
+        if isn is None:
+            la = bytes(tw[k:k + 4])
+            ra = bytes(tw[k + 4:k + 8])
+            isn = tcp.isn.isn(la, tw[k + 8] << 8 | tw[k + 9], ra, tw[k + 10] << 8 | tw[k + 11])
+        if not seq_gt(isn, int.from_bytes(tw[k + 12:k + 16], "big")):
+            return False
+        tcp.tw_drop(t)
+    else:
+        if ticks_diff(now, t.time_wait_start) < cfg.time_wait_reuse_ms:
+            return False
+        if isn is None:
+            isn = tcp.isn.isn(t.local_addr, t.local_port, t.remote_addr, t.remote_port)
+        if not seq_gt(isn, t.snd_nxt):
+            return False
+        t.timer_on = False
+        t.state = _CLOSED
+        tcp.remove(t)
     tcp.stack.cnt[_TCP_TIME_WAIT_REUSED] += 1
     return True
+
+
+def tw_input(tcp, i, buf, ip_off, off, hl, plen):
+    """A segment for TIME-WAIT record i (Linux tcp_timewait_state_process, TIME_WAIT): a RST at
+    RCV.NXT ends it and any other RST is dropped; a bare ACK at RCV.NXT needs nothing; a FIN (the
+    peer's, again: our ACK was lost) is ACKed and 2 MSL starts over (RFC 9293 3.10.7.4); anything
+    else (a SYN, data, an old ACK) gets an ACK, at most one per invalid_ratelimit_ms for all
+    records together (Linux rate-limits these per record)."""
+    s = tcp.stack
+    c = s.cnt
+    tw = tcp.tw
+    k = i * _TW_LEN
+    flags = buf[off + 13]
+    at_nxt = mem.equal(buf, off + 4, tw, k + 16, 4)
+    if flags & _RST:
+        if at_nxt:
+            c[_TCP_RST_RECEIVED] += 1
+            tcp.tw_drop(i)
+        else:
+            c[_TCP_RST_BLIND_DROPPED] += 1
+        return
+    now = s.now
+    if flags & _FIN:
+        tcp.tw_dl[i] = ticks_add(now, tcp.config.time_wait_ms)  # later than tw_next: still valid
+    elif at_nxt and not plen and not flags & _SYN:
+        return
+    elif tcp.tw_oow and ticks_diff(now, tcp.tw_oow) < tcp.config.invalid_ratelimit_ms:
+        c[_TCP_ACK_RATELIMITED] += 1
+        return
+    else:
+        tcp.tw_oow = now or 1
+    # <SEQ=SND.NXT><ACK=RCV.NXT><CTL=ACK>, from the record, to the segment's sender
+    f = s.tx
+    emit_header(f, _L4, tw[k + 8] << 8 | tw[k + 9], tw[k + 10] << 8 | tw[k + 11], 0, 0, _ACK,
+                tw[k + 20] << 8 | tw[k + 21], 20)
+    mem.copy(f, _L4 + 4, tw, k + 12, 8)
+    acc = pseudo_sum(buf, ip_off + 16, buf, ip_off + 12, _PROTO_TCP, 20)
+    cs = checksum(f, _L4, _L4 + 20, acc)
+    f[_L4 + 16] = cs >> 8
+    f[_L4 + 17] = cs & 0xFF
+    c[_TCP_TX] += 1
+    s.ip_output(buf, ip_off + 12, buf, ip_off + 16, _PROTO_TCP, 20)
 
 
 # -- keep-alive (RFC 9293 3.8.4, Linux tcp_keepalive_timer) and the orphan FIN-WAIT-2 limit ----------

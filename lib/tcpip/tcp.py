@@ -50,11 +50,16 @@ _TCP_DROP_BAD_PORT = const(39)
 _TCP_NO_SOCKET_RST_SENT = const(40)
 _TCP_NO_SOCKET_RST_DROPPED = const(41)
 _TCP_ABORT_ON_CLOSE = const(72)
+_TCP_TW_OVERFLOW = const(92)
+_TCP_CONN_LIMIT = const(93)
 
 _FIN = const(1)
 _SYN = const(2)
 _RST = const(4)
 _PROTO_TCP = const(6)
+# a TIME-WAIT record in Tcp.tw: local address 4, remote address 4, local port 2, remote port 2,
+# SND.NXT 4, RCV.NXT 4 (absolute, big-endian), the window we advertised 2, spare 2
+_TW_LEN = const(24)
 
 DEFAULT_MSS = const(536)  # RFC 9293 3.7.1 / RFC 6691: assumed until the peer's SYN says otherwise
 _BIG = const(0x3FFFFFFF)  # "infinite" ssthresh, still a small int on 32-bit ports
@@ -90,6 +95,10 @@ class TcpConfig:
     prealloc_rings = 0         # connections whose rings are allocated when the stack starts
     port_low = 32768           # net.ipv4.ip_local_port_range
     port_high = 60999
+    max_connections = 16       # Tcbs at once, closing ones included: connect() then fails with
+                               # ENOBUFS (lwIP MEMP_NUM_TCP_PCB; Linux has no such limit)
+    time_wait_max = 64         # TIME-WAIT records (net.ipv4.tcp_max_tw_buckets): past it a
+                               # closed connection ends without TIME-WAIT (tcp_tw_overflow)
 
     def __init__(self, **kw):
         if kw:
@@ -411,7 +420,9 @@ class Tcb:
             release_tx(self)  # nothing to resend (the FIN carries no bytes of the ring)
         if st == SYN_SENT:
             done(self, 0)
-        elif self.rx_len > 0 and st != TIME_WAIT and st != CLOSED:
+        elif st == TIME_WAIT:
+            self.tcp.time_wait(self)  # nobody holds the Tcb any more: a record is enough
+        elif self.rx_len > 0 and st != CLOSED:
             self.stack.cnt[_TCP_ABORT_ON_CLOSE] += 1
             tcp_out.abort_with_rst(self, 0)
         elif st == ESTABLISHED or st == CLOSE_WAIT or st == SYN_RECEIVED:
@@ -471,6 +482,13 @@ class Tcp:
             self.pool.append(bytearray(self.config.tx_buffer))
             self.pool.append(bytearray(self.config.rx_buffer))
         self.pool_max = 2 * n if n > 2 else 4
+        # TIME-WAIT records (Linux inet_timewait_sock): tw_n of them, _TW_LEN bytes each in tw,
+        # deadlines (ticks) in tw_dl; none expires before tw_next. Made at the first one.
+        self.tw = None
+        self.tw_dl = None
+        self.tw_n = 0
+        self.tw_next = 0
+        self.tw_oow = 0  # when the last rate-limited ACK from a record went (tcpip.cold.tw_input)
 
     # -- rings -----------------------------------------------------------------------------------
     def ring(self, size):
@@ -496,7 +514,8 @@ class Tcp:
             return bytearray(size)
         except MemoryError:
             raise OSError(errors.ENOMEM, "no free %d-byte block for a TCP ring (gc.mem_free() "
-                          "%d): smaller rings, or TcpConfig(prealloc_rings=...)" % (size, gc.mem_free()))
+                          "%d): smaller rings, or TcpConfig(prealloc_rings=...)"
+                          % (size, gc.mem_free() if _MICROPYTHON else -1))
 
     def release(self, ring):
         """A ring its connection no longer needs: kept for the next connection (pool_max rings at
@@ -537,12 +556,106 @@ class Tcp:
         return False
 
     def _tuple_free(self, laddr, lport, raddr, rport, isn):
-        """4-tuple uniqueness (__inet_check_established): free, or held by a TIME-WAIT that is safe
-        to reuse (tcpip.cold.time_wait_reuse)."""
+        """4-tuple uniqueness (__inet_check_established): free, or held by a TIME-WAIT (a Tcb or a
+        record) that is safe to reuse (tcpip.cold.time_wait_reuse)."""
         for t in self.tcbs:
             if t.local_port == lport and t.remote_port == rport and t.remote_addr == raddr and t.local_addr == laddr:
                 return t.state == TIME_WAIT and call("tcpip.cold", "time_wait_reuse", self, t, isn)
+        if self.tw_n:
+            i = self.tw_index(laddr, 0, lport, raddr, 0, rport)
+            if i >= 0:
+                return call("tcpip.cold", "time_wait_reuse", self, i, isn)
         return True
+
+    # -- TIME-WAIT records -------------------------------------------------------------------------
+    def time_wait(self, t):
+        """t, in TIME-WAIT and closed by the application, becomes a record of the 24 bytes
+        TIME-WAIT needs (Linux inet_timewait_sock: the 4-tuple, SND.NXT, RCV.NXT, the window, the
+        deadline); the Tcb goes. Past config.time_wait_max records the connection just ends,
+        counted (Linux tcp_max_tw_buckets: "time wait bucket table overflow")."""
+        n = self.tw_n
+        dl = t.deadline
+        done(t, 0)
+        cap = self.config.time_wait_max
+        if n >= cap:
+            self.stack.cnt[_TCP_TW_OVERFLOW] += 1
+            return
+        tw = self.tw
+        if tw is None or len(tw) < (n + 1) * _TW_LEN:
+            m = 2 * n if n >= 4 else 4  # grows by doubling, up to the cap
+            if m > cap:
+                m = cap
+            b = bytearray(m * _TW_LEN)
+            d = [0] * m
+            for i in range(n):
+                d[i] = self.tw_dl[i]
+            if tw is not None:
+                mem.copy(b, 0, tw, 0, n * _TW_LEN)
+            self.tw = tw = b
+            self.tw_dl = d
+        k = n * _TW_LEN
+        mem.copy(tw, k, t.local_addr, 0, 4)
+        mem.copy(tw, k + 4, t.remote_addr, 0, 4)
+        v = t.local_port
+        tw[k + 8] = v >> 8
+        tw[k + 9] = v & 0xFF
+        v = t.remote_port
+        tw[k + 10] = v >> 8
+        tw[k + 11] = v & 0xFF
+        # base + relative, in 16-bit halves (no 32-bit ints on a board)
+        lo = t.s_blo + (t.s_nxt & 0xFFFF)
+        hi = t.s_bhi + (t.s_nxt >> 16) + (lo >> 16)
+        tw[k + 12] = (hi >> 8) & 0xFF
+        tw[k + 13] = hi & 0xFF
+        tw[k + 14] = (lo >> 8) & 0xFF
+        tw[k + 15] = lo & 0xFF
+        lo = t.r_blo + (t.r_nxt & 0xFFFF)
+        hi = t.r_bhi + (t.r_nxt >> 16) + (lo >> 16)
+        tw[k + 16] = (hi >> 8) & 0xFF
+        tw[k + 17] = hi & 0xFF
+        tw[k + 18] = (lo >> 8) & 0xFF
+        tw[k + 19] = lo & 0xFF
+        v = t.last_wnd
+        tw[k + 20] = v >> 8
+        tw[k + 21] = v & 0xFF
+        self.tw_dl[n] = dl
+        if n == 0 or ticks_diff(dl, self.tw_next) < 0:
+            self.tw_next = dl
+        self.tw_n = n + 1
+
+    def tw_index(self, la, lo, lport, ra, ro, rport):
+        """The TIME-WAIT record of local la[lo:lo+4]:lport, remote ra[ro:ro+4]:rport, or -1."""
+        tw = self.tw
+        k = 0
+        for i in range(self.tw_n):
+            if ((tw[k + 8] << 8 | tw[k + 9]) == lport and (tw[k + 10] << 8 | tw[k + 11]) == rport
+                    and mem.equal(tw, k + 4, ra, ro, 4) and mem.equal(tw, k, la, lo, 4)):
+                return i
+            k += _TW_LEN
+        return -1
+
+    def tw_drop(self, i):
+        """Record i goes (the last one takes its place)."""
+        n = self.tw_n - 1
+        if i != n:
+            mem.copy(self.tw, i * _TW_LEN, self.tw, n * _TW_LEN, _TW_LEN)
+            self.tw_dl[i] = self.tw_dl[n]
+        self.tw_n = n
+
+    def _tw_expire(self, now):
+        dl = self.tw_dl
+        nxt = now
+        first = True
+        i = 0
+        while i < self.tw_n:
+            if ticks_diff(now, dl[i]) >= 0:
+                self.tw_drop(i)
+                continue
+            if first or ticks_diff(dl[i], nxt) < 0:
+                nxt = dl[i]
+                first = False
+            i += 1
+        self.tw_next = nxt
 
     # -- connect (tcp_v4_connect) ----------------------------------------------------------------
     def connect(self, bound_addr, bound_port, raddr, rport, rx_size=None, tx_size=None):
@@ -551,6 +664,10 @@ class Tcp:
         for size in (rx_size, tx_size):
             if size is not None and not 0 < size <= 65535:
                 raise OSError(errors.EINVAL)
+        if len(self.tcbs) >= self.config.max_connections:
+            self.stack.cnt[_TCP_CONN_LIMIT] += 1
+            raise OSError(errors.ENOBUFS, "%d connections open or closing (TcpConfig max_connections)"
+                          % len(self.tcbs))
         s = self.stack
         s.now = s.clock.ticks_ms()
         route = s.route
@@ -565,24 +682,33 @@ class Tcp:
                 return not self.port_in_use(port) and self._tuple_free(laddr, port, raddr, rport, None)
 
             lport = self.ports.allocate(laddr, raddr, rport, is_free)
-        tcb = Tcb(self, laddr, lport, bytes(raddr), rport, bytes(next_hop), rx_size or 0, tx_size or 0)
-        # the send base is the ISS (relative 0)
-        iss = self.isn.isn(laddr, lport, raddr, rport)
-        tcb.iss = iss
-        tcb.s_bhi = iss >> 16
-        tcb.s_blo = iss & 0xFFFF
-        tcb.s_una = 0
-        tcb.s_nxt = 1
-        tcb.s_max = 1
-        tcb.s_sml = 1
-        tcb.s_recover = 0  # RFC 6582 3.2
-        tcb._th_bases()
-        tcb.connect_start = s.now
-        tcb.state = SYN_SENT
-        self.tcbs.append(tcb)
-        trace(tcb, "connect", None)
-        tcp_out.send_syn(tcb)
-        set_timer(tcb, tcb.rto)
+        # all or nothing: everything is allocated before the Tcb enters the table, and a
+        # MemoryError before the SYN is out takes it out again (its port, its rings)
+        tcb = None
+        try:
+            tcb = Tcb(self, laddr, lport, bytes(raddr), rport, bytes(next_hop), rx_size or 0, tx_size or 0)
+            # the send base is the ISS (relative 0)
+            iss = self.isn.isn(laddr, lport, raddr, rport)
+            tcb.iss = iss
+            tcb.s_bhi = iss >> 16
+            tcb.s_blo = iss & 0xFFFF
+            tcb.s_una = 0
+            tcb.s_nxt = 1
+            tcb.s_max = 1
+            tcb.s_sml = 1
+            tcb.s_recover = 0  # RFC 6582 3.2
+            tcb._th_bases()
+            tcb.connect_start = s.now
+            tcb.state = SYN_SENT
+            self.tcbs.append(tcb)
+            set_timer(tcb, tcb.rto)
+            trace(tcb, "connect", None)
+            tcp_out.send_syn(tcb)
+        except MemoryError:
+            if tcb is not None:
+                tcb.orphan = True
+                done(tcb, 0)  # out of the table, the rings back to the pool
+            raise OSError(errors.ENOMEM, "out of memory in connect()")
         return tcb
 
     # -- input -----------------------------------------------------------------------------------
@@ -606,6 +732,12 @@ class Tcp:
             return
         tcb = self.find(buf, ip_off, off)
         if tcb is None:
+            if self.tw_n:
+                i = self.tw_index(buf, ip_off + 16, buf[off + 2] << 8 | buf[off + 3],
+                                  buf, ip_off + 12, buf[off] << 8 | buf[off + 1])
+                if i >= 0:
+                    call("tcpip.cold", "tw_input", self, i, buf, ip_off, off, hl, n - hl)
+                    return
             self._no_socket(buf, ip_off, off, hl, n - hl)
             return
         tcp_in.input(tcb, buf, ip_off, off, hl, n - hl)
@@ -633,6 +765,8 @@ class Tcp:
 
     # -- timers ----------------------------------------------------------------------------------
     def poll(self, now):
+        if self.tw_n and ticks_diff(now, self.tw_next) >= 0:
+            self._tw_expire(now)
         tcbs = self.tcbs
         n = len(tcbs)
         i = 0
@@ -651,6 +785,10 @@ class Tcp:
             i += 1
 
     def next_deadline(self, now, best):
+        if self.tw_n:
+            d = ticks_diff(self.tw_next, now)
+            if d < best:
+                best = d
         for t in self.tcbs:
             if t.timer_on:
                 d = ticks_diff(t.deadline, now)

@@ -541,7 +541,7 @@ def _input_synchronized(t, buf, ip_off, off, hl, plen):
         if seq + plen == t.r_nxt:
             ack_now = True
             _fin_in(t)
-            if t.state == _TIME_WAIT:
+            if t.state == _TIME_WAIT or t.state == _CLOSED:  # CLOSED: it became a record
                 return
         elif seq + plen > t.r_nxt:
             t.ooo_fin = True
@@ -552,7 +552,7 @@ def _input_synchronized(t, buf, ip_off, off, hl, plen):
     if t.ooo_fin and t.r_ooo_fin == t.r_nxt and not t.fin_received:
         ack_now = True
         _fin_in(t)
-        if t.state == _TIME_WAIT:
+        if t.state == _TIME_WAIT or t.state == _CLOSED:
             return
     if tcp_out.output(t) == 0 and ack_now:
         tcp_out.send_ack(t)

@@ -178,3 +178,5 @@ def enter_time_wait(t):
     t.persist_shift = 0
     t.time_wait_start = t.stack.now
     set_timer(t, t.tcp.config.time_wait_ms)
+    if t.orphan:
+        t.tcp.time_wait(t)  # closed by the application: a 24-byte record instead of the Tcb

@@ -91,7 +91,7 @@ def test_bad_range_rejected():
 
 
 def test_connections_get_distinct_4tuples_on_the_stack():
-    h = Harness()
+    h = Harness(max_connections=30)
     ports = set()
     for _ in range(30):
         t = h.stack.tcp.connect(None, 0, PEER_IP, 80)

@@ -142,15 +142,16 @@ def test_active_close_through_time_wait():
     assert tcb.state == tcp.FIN_WAIT_2
     h.feed(h.segment(tcb, FIN | ACK, IRS + 1, tcb.iss + 2))
     h.expect_tcp(ACK, ack=IRS + 2)
-    assert tcb.state == tcp.TIME_WAIT
-    # a retransmitted FIN is ACKed again and restarts 2 MSL
+    # closed by the application: TIME-WAIT is a record now, the Tcb is gone
+    assert tcb.state == tcp.CLOSED and h.stack.tcp.tcbs == [] and h.stack.tcp.tw_n == 1
+    # a retransmitted FIN is ACKed again (from the record) and restarts 2 MSL
     h.advance(3000)
     h.feed(h.segment(tcb, FIN | ACK, IRS + 1, tcb.iss + 2))
-    h.expect_tcp(ACK, ack=IRS + 2)
+    h.expect_tcp(ACK, seq=tcb.iss + 2, ack=IRS + 2)
     h.advance(4999)
-    assert tcb.state == tcp.TIME_WAIT
+    assert h.stack.tcp.tw_n == 1
     h.advance(1)
-    assert tcb.state == tcp.CLOSED and h.stack.tcp.tcbs == []
+    assert h.stack.tcp.tw_n == 0
 
 
 def test_simultaneous_close():
@@ -161,7 +162,7 @@ def test_simultaneous_close():
     h.expect_tcp(ACK, ack=IRS + 2)
     assert tcb.state == tcp.CLOSING
     h.feed(h.segment(tcb, ACK, IRS + 2, tcb.iss + 2))
-    assert tcb.state == tcp.TIME_WAIT
+    assert tcb.state == tcp.CLOSED and h.stack.tcp.tw_n == 1  # TIME-WAIT, as a record
 
 
 def test_fin_piggybacks_on_queued_data():
@@ -257,7 +258,7 @@ def test_time_wait_tuple_reused_only_when_safe():
     h.feed(h.segment(tcb, ACK, IRS + 1, tcb.iss + 2))
     h.feed(h.segment(tcb, FIN | ACK, IRS + 1, tcb.iss + 2))
     h.take()
-    assert tcb.state == tcp.TIME_WAIT
+    assert tcb.state == tcp.CLOSED and h.stack.tcp.tw_n == 1  # TIME-WAIT, as a record
     try:
         h.stack.tcp.connect(None, 0, PEER_IP, 80)
         raise AssertionError("reused a TIME-WAIT younger than 1 s")
@@ -266,7 +267,7 @@ def test_time_wait_tuple_reused_only_when_safe():
     h.advance(1000)
     t2 = h.stack.tcp.connect(None, 0, PEER_IP, 80)
     assert t2.local_port == 45000
-    assert tcb.state == tcp.CLOSED
+    assert h.stack.tcp.tw_n == 0
     assert h.stack.counters.tcp_time_wait_reused == 1
     # its ISN lies beyond everything the old incarnation sent
     from wirerep.tcp import seq_gt
@@ -280,7 +281,10 @@ def test_time_wait_not_reused_when_isn_would_not_advance():
     h.feed(h.segment(tcb, ACK, IRS + 1, tcb.iss + 2))
     h.feed(h.segment(tcb, FIN | ACK, IRS + 1, tcb.iss + 2))
     h.advance(1000)
-    tcb.snd_nxt = (tcb.snd_nxt + 0x40000000) & 0xFFFFFFFF  # pretend the old connection sent 1 GB
+    # pretend the old connection sent 1 GB: its TIME-WAIT record's SND.NXT
+    r = h.stack.tcp.tw
+    v = (int.from_bytes(bytes(r[12:16]), "big") + 0x40000000) & 0xFFFFFFFF
+    r[12:16] = v.to_bytes(4, "big")
     try:
         h.stack.tcp.connect(None, 0, PEER_IP, 80)
         raise AssertionError("reused an unsafe TIME-WAIT")
