@@ -80,14 +80,13 @@ def equal_bytecode(a, aoff, b, boff, n):
 
 
 def copy_cpython(dst, doff, src, soff, n):
-    """copy by slice assignment; the right-hand side is made a bytes copy first when src is a
-    memoryview, which may share memory with dst."""
+    """copy between memoryviews: exactly n bytes, or ValueError when either side has fewer or
+    its items are not bytes. (A slice assignment to a bytearray resizes it when the part
+    assigned is shorter, or longer: an array of 4-byte items; a ring must never change size.)
+    CPython copies like memmove when the two share memory."""
     if n <= 0:
         return
-    part = src[soff:soff + n]
-    if type(part) is memoryview:
-        part = part.tobytes()
-    dst[doff:doff + n] = part
+    memoryview(dst)[doff:doff + n] = memoryview(src)[soff:soff + n]
 
 
 def equal_cpython(a, aoff, b, boff, n):

@@ -7,7 +7,10 @@ IMPLEMENTATION names the one chosen at import ("viper", "bytecode" or "cpython")
 Overlap: "viper" and "cpython" copy like memmove for any overlap, also between two memoryviews
 of one buffer. "bytecode" (MicroPython without viper) handles overlap only when dst is src;
 two different views of one buffer that overlap are unsupported there.
-Callers keep offsets and lengths inside the buffers (the viper core does no bounds checks).
+Callers keep offsets and lengths inside the buffers (the viper core does no bounds checks) and
+pass buffers of bytes (the bytecode copy indexes items; tcpip.sockopt.byte_buffer turns a caller's
+array into bytes first). "cpython" copies exactly n bytes or raises ValueError: it never resizes
+dst (a slice assignment to a bytearray would, with a shorter source or one of wider items).
 """
 import sys
 

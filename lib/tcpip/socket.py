@@ -31,7 +31,13 @@ Conventions, and where they come from:
   On CPython the base is `object` (io.IOBase would add close-on-__del__, a `closed` property and
   fileno()); tcpip.poller.poll is the polling loop there. There is no fileno(): no file
   descriptor exists.
-Per call, recv_into/readinto/write/send allocate nothing beyond what the Tcb needs.
+- Buffers: what a normal socket takes. bytes and bytearray go straight to the Tcb; anything else
+  goes through tcpip.sockopt.byte_buffer, which counts bytes, not items (an array('i') sends its
+  4-byte items), refuses what is no buffer (a list; a str on CPython) with TypeError, and for
+  recv_into/readinto anything read-only (bytes, str, a memoryview of them), as MicroPython's and
+  CPython's own sockets do.
+Per call, recv_into/readinto/write/send allocate nothing beyond what the Tcb needs (a memoryview
+of bytes neither; an array of wider items gets a byte view).
 """
 import sys
 
@@ -118,6 +124,16 @@ def __getattr__(name):
         return getattr(sockopt, name)
     except AttributeError:
         raise AttributeError(name)
+
+
+def _byte_buffer(buf, writable):
+    # a data call's buffer that is not bytes or a bytearray: tcpip.sockopt checks it and gives a
+    # view whose len() counts bytes (loaded on first use; this name then stands for its function)
+    global _byte_buffer
+    from tcpip import sockopt
+
+    _byte_buffer = sockopt.byte_buffer
+    return _byte_buffer(buf, writable)
 
 
 def set_default_stack(stack):
@@ -475,6 +491,9 @@ class Socket(_Base):
 
     # -- data: socket calls (raise EAGAIN) -------------------------------------------------------
     def send(self, data, flags=0):
+        t = type(data)
+        if t is not bytes and t is not bytearray:
+            data = _byte_buffer(data, False)
         t = self.tcb
         if self.state == CONNECTED and t.state == _ESTABLISHED and not self._wr_shut:
             n = len(data)
@@ -486,6 +505,9 @@ class Socket(_Base):
         return n
 
     def sendall(self, data, flags=0):
+        n = type(data)
+        if n is not bytes and n is not bytearray:
+            data = _byte_buffer(data, False)
         n = len(data)
         if self._timeout_ms == 0:
             # lwIP: a non-blocking sendall that cannot queue everything queues nothing (EAGAIN)
@@ -521,6 +543,8 @@ class Socket(_Base):
         return bytes(b)
 
     def recv_into(self, buf, nbytes=0):
+        if type(buf) is not bytearray:
+            buf = _byte_buffer(buf, True)  # TypeError for bytes, str, a read-only memoryview
         t = self.tcb
         if t is not None and t.rx_len and self.state == CONNECTED and not self._rd_shut:
             n = len(buf)  # the common case: data waits
@@ -541,6 +565,9 @@ class Socket(_Base):
     def write(self, buf, a=None, b=None):
         """write(buf), write(buf, n), write(buf, off, n): blocking -> everything, returns the
         count; non-blocking -> what fits now, None when nothing does."""
+        t = type(buf)
+        if t is not bytes and t is not bytearray:
+            buf = _byte_buffer(buf, False)
         t = self.tcb
         if b is None and self.state == CONNECTED and t.state == _ESTABLISHED and not self._wr_shut:
             n = len(buf) if a is None else a
@@ -572,6 +599,8 @@ class Socket(_Base):
     def readinto(self, buf, nbytes=None):
         """Blocking: fill buf (or nbytes of it) unless EOF comes first; non-blocking: what is
         there, None when nothing is (and no EOF)."""
+        if type(buf) is not bytearray:
+            buf = _byte_buffer(buf, True)
         n = len(buf)
         if nbytes is not None and 0 <= nbytes < n:
             n = nbytes

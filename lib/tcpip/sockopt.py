@@ -329,3 +329,89 @@ def makefile(sock, mode="rb", buffering=0, *args, **kw):
 
 def gettimeout(sock):
     return sock.timeout
+
+
+# -- the caller's buffer of a data call, when it is not bytes or a bytearray ------------------------
+_word = 0  # MicroPython: where a memoryview keeps its typecode (0: not looked for yet, -1: unknown)
+_peek8 = None  # tcpip._viper.peek8 once _word is known
+
+
+def byte_buffer(buf, writable):
+    """What tcpip.socket's data calls copy from (send, sendall, write) or into (recv_into,
+    readinto) when buf is not bytes or a bytearray: an object whose len() is its size in bytes
+    and whose items are bytes, over the same memory (buf itself when it is a memoryview of bytes).
+    TypeError for what is no buffer (a list, an int; a str on CPython, as CPython's socket; a
+    str's UTF-8 bytes on MicroPython, as its socket) and, when writable, for a read-only one
+    (bytes, str, a memoryview of them): the copy must not write into an immutable object (on a
+    board a constant in flash), and must take the bytes of an array, not its number of items."""
+    if sys.implementation.name != "micropython":
+        m = memoryview(buf)  # TypeError for a str, a list ...
+        if writable and m.readonly:
+            raise TypeError("a writable buffer is required, not " + type(buf).__name__)
+        if m.format != "B" or m.ndim != 1 or not m.c_contiguous:
+            m = m.cast("B")  # TypeError for a view that is not contiguous
+        return m
+    # MicroPython: len() of a memoryview or an array counts items, and a memoryview tells neither
+    # its item size nor whether it is writable; both are in its typecode (_item_size)
+    m = buf if type(buf) is memoryview else memoryview(buf)  # TypeError for a list, an int ...
+    size = _item_size(m)
+    if size < 0:
+        if writable:
+            raise TypeError("a writable buffer is required, not " + type(buf).__name__)
+        size = -size
+    if size == 1:
+        return m
+    import uctypes
+
+    return uctypes.bytearray_at(uctypes.addressof(m), len(m) * size)
+
+
+def _item_size(m):
+    """MicroPython: the size of memoryview m's items in bytes, negative when it is read-only.
+    mp_obj_array_t (py/objarray.h) holds the typecode in the low byte of the word after the type
+    pointer, with 0x80 set when a memoryview is writable (MP_OBJ_ARRAY_TYPECODE_FLAG_RW); id() is
+    the object's address, and the viper peek reads it without allocating. The layout is checked
+    on three known views first; without viper (or if the check fails) two small allocations and a
+    struct.pack_into that fails on read-only buffers tell the same."""
+    global _word
+    if _word == 0:
+        _word = _find_typecode()
+    if _word > 0:
+        code = _peek8(id(m) + _word)
+        kind = code & 0x7F
+        size = 1
+        if kind != 1 and kind != 0x42 and kind != 0x62:  # a bytearray's, "B", "b"
+            import struct
+
+            size = struct.calcsize(chr(kind))
+        return size if code & 0x80 else -size
+    import struct
+
+    size = len(bytes(m[0:1])) if len(m) else 1
+    try:
+        struct.pack_into("", m, 0)
+    except TypeError:
+        return -size
+    return size
+
+
+def _find_typecode():
+    """The offset of the typecode byte in a memoryview object (the size of a pointer), or -1."""
+    global _peek8
+    try:
+        from tcpip import mem
+
+        if mem.IMPLEMENTATION != "viper":
+            return -1
+        from tcpip._viper import peek8
+        from array import array
+    except ImportError:
+        return -1
+    a = memoryview(bytearray(1))
+    b = memoryview(b"x")
+    c = memoryview(array("i", [0]))
+    for w in (4, 8):
+        if peek8(id(a) + w) == 0x81 and peek8(id(b) + w) == 0x42 and peek8(id(c) + w) == 0xE9:
+            _peek8 = peek8
+            return w
+    return -1

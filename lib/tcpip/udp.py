@@ -144,12 +144,15 @@ class Udp:
     def sendto(self, buf, n, dst, dst_port, src_port, dst_off=0):
         """Send buf[:n] (or, when buf is stack.tx, the n bytes already at stack.tx[PAYLOAD:]) to
         dst[dst_off:dst_off+4]:dst_port from our address:src_port. True when it left or waits for
-        ARP; False without a route (counted ip_tx_no_route). OSError(EMSGSIZE) past the MTU."""
+        ARP; False without a route (counted ip_tx_no_route). OSError(EMSGSIZE) past the MTU;
+        ValueError when n is past the end of buf (the copy would read beyond it)."""
         s = self.stack
         f = s.tx
         if n < 0 or PAYLOAD + n > len(f):
             raise OSError(errors.EMSGSIZE)
         if buf is not f:
+            if n > len(buf):  # len() counts items, never more than the bytes there are
+                raise ValueError("sendto: n past the end of buf")
             mem.copy(f, PAYLOAD, buf, 0, n)
         length = n + 8
         src = s.route.addr
