@@ -5,6 +5,14 @@ through the range, ports of the range's low parity first (steps of 2), then the 
 candidate is checked for 4-tuple uniqueness by the caller's predicate. On success the perturbation
 entry advances by the number of tries plus a small random step, so consecutive connects to the same
 destination do not get sequential ports and a port does not reveal the next one.
+
+The perturbation table: Linux grew it from 256 to 65,536 entries in 2022 (Klein and Pinkas, "Device
+Tracking via Linux's New TCP Source Port Selection Algorithm": with few entries, which destinations
+share an entry is a per-device fingerprint an attacker can measure by making the device connect to
+servers it controls). 65,536 16-bit entries are 128 KB, over half an RP2040's heap; the default here
+is 256 (512 bytes, TcpConfig.port_table_size: a power of two, as large as a platform can spare) and
+the secret and the table are drawn afresh whenever the local address changes, so a fingerprint
+measured on one network does not follow the device to the next (docs/ARCHITECTURE.md, "Ports").
 """
 import hashlib
 import os
@@ -21,17 +29,29 @@ class PortAllocator:
             raise ValueError("bad port range %d-%d" % (low, high))
         self.low = low
         self.high = high
-        self.secret = secret if secret is not None else os.urandom(16)
+        if table_size < 1 or table_size & (table_size - 1):
+            raise ValueError("port table size must be a power of two")
         self.table_size = table_size
-        # 16-bit entries (an array: 2 bytes each, where a list takes 4); Linux fills table_perturb
-        # with random bytes once (get_random_sleepable_once)
+        # 16-bit entries (an array: 2 bytes each, where a list takes 4)
         self.perturb = array("H", bytes(2 * table_size))
-        seed = os.urandom(2 * table_size)
-        for i in range(table_size):
+        self.laddr = None  # the local address of the last allocation
+        self.rekey(secret)
+
+    def rekey(self, secret=None):
+        """A new secret and table (Linux fills table_perturb with random bytes once per boot,
+        get_random_sleepable_once; this happens also when the local address changes)."""
+        self.secret = secret if secret is not None else os.urandom(16)
+        n = self.table_size
+        seed = os.urandom(2 * n)
+        for i in range(n):
             self.perturb[i] = seed[2 * i] << 8 | seed[2 * i + 1]
 
     def allocate(self, laddr, raddr, rport, is_free):
         """A port p in [low, high] with is_free(p) true; OSError(EADDRNOTAVAIL) when none is."""
+        if self.laddr != laddr:
+            if self.laddr is not None:
+                self.rekey()  # another network: nothing learnt about the last one carries over
+            self.laddr = bytes(laddr)
         low = self.low
         remaining = self.high + 1 - low  # [low, high + 1[ as in the kernel
         if remaining > 1:

@@ -45,6 +45,7 @@ _ICMP_DROP_SHORT = const(27)
 _ICMP_DROP_BAD_CHECKSUM = const(28)
 _ICMP_ECHO_REPLY_SENT = const(29)
 _ICMP_DROP_TYPE = const(30)
+_TCP_DROP_NOT_UNICAST = const(90)
 _UDP_RX = const(79)
 _UDP_NO_PORT = const(80)
 
@@ -305,6 +306,11 @@ class Stack:
         total = buf[_IP + 2] << 8 | buf[_IP + 3]
         proto = buf[_IP + 9]
         if proto == _PROTO_TCP:
+            if buf[0] & 1:
+                # TCP in an Ethernet broadcast (or multicast) frame: not for a host's connection
+                # whatever its IP destination says (Linux tcp_v4_rcv: pkt_type != PACKET_HOST)
+                c[_TCP_DROP_NOT_UNICAST] += 1
+                return
             self.tcp.input(buf, _IP, _IP + hl, total - hl)
         elif proto == _PROTO_UDP:
             udp = self._udp

@@ -95,6 +95,8 @@ class TcpConfig:
     prealloc_rings = 0         # connections whose rings are allocated when the stack starts
     port_low = 32768           # net.ipv4.ip_local_port_range
     port_high = 60999
+    port_table_size = 256      # RFC 6056 alg. 4 perturbation entries, 2 bytes each (Linux: 65536;
+                               # tcpip.ports says why a board keeps 256)
     max_connections = 16       # Tcbs at once, closing ones included: connect() then fails with
                                # ENOBUFS (lwIP MEMP_NUM_TCP_PCB; Linux has no such limit)
     time_wait_max = 64         # TIME-WAIT records (net.ipv4.tcp_max_tw_buckets): past it a
@@ -473,7 +475,8 @@ class Tcp:
         self.tcbs = []
         self.hot = None  # the ESTABLISHED Tcb whose segments header prediction tries (Stack.input)
         self.bound = []  # [addr, port] of sockets bound explicitly (never handed out as ephemeral)
-        self.ports = PortAllocator(self.config.port_low, self.config.port_high)
+        self.ports = PortAllocator(self.config.port_low, self.config.port_high,
+                                   table_size=self.config.port_table_size)
         self.isn = IsnGenerator(stack.clock)
         # rings freed by closed connections, kept for the next ones (docs/ARCHITECTURE.md, "Rings")
         self.pool = []

@@ -42,6 +42,7 @@ _TCP_OOO_QUEUED = const(67)
 _TCP_ABORT_ON_DATA = const(73)
 _TCP_ACK_TOO_OLD = const(74)
 _TCP_LIMITED_TRANSMIT = const(78)
+_TCP_OOO_PURGED = const(91)
 
 # states (tcpip.tcp_core)
 _CLOSED = const(0)
@@ -335,6 +336,11 @@ def _fin_in(t):
     t.r_nxt += 1
     t.fin_received = True
     t.ooo_fin = False
+    if t.ooo_n:
+        # ranges held beyond the FIN can never be delivered: they go (Linux tcp_fin purges the
+        # out-of-order queue), and our SACK blocks stop naming them
+        t.stack.cnt[_TCP_OOO_PURGED] += 1
+        t.ooo_n = 0
     if not t.rx_len:
         release_rx(t)  # nothing more can arrive, nothing waits to be read
     st = t.state

@@ -134,3 +134,27 @@ def test_random_secret_makes_isns_unpredictable():
     a = IsnGenerator(clock).isn(LADDR, 40000, RADDR, 80)
     b = IsnGenerator(clock).isn(LADDR, 40000, RADDR, 80)
     assert a != b  # two boots, same 4-tuple, same clock: different ISNs
+
+
+def test_the_port_secret_and_table_are_drawn_afresh_when_the_local_address_changes():
+    # a fingerprint of the perturbation table (Klein and Pinkas 2022) does not follow the device
+    # from one network to the next
+    p = PortAllocator(40000, 40999)
+    free = always_free
+    p.allocate(LADDR, RADDR, 80, free)
+    secret, table = p.secret, bytes(p.perturb)
+    p.allocate(LADDR, RADDR, 81, free)
+    assert p.secret == secret  # the same network: the same state (RFC 6056 needs it)
+    other = b"\xc6\x33\x64\x02"
+    p.allocate(other, RADDR, 80, free)
+    assert p.secret != secret and bytes(p.perturb) != table
+
+
+def test_the_port_table_size_is_a_power_of_two():
+    for bad in (0, 3, 300):
+        try:
+            PortAllocator(table_size=bad)
+            raise AssertionError(bad)
+        except ValueError:
+            pass
+    assert len(PortAllocator(table_size=1024).perturb) == 1024

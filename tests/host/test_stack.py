@@ -266,3 +266,17 @@ def test_no_heap_allocation_per_frame_on_micropython():
         seq += 1460
     assert _alloc_per_frame(h, segs, replies=3) == 0
     assert tcb.rx_len == 7 * 1460 and tcb.delack_on
+
+
+def test_tcp_in_an_ethernet_broadcast_frame_is_dropped():
+    # Linux tcp_v4_rcv drops any segment whose frame was not addressed to this host alone
+    h = Harness()
+    tcb = h.establish(irs=1000)
+    seg = bytearray(h.segment(tcb, ACK | PSH, 1001, tcb.iss + 1, payload=b"hi"))
+    seg[0:6] = b"\xff\xff\xff\xff\xff\xff"
+    h.feed(bytes(seg))
+    h.expect_nothing()
+    assert tcb.rx_len == 0 and h.stack.counters.tcp_drop_not_unicast == 1
+    seg[0:6] = OUR_MAC
+    h.feed(bytes(seg))
+    assert tcb.rx_len == 2

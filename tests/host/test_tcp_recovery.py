@@ -226,6 +226,20 @@ def test_fin_on_out_of_order_segment_waits_for_the_hole():
     assert tcb.recv_into(buf, 0, 20) == 10 and bytes(buf[:10]) == b"helloworld"
 
 
+def test_out_of_order_data_beyond_the_fin_is_purged():
+    h, tcb = established()
+    h.feed(h.segment(tcb, ACK | FIN, IRS + 6, tcb.iss + 1, payload=b"world"))  # FIN at IRS + 11
+    h.feed(h.segment(tcb, ACK, IRS + 20, tcb.iss + 1, payload=b"beyond"))  # past the FIN
+    h.take()
+    assert tcb.ooo_n == 2
+    h.feed(h.segment(tcb, ACK, IRS + 1, tcb.iss + 1, payload=b"hello"))
+    s = h.expect_tcp(ACK, ack=IRS + 12)  # data and FIN; what lay beyond the FIN is gone
+    assert sack_blocks(s) == []
+    assert tcb.ooo_n == 0 and h.stack.counters.tcp_ooo_purged == 1
+    buf = bytearray(40)
+    assert tcb.recv_into(buf, 0, 40) == 10 and bytes(buf[:10]) == b"helloworld"
+
+
 def test_keepalive_asked_for_during_syn_sent_starts_at_establishment():
     h = Harness(delayed_ack_ms=0)
     tcb, _ = h.connect()
