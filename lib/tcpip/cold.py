@@ -7,7 +7,7 @@ from tcpip import errors
 from tcpip import mem
 from tcpip.checksum import checksum, pseudo_sum
 from tcpip.clock import ticks_add, ticks_diff
-from tcpip.tcp_core import arm_aux, done, rel_read, trace
+from tcpip.tcp_core import arm_aux, done, rel_read, set_timer, trace
 from tcpip import tcp_out
 from tcpip.wire.tcp import emit_header, seq_gt
 from tcpip.wire import ipv4
@@ -30,6 +30,9 @@ _TCP_ACK_RATELIMITED = const(75)
 _TCP_KEEPALIVE_PROBE = const(69)
 _TCP_KEEPALIVE_TIMEOUT = const(70)
 _TCP_FIN_WAIT2_TIMEOUT = const(71)
+_TCP_REXMIT = const(57)
+_TCP_PMTU_REDUCED = const(94)
+_TCP_PMTU_IGNORED = const(95)
 
 # states (tcpip.tcp_core)
 _CLOSED = const(0)
@@ -37,6 +40,7 @@ _SYN_SENT = const(1)
 _SYN_RECEIVED = const(2)
 _ESTABLISHED = const(3)
 _FIN_WAIT_2 = const(5)
+_TIME_WAIT = const(7)
 _CLOSE_WAIT = const(8)
 
 _FIN = const(1)
@@ -47,6 +51,10 @@ _L4 = const(34)  # TCP header offset in the stack's transmit buffer (tcpip.tcp_o
 _TW_LEN = const(24)  # a TIME-WAIT record (tcpip.tcp)
 _PROTO_TCP = const(6)
 _PROTO_UDP = const(17)
+_BIG = const(0x3FFFFFFF)  # an "infinite" ssthresh (tcpip.tcp)
+# path MTU (RFC 1191): the floor is Linux's net.ipv4.route.min_pmtu (512 + 20 + 20), so an ICMP
+# never takes the MSS below 512 (docs/ARCHITECTURE.md, "Path MTU")
+_MIN_PMTU = const(552)
 
 
 # -- TcpConfig(name=value, ...) ----------------------------------------------------------------------------
@@ -74,30 +82,36 @@ def icmp_error(s, buf, off, n):
     (checksum checked): the layer of the quoted datagram is told, with the errno Linux's
     icmp_err_convert[] gives (time exceeded: EHOSTUNREACH)."""
     c = s.cnt
+    frag_needed = False
     if buf[off] == 11:
         err = errors.EHOSTUNREACH
     else:
         code = buf[off + 1]
-        # destination-unreachable codes 0-15 -> errno; code 4 (fragmentation needed: path MTU)
-        # and unknown codes are not an abort
+        # destination-unreachable codes 0-15 -> errno; code 4 (fragmentation needed: path MTU,
+        # RFC 1191, for TCP: path_mtu below) and unknown codes are not an abort
         err = (errors.ENETUNREACH, errors.EHOSTUNREACH, errors.ENOPROTOOPT, errors.ECONNREFUSED, 0,
                errors.EOPNOTSUPP, errors.ENETUNREACH, errors.EHOSTDOWN, errors.ENONET,
                errors.ENETUNREACH, errors.EHOSTUNREACH, errors.ENETUNREACH, errors.EHOSTUNREACH,
                errors.EHOSTUNREACH, errors.EHOSTUNREACH, errors.EHOSTUNREACH)[code] if code < 16 else 0
-        if not err:
+        frag_needed = code == 4
+        if not err and not frag_needed:
             c[_ICMP_UNREACH_IGNORED] += 1
             return
     q = off + 8
     qlen = n - 8
     # the quoted datagram's protocol picks the layer told (UDP: tcpip.udp; else TCP)
     if qlen >= 20 and buf[q + 9] == _PROTO_UDP:
+        if frag_needed:
+            c[_ICMP_UNREACH_IGNORED] += 1  # our datagrams (DHCP, DNS) are far below any MTU
+            return
         if s._udp is None:
             c[_ICMP_UNREACH_NO_MATCH] += 1  # we sent no UDP
             return
         s._udp.icmp_error(buf, q, qlen, err)
         return
-    # TCP (tcp_v4_err): in SYN-SENT / SYN-RECEIVED, a quote that matches the 4-tuple and carries
-    # our ISS fails the connect at once with err; anything else is counted and ignored
+    # TCP (tcp_v4_err): a fragmentation needed goes to path_mtu; otherwise in SYN-SENT /
+    # SYN-RECEIVED a quote that matches the 4-tuple and carries our ISS fails the connect at once
+    # with err; anything else is counted and ignored
     if qlen < 20:
         c[_ICMP_UNREACH_NO_MATCH] += 1
         return
@@ -114,6 +128,9 @@ def icmp_error(s, buf, off, n):
                 and mem.equal(x.remote_addr, 0, buf, q + 16, 4)):
             tcb = x
             break
+    if frag_needed:
+        path_mtu(s, tcb, buf, off, q, t)
+        return
     if tcb is None:
         c[_ICMP_UNREACH_NO_MATCH] += 1
         return
@@ -127,6 +144,93 @@ def icmp_error(s, buf, off, n):
         done(tcb, err)
         return
     c[_ICMP_UNREACH_IGNORED] += 1  # soft error for a synchronized connection (Linux sk_err_soft)
+
+
+# -- path MTU discovery (RFC 1191; Linux tcp_v4_err -> tcp_v4_mtu_reduced) ------------------------
+def path_mtu(s, t, buf, off, q, qt):
+    """A fragmentation needed and DF set (ICMP type 3 code 4 at buf[off], checksum checked)
+    quoting a TCP segment: IPv4 header at buf[q], its first 8 TCP bytes at buf[qt]; t is the
+    connection of its 4-tuple (None: no such connection). A quote of a segment in flight (SND.UNA
+    =< SEG.SEQ =< SND.MAX, as Linux's tcp_v4_err) lowers t's send MSS to the next-hop MTU - 40
+    (floor _MIN_PMTU, never raised by an ICMP) and resends at once what was in flight in segments
+    of the new size (Linux tcp_simple_retransmit). Everything else is counted tcp_pmtu_ignored."""
+    c = s.cnt
+    if t is None:
+        c[_TCP_PMTU_IGNORED] += 1  # no such connection
+        return
+    st = t.state
+    if st == _SYN_SENT or st == _SYN_RECEIVED or st == _TIME_WAIT:
+        # never a hard error (RFC 1191 supersedes RFC 1122 4.2.3.9 there; Linux never aborts on
+        # it); in the handshake only our 48-byte SYN is out, which no link (68 octets or more,
+        # RFC 791) can have refused; in TIME-WAIT nothing is sent
+        c[_TCP_PMTU_IGNORED] += 1
+        return
+    seq = rel_read(buf, qt + 4, t.s_bhi, t.s_blo, t.s_una)
+    if seq < t.s_una or seq > t.s_max:
+        c[_TCP_PMTU_IGNORED] += 1  # not a segment in flight: stale, or a blind forgery
+        trace(t, "pmtu-ignored", "sequence")
+        return
+    # the next-hop MTU (RFC 1191 4); a router from before RFC 1191 sends 0: then the largest
+    # plateau of RFC 1191 7 below the quoted datagram's total length (RFC 1191 5; 65535 is left
+    # out, as no total length exceeds it; the length is taken as quoted, as BSD and Linux's
+    # guess_mtu took it, without RFC 1191 5's correction for 4.2BSD routers of 1990)
+    mtu = buf[off + 6] << 8 | buf[off + 7]
+    if not mtu:
+        total = buf[q + 2] << 8 | buf[q + 3]
+        for p in (32000, 17914, 8166, 4352, 2002, 1492, 1006, 508, 296, 68):
+            if p < total:
+                mtu = p
+                break
+        if not mtu:
+            c[_TCP_PMTU_IGNORED] += 1  # a datagram of 68 octets or less: too big for nothing
+            trace(t, "pmtu-ignored", "no plateau")
+            return
+    if mtu < _MIN_PMTU:
+        mtu = _MIN_PMTU  # as Linux: a forged tiny MTU cannot make us send tiny segments
+    mss = mtu - 40  # IPv4 and TCP headers without options (our data segments carry none)
+    old = t.mss
+    if mss >= old:
+        # RFC 1191 3: an ICMP never raises the estimate (a stale or forged message); nor does a
+        # second one for the size already in use (RFC 1191 6.4: one retransmission per decrease)
+        c[_TCP_PMTU_IGNORED] += 1
+        trace(t, "pmtu-ignored", mtu)
+        return
+    t.mss = mss
+    c[_TCP_PMTU_REDUCED] += 1
+    trace(t, "pmtu", mss)
+    flight = t.s_max - t.s_una
+    data = t.tx_len if t.tx_len < flight else flight  # data bytes in flight (a FIN excluded)
+    resend = data > mss  # else every segment in flight fits: none was refused for its size
+    # cwnd and ssthresh keep their number of segments (Linux counts them in segments and leaves
+    # them alone: the units shrank, not the network's capacity for packets); a cwnd inflated by
+    # NewReno recovery, which the resend below ends, first goes back to ssthresh (RFC 6582 3.2)
+    w = t.cwnd
+    if resend and t.in_recovery and t.ssthresh < w:
+        w = t.ssthresh
+    w = (w + old - 1) // old * mss
+    t.cwnd = w if w > mss else mss
+    if t.ssthresh < _BIG:
+        w = t.ssthresh // old * mss
+        t.ssthresh = w if w > 2 * mss else 2 * mss
+    if not resend:
+        return
+    # tcp_simple_retransmit: the segments in flight went out at the old size and the path drops
+    # them: resend from SND.UNA at the new size now, go-back-N as after an RTO (ACKs up to
+    # SND.MAX stay acceptable) but without its backoff (a size problem, not congestion)
+    t.s_nxt = t.s_una
+    t.in_recovery = False
+    t.dupacks = 0
+    t.s_recover = t.s_max  # RFC 6582 3.2 step 4: duplicate ACKs of the old flight start no recovery
+    t.rtt_timing = False  # Karn
+    t.tlp_out = False
+    # Nagle's small segment in flight (Minshall, s_sml) was the old flight's: its end may lie
+    # beyond data the peer lacks now that the pieces are cut anew, and holding the new tail for
+    # its ACK would wait for the RTO (Linux resends without Nagle)
+    t.s_sml = t.s_una
+    c[_TCP_REXMIT] += 1
+    tcp_out.output(t)
+    if t.s_nxt != t.s_una:
+        set_timer(t, t.rto)  # the resent head gets a full RTO (Linux tcp_xmit_retransmit_queue)
 
 
 # -- a neighbour that does not answer ARP ------------------------------------------------------------

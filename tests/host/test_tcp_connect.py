@@ -245,7 +245,7 @@ def test_icmp_fragmentation_needed_does_not_abort():
     tcb, _ = h.connect()
     h.feed(h.icmp_error(tcb, 3, 4))
     assert tcb.state == tcp.SYN_SENT
-    assert h.stack.counters.icmp_unreach_ignored == 1
+    assert h.stack.counters.tcp_pmtu_ignored == 1  # path MTU (tests/host/test_tcp_pmtu.py)
 
 
 def test_arp_unanswered_fails_connect_with_ehostunreach():
