@@ -7,11 +7,12 @@
 After run() returns, stack.poll() (any socket call, run_until, the poller) keeps the lease: it
 renews at T1, rebinds at T2, and at expiry unconfigures the stack and starts again from INIT.
 
-States (RFC 2131 4.4, figure 5): STOPPED (not started, or after stop()/release()), INIT,
-SELECTING (DISCOVER sent, waiting for an OFFER: the first acceptable one is taken), REQUESTING
-(broadcast REQUEST for the offer), BOUND, RENEWING (at T1: REQUEST unicast to the server),
-REBINDING (at T2: REQUEST broadcast). INIT-REBOOT/REBOOTING (asking again for a remembered
-address after a reset) are not implemented: a board starts from INIT.
+States (RFC 2131 4.4, figure 5): STOPPED (not started, or after stop()/release()), INIT (on the
+way to SELECTING; it waits there only after a DECLINE), SELECTING (DISCOVER sent, waiting for an
+OFFER: the first acceptable one is taken), REQUESTING (broadcast REQUEST for the offer), BOUND,
+RENEWING (at T1: REQUEST unicast to the server), REBINDING (at T2: REQUEST broadcast).
+INIT-REBOOT/REBOOTING (asking again for a remembered address after a reset) are not implemented:
+a board starts from INIT.
 
 Timers, all through the stack's clock with ticks_diff:
 - SELECTING and REQUESTING retransmit after 4, 8, 16, 32, 64 s, each +-1 s at random (RFC 2131
@@ -28,17 +29,30 @@ Timers, all through the stack's clock with ticks_diff:
   at once (dhclient does the same).
 
 What an ACK applies: the address and prefix (option 1; a missing or non-contiguous mask falls
-back to the classful prefix), the first router (option 3; ignored and counted when it is not on
-the new subnet) as gateway, up to three DNS servers (option 6) as stack.dns_servers (which
-tcpip.dns.Resolver uses by default).
+back to the classful prefix, and so does /32: the stack has one on-link prefix and no host routes,
+so a /32 lease's router could not be reached; /31 is kept, RFC 3021), the first router (option 3;
+ignored and counted when it is not on the new subnet) as gateway, up to three DNS servers (option
+6) as stack.dns_servers (which tcpip.dns.Resolver uses by default).
+
+Addresses that cannot be ours: an OFFER or ACK whose yiaddr is in 0/8 ("this network", 0.0.0.0
+among them), 127/8, 224/4 (multicast) or 240/4 (reserved, 255.255.255.255 among them), or is the
+network or broadcast address of the prefix it would get (its own mask's, as above; a /31 has
+neither), is refused, counted dhcp_bad_address. An OFFER: ignored, SELECTING goes on (the DISCOVER
+series continues, any sane OFFER is still taken). An ACK in REQUESTING: DHCPDECLINE (broadcast,
+with the address and the server identifier: RFC 2131 4.4.1, table 5; the server marks the address
+unusable), counted dhcp_decline, then INIT and a new DISCOVER after 10 s (2.5 x base_ms; RFC 2131
+3.1.5: at least ten seconds, against a loop with a server that keeps answering so). An ACK in
+RENEWING or REBINDING: ignored, the lease we hold goes on (renewals, then expiry).
 
 Messages carry the client identifier (option 61: type 1 + MAC unless client_id is given), the
-hostname (option 12) when given, and the parameter request list 1, 3, 6, 51, 58, 59; they are
-padded to the 300-byte BOOTP minimum (RFC 1542 2.1). The broadcast flag is clear by default: the
-stack accepts unicast UDP to our MAC and port 68 while unconfigured (RFC 2131 4.1). The server's reply must
-match xid and chaddr; options in sname/file (overload, option 52) are not read.
-Not implemented: DHCPDECLINE (no ARP probe of the offered address before use), DHCPINFORM,
-INIT-REBOOT, relay agents' options, and more than one interface. release() sends a DHCPRELEASE.
+hostname (option 12) when given, and the parameter request list 1, 3, 6, 51, 58, 59 (neither in
+RELEASE and DECLINE); they are padded to the 300-byte BOOTP minimum (RFC 1542 2.1). The broadcast
+flag is clear by default: the stack accepts unicast UDP to our MAC and port 68 while unconfigured
+(RFC 2131 4.1). The server's reply must match xid and chaddr; options in sname/file (overload,
+option 52) are not read.
+Not implemented: ARP probing of the offered address before use (a DECLINE is sent only for the
+addresses above), DHCPINFORM, INIT-REBOOT, relay agents' options, and more than one interface.
+release() sends a DHCPRELEASE.
 
 Events go to stack.trace("dhcp", None, text) when a trace is set; counters dhcp_* count the rest.
 """
@@ -71,6 +85,8 @@ _DHCP_RENEW = const(10)
 _DHCP_REBIND = const(11)
 _DHCP_LEASE_EXPIRED = const(12)
 _DHCP_GATEWAY_IGNORED = const(13)
+_DHCP_BAD_ADDRESS = const(14)
+_DHCP_DECLINE = const(15)
 
 SERVER_PORT = const(67)
 CLIENT_PORT = const(68)
@@ -150,9 +166,38 @@ def prefix_from_mask(buf, off):
     return plen
 
 
-def classful_prefix(addr):
-    a = addr[0]
+def classful_prefix(addr, off=0):
+    a = addr[off]
     return 8 if a < 128 else 16 if a < 192 else 24
+
+
+def lease_prefix(buf, yoff, o_mask):
+    """The prefix a lease of the address at buf[yoff] gets: its mask (option 1 at o_mask, -1 when
+    absent); the classful prefix when there is none, it is not contiguous, or it is /32."""
+    plen = prefix_from_mask(buf, o_mask) if o_mask >= 0 else -1
+    if plen < 0 or plen > 31:
+        plen = classful_prefix(buf, yoff)
+    return plen
+
+
+def usable_address(buf, off, plen):
+    """Whether buf[off:off+4] can be our address on a /plen: not in 0/8, 127/8, 224/4 or 240/4,
+    nor the network or broadcast address of its prefix (a /31 has neither: RFC 3021)."""
+    a = buf[off]
+    if a == 0 or a == 127 or a >= 224:
+        return False
+    if plen > 30:
+        return True
+    zeros = ones = True
+    for i in range(4):
+        bits = plen - 8 * i  # network bits in this byte
+        hm = 0 if bits >= 8 else 0xFF if bits <= 0 else 0xFF >> bits
+        h = buf[off + i] & hm
+        if h:
+            zeros = False
+        if h != hm:
+            ones = False
+    return not (zeros or ones)
 
 
 def _u32_seconds(buf, off):
@@ -169,7 +214,7 @@ def _u32_seconds(buf, off):
 NAMES = (
     "dhcp_tx dhcp_rx dhcp_drop_malformed dhcp_drop_not_ours dhcp_drop_state dhcp_offer dhcp_ack "
     "dhcp_nak dhcp_retransmit dhcp_restart dhcp_renew dhcp_rebind dhcp_lease_expired "
-    "dhcp_gateway_ignored"
+    "dhcp_gateway_ignored dhcp_bad_address dhcp_decline"
 )
 
 
@@ -260,6 +305,9 @@ class DhcpClient:
         if st == SELECTING or st == REQUESTING:
             if ticks_diff(now, self._retx_at) >= 0:
                 self._retransmit(now)
+        elif st == INIT:
+            if ticks_diff(now, self._retx_at) >= 0:
+                self._init(now)  # the wait after a DECLINE is over
         elif st == BOUND or st == RENEWING or st == REBINDING:
             self._lease_clock(now)
             e = self._elapsed_s
@@ -286,7 +334,7 @@ class DhcpClient:
 
     def next_deadline(self, now, best):
         st = self.state
-        if st == SELECTING or st == REQUESTING:
+        if st == SELECTING or st == REQUESTING or st == INIT:
             d = ticks_diff(self._retx_at, now)
             return d if d < best else best
         if (st == BOUND or st == RENEWING or st == REBINDING) and self.lease_s != _INFINITE:
@@ -422,7 +470,7 @@ class DhcpClient:
                 secs = 0xFFFF
             f[o + SECS] = secs >> 8
             f[o + SECS + 1] = secs & 0xFF
-        if self.broadcast_flag and not with_ciaddr:
+        if self.broadcast_flag and not with_ciaddr and msg_type != DECLINE:
             f[o + FLAGS] = _FLAG_BROADCAST
         if with_ciaddr:
             mem.copy(f, o + CIADDR, self.addr, 0, 4)
@@ -438,7 +486,7 @@ class DhcpClient:
             i = _put_option(f, i, OPT_REQUESTED_IP, self.offered)
         if with_server:
             i = _put_option(f, i, OPT_SERVER_ID, self.server)
-        if msg_type != RELEASE:
+        if msg_type != RELEASE and msg_type != DECLINE:  # RFC 2131 table 5: MUST NOT
             if self.hostname is not None:
                 i = _put_option(f, i, OPT_HOSTNAME, self.hostname)
             i = _put_option(f, i, OPT_PARAMS, PARAMS)
@@ -511,8 +559,13 @@ class DhcpClient:
             i = v + ln
         st = self.state
         if mtype == OFFER and st == SELECTING:
-            if o_server < 0 or not _usable_unicast(buf, off + YIADDR):
+            if o_server < 0:
                 c[_DHCP_DROP_MALFORMED] += 1
+                return
+            if not usable_address(buf, off + YIADDR, lease_prefix(buf, off + YIADDR, o_mask)):
+                c[_DHCP_BAD_ADDRESS] += 1  # ignored: SELECTING goes on for a sane offer
+                if self.stack.trace is not None:
+                    self._event("OFFER of %s refused" % ipv4.ntoa(buf, off + YIADDR))
                 return
             c[_DHCP_OFFER] += 1
             mem.copy(self.offered, 0, buf, off + YIADDR, 4)
@@ -527,13 +580,19 @@ class DhcpClient:
             if st == REQUESTING and o_server >= 0 and not mem.equal(buf, o_server, self.server, 0, 4):
                 c[_DHCP_DROP_NOT_OURS] += 1  # an ACK from a server we did not select
                 return
-            if not _usable_unicast(buf, off + YIADDR) or o_lease < 0:
+            if o_lease < 0:
                 c[_DHCP_DROP_MALFORMED] += 1  # RFC 2131 table 3: an ACK carries the lease time
                 return
+            plen = lease_prefix(buf, off + YIADDR, o_mask)
+            if not usable_address(buf, off + YIADDR, plen):
+                c[_DHCP_BAD_ADDRESS] += 1
+                if st == REQUESTING:
+                    self._decline(buf, off + YIADDR)
+                return  # RENEWING / REBINDING: the lease we hold goes on
             c[_DHCP_ACK] += 1
             if o_server >= 0:
                 mem.copy(self.server, 0, buf, o_server, 4)
-            self._bind(buf, off, o_mask, o_router, o_dns, n_dns, o_lease, o_t1, o_t2)
+            self._bind(buf, off, plen, o_router, o_dns, n_dns, o_lease, o_t1, o_t2)
         elif mtype == NAK and (st == REQUESTING or st == RENEWING or st == REBINDING):
             c[_DHCP_NAK] += 1
             self._event("NAK in " + STATE_NAMES[st])
@@ -543,12 +602,20 @@ class DhcpClient:
         else:
             c[_DHCP_DROP_STATE] += 1  # an OFFER after we chose, an ACK while BOUND, ...
 
-    def _bind(self, buf, off, o_mask, o_router, o_dns, n_dns, o_lease, o_t1, o_t2):
+    def _decline(self, buf, yoff):
+        """An ACK in REQUESTING gave an address that cannot be ours: DHCPDECLINE it (broadcast:
+        we have no address; RFC 2131 4.4.4, table 5), then INIT and a new DISCOVER after 10 s."""
+        mem.copy(self.offered, 0, buf, yoff, 4)
+        self.cnt[_DHCP_DECLINE] += 1
+        self._send(self._build(DECLINE, False, True, True), None)
+        if self.stack.trace is not None:
+            self._event("DECLINE " + ipv4.ntoa(self.offered))
+        self._set_state(INIT)
+        self._retx_at = ticks_add(self.stack.clock.ticks_ms(), self.base_ms * 5 // 2)
+
+    def _bind(self, buf, off, plen, o_router, o_dns, n_dns, o_lease, o_t1, o_t2):
         s = self.stack
         addr = bytes(buf[off + YIADDR:off + YIADDR + 4])
-        plen = prefix_from_mask(buf, o_mask) if o_mask >= 0 else -1
-        if plen < 0 or plen > 30:
-            plen = classful_prefix(addr)
         gw = bytes(buf[o_router:o_router + 4]) if o_router >= 0 else None
         dns = []
         for k in range(n_dns if n_dns < _MAX_DNS else _MAX_DNS):
@@ -600,11 +667,6 @@ def _put_option(f, i, code, value):
     f[i + 1] = n
     mem.copy(f, i + 2, value, 0, n)
     return i + 2 + n
-
-
-def _usable_unicast(buf, off):
-    return not (ipv4.is_zero(buf, off) or ipv4.is_limited_broadcast(buf, off)
-                or ipv4.is_multicast(buf, off) or ipv4.is_loopback(buf, off))
 
 
 def _hex(b):

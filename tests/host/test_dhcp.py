@@ -566,7 +566,8 @@ def test_not_ours_and_malformed_replies_are_counted():
     request_op = bytearray(good)
     request_op[0] = 1
     h.feed(server_frame(bytes(request_op)))
-    assert c.dhcp_drop_malformed == 6, c.dhcp_drop_malformed
+    assert c.dhcp_drop_malformed == 5, c.dhcp_drop_malformed
+    assert c.dhcp_bad_address == 1  # the broadcast yiaddr: a well-formed offer of a bad address
     h.expect_nothing()
     assert h.client.state == dhcp.SELECTING
     # pads and an option past END are fine
@@ -659,3 +660,129 @@ def test_polling_a_bound_client_allocates_nothing():
     heap_locked(idle)  # MicroPython: MemoryError if the timer path allocated
     assert h.client.state == dhcp.BOUND and h.client._elapsed_s == 50
     assert h.dev.sent == []
+
+
+# -- addresses that cannot be ours (issue 8, item 9) --------------------------------------------------
+# (yiaddr, mask): each one unusable as our address with that mask (None: no option 1, classful)
+BAD_LEASES = (
+    ("192.0.2.255", b"\xff\xff\xff\x00"),  # the subnet's broadcast
+    ("192.0.2.0", b"\xff\xff\xff\x00"),  # its network address
+    ("192.0.2.127", b"\xff\xff\xff\x80"),  # broadcast of a /25
+    ("192.0.2.64", b"\xff\xff\xff\xc0"),  # network of a /26
+    ("192.0.2.3", b"\xff\xff\xff\xfc"),  # broadcast of a /30
+    ("10.255.255.255", None),  # classful /8 broadcast
+    ("172.16.0.0", None),  # classful /16 network
+    ("192.0.2.255", b"\xff\xff\xff\xff"),  # /32 falls back to the classful /24: its broadcast
+    ("0.0.0.0", b"\xff\xff\xff\x00"),
+    ("0.1.2.3", b"\xff\x00\x00\x00"),  # 0/8, "this network"
+    ("127.0.0.5", b"\xff\x00\x00\x00"),
+    ("224.0.0.9", b"\xff\xff\xff\x00"),
+    ("239.1.2.3", b"\xff\xff\xff\x00"),
+    ("240.0.0.1", b"\xff\xff\xff\x00"),  # 240/4 reserved
+    ("255.255.255.255", b"\xff\xff\xff\x00"),
+)
+
+
+def test_offer_of_an_unusable_address_is_ignored_and_selecting_goes_on():
+    for addr, mask in BAD_LEASES:
+        h = DhcpHarness(jitter_ms=0)
+        d = h.start()
+        h.feed(server_frame(bootp_reply(d.xid, dhcp.OFFER, yiaddr=ipv4.aton(addr), mask=mask), dst=BCAST,
+                            eth_dst=ethernet.BROADCAST))
+        h.expect_nothing()  # no REQUEST for it
+        c = h.stack.counters
+        assert h.client.state == dhcp.SELECTING, addr
+        assert c.dhcp_bad_address == 1 and c.dhcp_offer == 0 and c.dhcp_drop_malformed == 0, addr
+        # a sane OFFER (another server's, or the same after the next DISCOVER) is still taken
+        assert h.step_until_sent(5000, step=100) == 4000
+        assert h.one().type == dhcp.DISCOVER
+        h.feed(server_frame(bootp_reply(d.xid, dhcp.OFFER)))
+        req = h.one()
+        assert req.type == dhcp.REQUEST and req.option(50) == YIADDR
+        h.feed(server_frame(bootp_reply(req.xid, dhcp.ACK)))
+        assert h.client.state == dhcp.BOUND and h.stack.route.addr == YIADDR
+
+
+def test_unusable_ack_while_requesting_is_declined_then_init_after_10_s():
+    for addr, mask in BAD_LEASES:
+        h = DhcpHarness(jitter_ms=0)
+        d = h.start()
+        h.feed(server_frame(bootp_reply(d.xid, dhcp.OFFER)))
+        h.one()
+        bad = ipv4.aton(addr)
+        h.feed(server_frame(bootp_reply(d.xid, dhcp.ACK, yiaddr=bad, mask=mask), dst=BCAST,
+                            eth_dst=ethernet.BROADCAST))
+        c = h.stack.counters
+        assert not h.stack.route.configured() and h.client.addr is None, addr
+        assert c.dhcp_bad_address == 1 and c.dhcp_ack == 0 and c.dhcp_decline == 1, addr
+        # RFC 2131 4.4.4 / table 5: broadcast, from 0.0.0.0, requested IP and server id, no params
+        m = h.one()
+        assert m.type == dhcp.DECLINE and m.ip.src == ZERO and m.ip.dst == BCAST, addr
+        assert m.eth.dst == ethernet.BROADCAST and m.ciaddr == ZERO and m.secs == 0 and m.flags == 0
+        assert m.options == [(53, b"\x04"), (61, b"\x01" + OUR_MAC), (50, bad), (54, SERVER)], m.options
+        assert h.client.state == dhcp.INIT
+        # RFC 2131 3.1.5: at least ten seconds before the configuration starts again
+        assert h.step_until_sent(20000, step=100) == 10000
+        m = h.one()
+        assert m.type == dhcp.DISCOVER and m.xid != d.xid and h.client.state == dhcp.SELECTING
+        h.feed(server_frame(bootp_reply(m.xid, dhcp.OFFER)))
+        req = h.one()
+        h.feed(server_frame(bootp_reply(req.xid, dhcp.ACK)))
+        assert h.client.state == dhcp.BOUND and h.stack.route.addr == YIADDR
+
+
+def test_decline_keeps_the_broadcast_flag_clear_and_the_init_wait_scales():
+    h = DhcpHarness(base_ms=40, jitter_ms=0, broadcast_flag=True)
+    d = h.start()
+    assert d.flags == 0x8000
+    h.feed(server_frame(bootp_reply(d.xid, dhcp.OFFER), dst=BCAST, eth_dst=ethernet.BROADCAST))
+    h.one()
+    h.feed(server_frame(bootp_reply(d.xid, dhcp.ACK, yiaddr=ipv4.aton("192.0.2.255")), dst=BCAST,
+                        eth_dst=ethernet.BROADCAST))
+    m = h.one()
+    assert m.type == dhcp.DECLINE and m.flags == 0
+    assert [e[2] for e in h.events if e[1] == "dhcp"][-2:] == ["DECLINE 192.0.2.255", "state INIT"]
+    assert h.client.next_deadline(h.clock.ticks_ms(), 1 << 20) == 100  # 2.5 x base_ms
+    assert h.step_until_sent(1000, step=10) == 100
+    assert h.one().type == dhcp.DISCOVER
+    h.client.stop()
+    assert h.client.state == dhcp.STOPPED
+
+
+def test_unusable_ack_while_renewing_keeps_the_lease():
+    h = DhcpHarness()
+    h.bind()
+    h.advance(60000)  # T1: RENEWING
+    m = h.one()
+    assert m.type == dhcp.REQUEST and h.client.state == dhcp.RENEWING
+    h.feed(server_frame(bootp_reply(m.xid, dhcp.ACK, yiaddr=ipv4.aton("192.0.2.0"))))
+    c = h.stack.counters
+    assert c.dhcp_bad_address == 1 and c.dhcp_decline == 0
+    h.expect_nothing()
+    assert h.client.state == dhcp.RENEWING and h.stack.route.addr == YIADDR
+    # the renewal goes on: a sane ACK renews
+    h.feed(server_frame(bootp_reply(m.xid, dhcp.ACK)))
+    assert h.client.state == dhcp.BOUND and h.stack.route.addr == YIADDR
+
+
+def test_usable_edges_of_a_prefix_are_taken():
+    # the addresses next to the network and broadcast addresses, and both of a /31 (RFC 3021)
+    for addr, mask, plen in (("192.0.2.1", b"\xff\xff\xff\x00", 24), ("192.0.2.254", b"\xff\xff\xff\x00", 24),
+                             ("192.0.2.2", b"\xff\xff\xff\xfc", 30), ("10.0.0.1", None, 8),
+                             ("192.0.2.0", b"\xff\xff\xff\xfe", 31), ("192.0.2.1", b"\xff\xff\xff\xfe", 31),
+                             ("192.0.2.77", b"\xff\xff\xff\xff", 24)):
+        a = ipv4.aton(addr)
+        router = ipv4.aton("192.0.2.1") if plen != 8 else ipv4.aton("10.0.0.254")
+        if addr == "192.0.2.1":
+            router = ipv4.aton("192.0.2.0") if plen == 31 else ipv4.aton("192.0.2.2")
+        h = DhcpHarness()
+        d = h.start()
+        h.feed(server_frame(bootp_reply(d.xid, dhcp.OFFER, yiaddr=a, mask=mask), dst=BCAST,
+                            eth_dst=ethernet.BROADCAST))
+        req = h.one()
+        assert req.option(50) == a, addr
+        h.feed(server_frame(bootp_reply(req.xid, dhcp.ACK, yiaddr=a, mask=mask, router=router), dst=BCAST,
+                            eth_dst=ethernet.BROADCAST))
+        r = h.stack.route
+        assert h.client.state == dhcp.BOUND and r.addr == a and r.prefix_len == plen, (addr, r.prefix_len)
+        assert r.gateway == router and h.stack.counters.dhcp_bad_address == 0, addr
