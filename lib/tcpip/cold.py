@@ -74,6 +74,11 @@ def check_config(cfg, kw):
         raise ValueError("delayed_ack_ms must be 0..500")
     if not 0 <= cfg.ooo_segments <= 32 or cfg.init_cwnd < 1:
         raise ValueError("ooo_segments must be 0..32 and init_cwnd >= 1")
+    if cfg.max_connections < 1 or cfg.time_wait_max < 0:
+        raise ValueError("max_connections must be >= 1 and time_wait_max >= 0")
+    n = cfg.port_table_size
+    if n < 1 or n & (n - 1):
+        raise ValueError("port_table_size must be a power of two")
 
 
 # -- ICMP errors (RFC 1122 3.2.2.1, RFC 5927) -------------------------------------------------------

@@ -176,3 +176,26 @@ def test_a_memory_error_in_connect_leaves_nothing_behind():
     assert len(t.pool) == pool + 2 or pool >= t.pool_max
     tcb = t.connect(None, 0, PEER_IP, 80)
     assert h.expect_tcp(SYN).tcp.seq == tcb.iss
+
+
+def test_the_new_limits_are_checked_when_a_config_is_made():
+    for kw in ({"max_connections": 0}, {"time_wait_max": -1}, {"port_table_size": 300}):
+        try:
+            tcp.TcpConfig(**kw)
+            raise AssertionError(kw)
+        except ValueError:
+            pass
+    cfg = tcp.TcpConfig(max_connections=4, time_wait_max=0, port_table_size=1024)
+    assert (cfg.max_connections, cfg.time_wait_max, cfg.port_table_size) == (4, 0, 1024)
+    try:
+        tcp.TcpConfig(max_conections=4)
+        raise AssertionError("a misspelt option")
+    except TypeError:
+        pass
+
+
+def test_time_wait_max_0_means_no_time_wait_at_all():
+    h = Harness(time_wait_max=0)
+    tcb = to_time_wait(h)
+    assert tcb.state == tcp.CLOSED and h.stack.tcp.tw_n == 0
+    assert h.stack.counters.tcp_tw_overflow == 1
