@@ -167,12 +167,6 @@ def equal(a, aoff: int, b, boff: int, n: int) -> bool:
     return True
 
 
-@micropython.viper
-def peek8(a: int) -> int:
-    """The byte at address a: tcpip.sockopt reads the typecode of a memoryview with it."""
-    return int(ptr8(a)[0])
-
-
 # -- header prediction (tcpip.fastpath: the layout of the template `th` and the Python twins) -----
 @micropython.viper
 def hp_match(f, n: int, th, r_nxt: int, s_una: int, s_max: int) -> int:

@@ -333,7 +333,7 @@ def gettimeout(sock):
 
 # -- the caller's buffer of a data call, when it is not bytes or a bytearray ------------------------
 _word = 0  # MicroPython: where a memoryview keeps its typecode (0: not looked for yet, -1: unknown)
-_peek8 = None  # tcpip._viper.peek8 once _word is known
+_sum16 = None  # tcpip._viper.sum16 once _word is known
 
 
 def byte_buffer(buf, writable):
@@ -353,7 +353,7 @@ def byte_buffer(buf, writable):
         return m
     # MicroPython: len() of a memoryview or an array counts items, and a memoryview tells neither
     # its item size nor whether it is writable; both are in its typecode (_item_size)
-    m = buf if type(buf) is memoryview else memoryview(buf)  # TypeError for a list, an int ...
+    m = buf if buf.__class__ is memoryview else memoryview(buf)  # TypeError for a list, an int ...
     size = _item_size(m)
     if size < 0:
         if writable:
@@ -369,15 +369,18 @@ def byte_buffer(buf, writable):
 def _item_size(m):
     """MicroPython: the size of memoryview m's items in bytes, negative when it is read-only.
     mp_obj_array_t (py/objarray.h) holds the typecode in the low byte of the word after the type
-    pointer, with 0x80 set when a memoryview is writable (MP_OBJ_ARRAY_TYPECODE_FLAG_RW); id() is
-    the object's address, and the viper peek reads it without allocating. The layout is checked
-    on three known views first; without viper (or if the check fails) two small allocations and a
-    struct.pack_into that fails on read-only buffers tell the same."""
+    pointer, with 0x80 set when a memoryview is writable (MP_OBJ_ARRAY_TYPECODE_FLAG_RW), and id()
+    is the object's address. The viper checksum core reads that byte without allocating: over
+    buffer 0 its addresses are absolute, and the RFC 1071 sum of one byte is that byte << 8 (an odd
+    byte is padded with a zero, RFC 1071 4.1). The layout is checked on three known views first;
+    without viper (or if the check fails) two small allocations and a struct.pack_into, which
+    refuses read-only buffers, tell the same."""
     global _word
     if _word == 0:
         _word = _find_typecode()
     if _word > 0:
-        code = _peek8(id(m) + _word)
+        a = id(m) + _word
+        code = _sum16(a, a + 1, 0, 0) >> 8
         kind = code & 0x7F
         size = 1
         if kind != 1 and kind != 0x42 and kind != 0x62:  # a bytearray's, "B", "b"
@@ -397,21 +400,20 @@ def _item_size(m):
 
 def _find_typecode():
     """The offset of the typecode byte in a memoryview object (the size of a pointer), or -1."""
-    global _peek8
+    global _sum16
     try:
         from tcpip import mem
 
         if mem.IMPLEMENTATION != "viper":
             return -1
-        from tcpip._viper import peek8
+        from tcpip._viper import sum16
         from array import array
     except ImportError:
         return -1
-    a = memoryview(bytearray(1))
-    b = memoryview(b"x")
-    c = memoryview(array("i", [0]))
+    views = (memoryview(bytearray(1)), memoryview(b"x"), memoryview(array("i", [0])))
     for w in (4, 8):
-        if peek8(id(a) + w) == 0x81 and peek8(id(b) + w) == 0x42 and peek8(id(c) + w) == 0xE9:
-            _peek8 = peek8
+        codes = [sum16(id(v) + w, id(v) + w + 1, 0, 0) >> 8 for v in views]
+        if codes == [0x81, 0x42, 0xE9]:
+            _sum16 = sum16
             return w
     return -1

@@ -272,6 +272,10 @@ def test_memoryview_buffers_do_not_allocate():
 
     heap_locked(calls)
     assert got == [4, 3, 3, 4]
+    if MICROPYTHON:
+        from tcpip import sockopt
+
+        assert sockopt._word in (4, 8)  # the typecode is read in place: the layout check passed
 
 
 def test_micropython_without_the_typecode_peek():
