@@ -667,6 +667,8 @@ class Tcp:
         for size in (rx_size, tx_size):
             if size is not None and not 0 < size <= 65535:
                 raise OSError(errors.EINVAL)
+        if not 0 < rport <= 65535:
+            raise OSError(errors.EADDRNOTAVAIL)  # as the socket layer (docs/SOCKETS.md)
         if len(self.tcbs) >= self.config.max_connections:
             self.stack.cnt[_TCP_CONN_LIMIT] += 1
             raise OSError(errors.ENOBUFS, "%d connections open or closing (TcpConfig max_connections)"

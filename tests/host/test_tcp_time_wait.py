@@ -199,3 +199,14 @@ def test_time_wait_max_0_means_no_time_wait_at_all():
     tcb = to_time_wait(h)
     assert tcb.state == tcp.CLOSED and h.stack.tcp.tw_n == 0
     assert h.stack.counters.tcp_tw_overflow == 1
+
+
+def test_the_tcp_layer_refuses_port_0_too():
+    h = Harness()
+    try:
+        h.stack.tcp.connect(None, 0, PEER_IP, 0)
+        raise AssertionError("port 0")
+    except OSError as e:
+        assert e.args[0] == errors.EADDRNOTAVAIL
+    h.expect_nothing()
+    assert h.stack.tcp.tcbs == []
