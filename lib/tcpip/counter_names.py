@@ -4,7 +4,7 @@ shown or read by name, so a board that only counts keeps none of this text in it
 # The stack's counters in index order (the _ETH_*, _ARP_*, _IP_*, _ICMP_*, _TCP_* and _UDP_*
 # constants of stack, arp, tcp* and udp): Ethernet, ARP, IPv4, ICMP, TCP, UDP (udp_rx and
 # udp_no_port count also the datagrams that came while no UDP layer existed), then the later
-# additions (ARP eviction and locktime, TCP hardening, PMTU). tcp_rx_bytes and
+# additions (ARP eviction and locktime, TCP hardening, PMTU, passive open). tcp_rx_bytes and
 # tcp_tx_bytes wrap once past 2**29 (512 MiB): on a 32-bit port an int from 2**30 on is a heap
 # object, and counting into one would allocate at every segment.
 NAMES = (
@@ -30,5 +30,7 @@ NAMES = (
     "udp_rx udp_no_port udp_tx udp_drop_short udp_drop_bad_length udp_drop_bad_checksum "
     "udp_port_unreach_sent udp_port_unreach_ratelimited udp_icmp_error "
     "arp_evicted arp_update_locked tcp_drop_not_unicast tcp_ooo_purged tcp_tw_overflow "
-    "tcp_conn_limit tcp_pmtu_reduced tcp_pmtu_ignored"
+    "tcp_conn_limit tcp_pmtu_reduced tcp_pmtu_ignored "
+    "tcp_passive_open tcp_synack_retransmit tcp_synack_timeout tcp_listen_overflow "
+    "tcp_syncookies_sent tcp_syncookies_ok tcp_syncookies_failed tcp_listen_rst_sent"
 )
