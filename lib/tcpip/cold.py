@@ -79,6 +79,8 @@ def check_config(cfg, kw):
     n = cfg.port_table_size
     if n < 1 or n & (n - 1):
         raise ValueError("port_table_size must be a power of two")
+    if cfg.syn_backlog < 1 or not 0 <= cfg.synack_retries <= 127:
+        raise ValueError("syn_backlog must be >= 1 and synack_retries 0..127")
 
 
 # -- ICMP errors (RFC 1122 3.2.2.1, RFC 5927) -------------------------------------------------------

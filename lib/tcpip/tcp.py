@@ -101,6 +101,9 @@ class TcpConfig:
                                # ENOBUFS (lwIP MEMP_NUM_TCP_PCB; Linux has no such limit)
     time_wait_max = 64         # TIME-WAIT records (net.ipv4.tcp_max_tw_buckets): past it a
                                # closed connection ends without TIME-WAIT (tcp_tw_overflow)
+    syn_backlog = 8            # half-open records per listening port (net.ipv4.tcp_max_syn_backlog)
+    synack_retries = 5         # net.ipv4.tcp_synack_retries
+    syncookies = True          # SYN cookies once the half-open records are full (tcp_syncookies 1)
 
     def __init__(self, **kw):
         if kw:
@@ -492,6 +495,7 @@ class Tcp:
         self.tw_n = 0
         self.tw_next = 0
         self.tw_oow = 0  # when the last rate-limited ACK from a record went (tcpip.cold.tw_input)
+        self.listeners = None  # tcpip.tcp_listen.Listener per listening port (Tcp.listen)
 
     # -- rings -----------------------------------------------------------------------------------
     def ring(self, size):
@@ -569,6 +573,38 @@ class Tcp:
             if i >= 0:
                 return call("tcpip.cold", "time_wait_reuse", self, i, isn)
         return True
+
+    # -- passive open (tcpip.tcp_listen, loaded by the first listen) ------------------------------
+    def listen(self, addr, port, backlog, rx_size=None, tx_size=None):
+        """A Listener for port (addr: 4 bytes, or None for any of ours): SYNs to it make
+        connections that wait in its queue until taken (Listener.queue)."""
+        from tcpip.tcp_listen import Listener
+
+        for x in self.listeners or ():
+            if x.port == port:
+                raise OSError(errors.EADDRINUSE)
+        x = Listener(self, addr, port, backlog, rx_size or 0, tx_size or 0)
+        if self.listeners is None:
+            self.listeners = []
+        self.listeners.append(x)
+        return x
+
+    def unlisten(self, x):
+        x.close()
+        ls = self.listeners
+        for i in range(len(ls)):
+            if ls[i] is x:
+                ls.pop(i)
+                break
+        if not ls:
+            self.listeners = None
+
+    def _listener(self, buf, ip_off, off):
+        port = buf[off + 2] << 8 | buf[off + 3]
+        for x in self.listeners:
+            if x.port == port and (x.addr is None or mem.equal(x.addr, 0, buf, ip_off + 16, 4)):
+                return x
+        return None
 
     # -- TIME-WAIT records -------------------------------------------------------------------------
     def time_wait(self, t):
@@ -741,7 +777,15 @@ class Tcp:
                 i = self.tw_index(buf, ip_off + 16, buf[off + 2] << 8 | buf[off + 3],
                                   buf, ip_off + 12, buf[off] << 8 | buf[off + 1])
                 if i >= 0:
-                    call("tcpip.cold", "tw_input", self, i, buf, ip_off, off, hl, n - hl)
+                    x = self._listener(buf, ip_off, off) if self.listeners else None
+                    if x is None or not x.takes_tw_syn(self.tw, i * _TW_LEN, buf, off):
+                        call("tcpip.cold", "tw_input", self, i, buf, ip_off, off, hl, n - hl)
+                        return
+                    self.tw_drop(i)  # a new connection from the same 4-tuple (Linux TCP_TW_SYN)
+            if self.listeners:
+                x = self._listener(buf, ip_off, off)
+                if x is not None:
+                    x.input(buf, ip_off, off, hl, n - hl)
                     return
             self._no_socket(buf, ip_off, off, hl, n - hl)
             return
@@ -772,6 +816,10 @@ class Tcp:
     def poll(self, now):
         if self.tw_n and ticks_diff(now, self.tw_next) >= 0:
             self._tw_expire(now)
+        if self.listeners:
+            for x in self.listeners:
+                if x.syn_n and ticks_diff(now, x.syn_next) >= 0:
+                    x.poll(now)
         tcbs = self.tcbs
         n = len(tcbs)
         i = 0
@@ -794,6 +842,12 @@ class Tcp:
             d = ticks_diff(self.tw_next, now)
             if d < best:
                 best = d
+        if self.listeners:
+            for x in self.listeners:
+                if x.syn_n:
+                    d = ticks_diff(x.syn_next, now)
+                    if d < best:
+                        best = d
         for t in self.tcbs:
             if t.timer_on:
                 d = ticks_diff(t.deadline, now)
