@@ -96,6 +96,7 @@ UNCONNECTED = 0
 CONNECTING = 1
 CONNECTED = 2
 CLOSED = 3
+LISTENING = 4  # listen() was called (tcpip.listener)
 
 error = OSError  # CPython's alias; MicroPython code catches OSError
 
@@ -228,14 +229,18 @@ class Socket(_Base):
     bound_addr = None
     bound_port = 0
     _opts = None  # the options set (tcpip.sockopt): ring sizes, TCP_NODELAY, keep-alive, linger
+    _listener = None  # listen() (tcpip.listener): the tcpip.tcp_listen.Listener
 
     def __getattr__(self, name):
         # the rarely used calls are tcpip.sockopt's, loaded on first use (a board that never makes
         # them never loads it): setsockopt, getsockopt, bind, getsockname, getpeername, shutdown,
         # connect_ex, makefile, gettimeout
-        if name not in _SOCKOPT_CALLS:
+        if name == "listen" or name == "accept":
+            from tcpip import listener as sockopt  # the listening socket's calls
+        elif name not in _SOCKOPT_CALLS:
             raise AttributeError(name)
-        from tcpip import sockopt
+        else:
+            from tcpip import sockopt
 
         f = getattr(sockopt, name)
         return lambda *args, **kw: f(self, *args, **kw)
@@ -455,6 +460,8 @@ class Socket(_Base):
         st = self.state
         if st == CLOSED:
             return POLLNVAL
+        if st == LISTENING:
+            return POLLIN & mask if self._listener.queue else 0  # a connection waits for accept()
         if st == UNCONNECTED:
             r = POLLHUP | (mask & POLLOUT)
             if self._pending_error:
@@ -715,6 +722,10 @@ class Socket(_Base):
         The connection finishes alone (FIN-WAIT, TIME-WAIT). Closing twice is fine."""
         if self.state == CLOSED:
             return
+        if self.state == LISTENING:
+            from tcpip import listener
+
+            listener.stop(self)
         tcb = self.tcb
         self.tcb = None
         linger = self._opts[_LINGER] if self._opts else -1

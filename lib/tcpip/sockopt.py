@@ -110,7 +110,8 @@ def _linger_option(value):
 
 
 def setsockopt(sock, level, optname, value):
-    """SOL_SOCKET: SO_REUSEADDR (accepted, no effect: the stack never listens), SO_KEEPALIVE,
+    """SOL_SOCKET: SO_REUSEADDR (bind() may take a port connections still use, TIME-WAIT ones
+    included, as Linux), SO_KEEPALIVE,
     SO_RCVBUF / SO_SNDBUF (ring sizes, before connect), SO_LINGER; IPPROTO_TCP: TCP_NODELAY,
     TCP_KEEPIDLE / TCP_KEEPINTVL (seconds), TCP_KEEPCNT. Linux and lwIP numbers both work
     (see LWIP_*); anything else is OSError(ENOPROTOOPT)."""
@@ -263,6 +264,10 @@ def bind(sock, addr):
         raise _oserror(errors.EADDRNOTAVAIL)
     if port and tcp.port_in_use(port):
         raise _oserror(errors.EADDRINUSE)
+    if port and not (sock._opts and sock._opts[_REUSEADDR]) and _port_has_connections(tcp, port):
+        # connections (TIME-WAIT ones too) still use the port: Linux's bind refuses it unless
+        # SO_REUSEADDR, which is what a restarted server sets
+        raise _oserror(errors.EADDRINUSE)
     if port == 0:
         # bind to an ephemeral port now (inet_csk_get_port picks one; any free one will do)
         def free(p):
@@ -275,6 +280,17 @@ def bind(sock, addr):
     sock.bound_addr = host
     sock.bound_port = port
     tcp.bound.append([host, port])
+
+
+def _port_has_connections(tcp, port):
+    for t in tcp.tcbs:
+        if t.local_port == port:
+            return True
+    tw = tcp.tw
+    for i in range(tcp.tw_n):
+        if (tw[24 * i + 8] << 8 | tw[24 * i + 9]) == port:
+            return True
+    return False
 
 
 def getsockname(sock):

@@ -3,6 +3,8 @@ a name used in two modules is defined in both) must agree with it. CPython only 
 
   tcpip.drivers.w5500       the registers its per-frame paths use, of w5500_init's whole map
   tcpip.socket              the indexes of Socket._opts it reads, of tcpip.sockopt's
+  tcpip.listener            the same
+  tcpip.tcp_listen          where the TCP header goes in the transmit buffer, of tcpip.tcp_out's
 """
 import os
 import re
@@ -10,7 +12,8 @@ import re
 import pytest
 
 LIB = os.path.join(os.path.dirname(__file__), "..", "..", "lib", "tcpip")
-PAIRS = [("drivers/w5500.py", "drivers/w5500_init.py", 10), ("socket.py", "sockopt.py", 5)]
+PAIRS = [("drivers/w5500.py", "drivers/w5500_init.py", 10), ("socket.py", "sockopt.py", 5),
+         ("listener.py", "sockopt.py", 3), ("tcp_listen.py", "tcp_out.py", 1)]
 
 
 def consts(path):
