@@ -2,7 +2,8 @@
 # port. It builds a Stack over the UDP frame bridge (host_tools/mp/udp_device.py; the bridge
 # holds the TAP), installs tcpip.socket as the `socket` module, runs the client's source as
 # __main__ with the client's own argv, then services the stack until the connections it closed
-# are done (or 3 s pass) and prints "tcbs <state names>" of what is left.
+# are done (or 3 s pass) and prints "counters name=value ..." (the nonzero ones) and "tcbs <state
+# names>" of what is left.
 #     MICROPYPATH=lib:host_tools/mp micropython tests/host/clients/launch.py \
 #         BRIDGE_PORT ADDR/N GATEWAY CLIENT.py [client args...]
 # Exit status 0 when the client returned, 1 when it raised (its traceback on stderr).
@@ -46,6 +47,8 @@ def main():
             import traceback
             traceback.print_exc()
     stack.run_until(lambda: settled(stack), FINISH_MS)
+    nz = stack.counters.nonzero()
+    print("counters", " ".join("%s=%d" % (k, nz[k]) for k in sorted(nz)))
     print("tcbs", " ".join(t.state_name() for t in stack.tcp.tcbs))
     return 0 if ok else 1
 
