@@ -1,14 +1,16 @@
 # The device scenarios, run ON a board (tests/device/test_real_board.py sends this file with
 # `mpremote run`) or on the virtual board (tests/device/virtual_runner.py: the unix port with the
 # machine shim and a chip model): bring up the board file's chip and the stack (tcpip.board), answer
-# ping for a while, connect to the host's echo server and exchange data, connect to a closed port.
+# ping for a while, connect to the host's echo server and exchange data, connect to a closed port,
+# then serve HTTP/1.0 to the host's clients (listen/accept) for a few requests.
 # One line per step on stdout: MARK + JSON ({"step": ...}). Needs only tcpip on the board (deployed
 # with `python -m host_tools deploy`); the board file comes in as text (BOARD_SRC) so the test runs
 # the repository's file. The test puts `CONFIG = {...}` and `BOARD_SRC = "..."` in front of this
 # text and `STACK = main(CONFIG, board_from_source(BOARD_SRC))` after it (devicecase.board_program).
 # CONFIG: addr (None: DHCP), gateway, host (the echo server's IPv4), echo_port, refused_port,
 # payload (text), serve_s (how long to answer ping at most), pings (stop serving once this many
-# echo replies went out), timeout_s (per connect and exchange).
+# echo replies went out), timeout_s (per connect and exchange), http_port, http_requests and
+# http_size (the server scenario: how many requests, each answered with http_size bytes).
 import gc
 import json
 import time
@@ -75,6 +77,44 @@ def refused(tsocket, errors, cfg):
     return {"step": "refused", "result": result, "ms": time.ticks_diff(time.ticks_ms(), t0)}
 
 
+def http_serve(tsocket, errors, cfg):
+    """listen on http_port, answer http_requests GETs (one at a time) with http_size bytes of
+    (i * 7 + (i >> 8)) & 0xFF, report them."""
+    out = {"step": "http", "served": 0, "requests": []}
+    s = tsocket.socket()
+    try:
+        s.setsockopt(tsocket.SOL_SOCKET, tsocket.SO_REUSEADDR, 1)
+        s.bind(("0.0.0.0", cfg["http_port"]))
+        s.listen(2)
+        s.settimeout(cfg["timeout_s"])
+        n = cfg["http_size"]
+        body = bytearray(n)
+        for i in range(n):
+            body[i] = (i * 7 + (i >> 8)) & 0xFF
+        report({"step": "listening", "port": cfg["http_port"]})
+        for _ in range(cfg["http_requests"]):
+            c, addr = s.accept()
+            c.settimeout(cfg["timeout_s"])
+            req = b""
+            while b"\r\n\r\n" not in req and len(req) < 2048:
+                chunk = c.recv(256)
+                if not chunk:
+                    break
+                req += chunk
+            c.write(b"HTTP/1.0 200 OK\r\nContent-Length: %d\r\n\r\n" % n)
+            c.write(body)
+            c.close()
+            out["served"] += 1
+            out["requests"].append(req.split(b"\r\n")[0].decode())
+    except OSError as exc:
+        out["error"] = errors.name(errors.errno_of(exc))
+    try:
+        s.close()
+    except OSError:
+        pass
+    return out
+
+
 def main(cfg, board, driver=None):
     """The scenarios in order; returns the stack (None when bring-up failed)."""
     from tcpip import errors
@@ -105,6 +145,8 @@ def main(cfg, board, driver=None):
     report({"step": "served", "echo_replies": c.icmp_echo_reply_sent})
     report(exchange(tsocket, errors, cfg))
     report(refused(tsocket, errors, cfg))
+    if cfg.get("http_requests"):
+        report(http_serve(tsocket, errors, cfg))
     gc.collect()
     nic = getattr(stack.device, "counters", None)
     report({"step": "done", "counters": c.nonzero(), "heap_free": gc.mem_free(),

@@ -67,11 +67,32 @@ def closed_port(ip, sock_factory=None):
     return port
 
 
+HTTP_PORT = 8080
+HTTP_SIZE = 8192
+
+
 def scenario_config(host, echo_port, refused_port, addr=None, gateway=None, serve_s=10.0, pings=3,
-                    timeout_s=10.0):
+                    timeout_s=10.0, http_requests=2):
     return {"addr": addr, "gateway": gateway, "host": host, "echo_port": echo_port,
             "refused_port": refused_port, "payload": PAYLOAD, "serve_s": serve_s, "pings": pings,
-            "timeout_s": timeout_s}
+            "timeout_s": timeout_s, "http_port": HTTP_PORT, "http_requests": http_requests,
+            "http_size": HTTP_SIZE}
+
+
+def http_body(n=HTTP_SIZE):
+    return bytes((i * 7 + (i >> 8)) & 0xFF for i in range(n))
+
+
+def curl_board(argv_prefix, ip, count=2, timeout=30):
+    """The host's HTTP clients for the board's server scenario: curl, count times; a list of
+    (exit status, body bytes, stderr text)."""
+    out = []
+    for i in range(count):
+        r = subprocess.run(list(argv_prefix) + ["curl", "-s", "-S", "--max-time", str(timeout), "-o", "-",
+                                                "http://%s:%d/req%d" % (ip, HTTP_PORT, i)],
+                           capture_output=True, timeout=timeout + 10)
+        out.append((r.returncode, r.stdout, r.stderr.decode(errors="replace")))
+    return out
 
 
 def board_program(cfg, board_file):
@@ -85,10 +106,11 @@ def board_program(cfg, board_file):
     return script + "\n" + head + "STACK = main(CONFIG, board_from_source(BOARD_SRC))\n"
 
 
-def drive(proc, on_serving, deadline, last_step="done"):
+def drive(proc, on_serving, deadline, last_step="done", on_listening=None):
     """Read proc's stdout (binary pipe) until last_step, EOF or the deadline: MARK lines become
     steps (dict by step name; "log" steps are listed). on_serving(steps) runs at the "serving"
-    step (the host pings the board then). Returns (steps, all output lines)."""
+    step (the host pings the board then), on_listening(steps) at "listening" (the host's HTTP
+    clients; its result is steps["http_clients"]). Returns (steps, all output lines)."""
     steps = {"log": []}
     lines = []
     fd = proc.stdout.fileno()
@@ -127,6 +149,8 @@ def drive(proc, on_serving, deadline, last_step="done"):
             steps[step] = msg
             if step == "serving":
                 steps["ping"] = on_serving(steps)
+            if step == "listening" and on_listening is not None:
+                steps["http_clients"] = on_listening(steps)
             if step == last_step or step == "error":
                 done = True
         if done:
@@ -156,4 +180,11 @@ def check_scenarios(steps, lines, echo_server, pings=3):
         echo_server.accepted, echo)
     assert steps.get("refused", {}).get("result") == "ECONNREFUSED", "refused: %r\n%s" % (
         steps.get("refused"), text)
+    http = steps.get("http")
+    assert http is not None and "error" not in http and http["served"] == 2, "http: %r\n%s" % (http, text)
+    assert http["requests"] == ["GET /req0 HTTP/1.1", "GET /req1 HTTP/1.1"], http
+    clients = steps.get("http_clients")
+    assert clients is not None and len(clients) == 2, "no HTTP clients ran\n" + text
+    for rc, body, err in clients:
+        assert rc == 0 and body == http_body(), "curl %d, %d bytes: %s\n%s" % (rc, len(body), err, text)
     assert "done" in steps, text

@@ -84,7 +84,8 @@ def test_board_comes_up_answers_ping_exchanges_data_and_gets_refused():
                             stderr=subprocess.STDOUT)
     try:
         steps, lines = drive(proc, lambda st: devicecase.ping([], st["up"]["ip"]),
-                             time.monotonic() + RUN_LIMIT_S)
+                             time.monotonic() + RUN_LIMIT_S,
+                             on_listening=lambda st: devicecase.curl_board([], st["up"]["ip"]))
     finally:
         if proc.poll() is None:
             proc.terminate()

@@ -235,7 +235,7 @@ def test_cli_upload_through_a_lossy_link(ns, runtime, tmp_path):
 def test_board_script_on_the_virtual_board(ns, runtime, tmp_path):
     """The program test_real_board.py sends to a board (tests/device/board_script.py with its
     config and the board file) run by virtual_runner.py: bring-up by tcpip.board over the machine
-    shim, ping, echo, refused."""
+    shim, ping, echo, refused, and an HTTP server that curl fetches from twice."""
     require_chip(runtime)
     make = lambda *a: ns.call(__import__("socket").create_server, *a)  # noqa: E731
     server = EchoServer(LINUX_IP, 0, sock_factory=make)
@@ -257,7 +257,8 @@ def test_board_script_on_the_virtual_board(ns, runtime, tmp_path):
         proc.stdin.write((json.dumps(run) + "\n").encode())
         proc.stdin.close()
         steps, lines = drive(proc, lambda s: devicecase.ping(ns.exec_prefix, STACK_IP),
-                             time.monotonic() + 40, last_step="spi")
+                             time.monotonic() + 60, last_step="spi",
+                             on_listening=lambda s: devicecase.curl_board(ns.exec_prefix, STACK_IP))
     finally:
         if proc.poll() is None:
             proc.kill()
