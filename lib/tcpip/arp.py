@@ -45,6 +45,7 @@ _TPA = const(24)
 FREE = 0
 INCOMPLETE = 1
 REACHABLE = 2
+STALE = 3  # expired while a connection needs it: still used, and asked for again (Linux STALE/PROBE)
 
 ARP_FRAME_LEN = 42
 _ZERO_MAC = b"\x00\x00\x00\x00\x00\x00"
@@ -94,10 +95,17 @@ def emit(buf, off, oper, sha, spa, tha, tpa):
         buf[off + 24 + i] = tpa[i]
 
 
+def _weak(frame):
+    """The IPv4 frame is a reply to traffic someone else started: ICMP (echo replies, errors), or a
+    TCP RST."""
+    p = frame[23]
+    return p == 1 or (p == 6 and frame[27 + (frame[14] & 0x0F) * 4] & 0x04)
+
+
 class ArpCache:
     """The cache is a few flat tables, entry i in each (no object per entry): state[i] (FREE,
-    INCOMPLETE, REACHABLE), ip[4i:4i+4], mac[6i:6i+6] (macs[i] a view of it, made once),
-    deadline[i] (REACHABLE: expiry; INCOMPLETE: next request), requests[i], used[i] (ticks of the
+    INCOMPLETE, REACHABLE, STALE), ip[4i:4i+4], mac[6i:6i+6] (macs[i] a view of it, made once),
+    deadline[i] (REACHABLE: expiry; INCOMPLETE, STALE: next request), requests[i], used[i] (ticks of the
     last use, for replacement). Queue slot j: a frame qbuf[j] of qlen[j] bytes for the next hop
     at qhop[4j:4j+4] (its buffer made for it and given back once it went or was dropped)."""
 
@@ -120,7 +128,7 @@ class ArpCache:
         self.reachable_ms = reachable_ms
         self.frame = bytearray(60)  # padded to the Ethernet minimum by send_frame
         self._swept = stack.now  # ticks: the last sweep for expired entries (poll)
-        self._resolving = False  # an entry may be INCOMPLETE (its request timer runs in poll)
+        self._resolving = False  # an entry may be INCOMPLETE or STALE (its request timer runs in poll)
 
     # -- lookups -------------------------------------------------------------------------------
     def _find(self, buf, off):
@@ -135,15 +143,30 @@ class ArpCache:
     def lookup(self, buf, off, now):
         """The MAC (a 6-byte view) for the IPv4 address at buf[off:off+4], or None."""
         i = self._find(buf, off)
-        if i < 0 or self.state[i] != REACHABLE:
+        if i < 0:
             return None
-        if ticks_diff(now, self.deadline[i]) >= 0:
-            # expired: resolve afresh (Linux would go STALE and probe; a board keeps it simple)
-            self.state[i] = FREE
-            self.stack.route.gen += 1
+        st = self.state[i]
+        if st == REACHABLE:
+            if ticks_diff(now, self.deadline[i]) >= 0:
+                self._expire(i, now)
+                if self.state[i] != STALE:
+                    return None
+        elif st != STALE:
             return None
         self.used[i] = now
         return self.macs[i]
+
+    def _expire(self, i, now):
+        """A REACHABLE entry's time is up: a connection still needs it -> STALE (used as it is,
+        asked for again; Linux STALE -> PROBE), else it goes (templates built on it too)."""
+        if self._in_use(i):
+            self.state[i] = STALE
+            self.requests[i] = 0
+            self._resolving = True
+            self._request(i, now)
+        else:
+            self.state[i] = FREE
+            self.stack.route.gen += 1
 
     def _in_use(self, i):
         """Entry i is a connection's next hop: its peer, or the gateway of an off-link one (Linux
@@ -179,7 +202,7 @@ class ArpCache:
         rank = 4  # 1: INCOMPLETE, unneeded; 2: REACHABLE, unneeded; 3: REACHABLE, needed
         for i in range(len(st)):
             if self._in_use(i):
-                if weak or st[i] != REACHABLE:
+                if weak or st[i] == INCOMPLETE:
                     continue
                 r = 3
             elif st[i] == INCOMPLETE:
@@ -223,18 +246,29 @@ class ArpCache:
         """Hold frame[:n] until next_hop resolves; start resolution if it has not started."""
         qlen = self.qlen
         qbuf = self.qbuf
+        # a reply to traffic someone else started (ICMP: echo replies, errors; a TCP RST) may not
+        # push out what our connections need, neither a queued frame nor a cache entry
+        weak = _weak(frame)
         j = -1
         for k in range(len(qlen)):
             if qlen[k] == 0:
                 j = k
                 break
         if j < 0:
-            # queue full: drop the oldest (Linux drops the head of the unresolved queue)
+            # queue full: a reply to strangers is dropped; our own frame drops the oldest such
+            # reply, else the oldest frame (Linux drops the head of the unresolved queue)
             self.stack.cnt[_ARP_QUEUE_OVERFLOW] += 1
+            if weak:
+                return
+            v = 0
+            for k in range(len(qlen)):
+                if _weak(qbuf[k]):
+                    v = k
+                    break
             last = len(qlen) - 1
-            b = qbuf[0]
-            mem.copy(self.qhop, 0, self.qhop, 4, 4 * last)
-            for k in range(last):
+            b = qbuf[v]
+            mem.copy(self.qhop, 4 * v, self.qhop, 4 * v + 4, 4 * (last - v))
+            for k in range(v, last):
                 qbuf[k] = qbuf[k + 1]
                 qlen[k] = qlen[k + 1]
             qbuf[last] = b
@@ -252,10 +286,6 @@ class ArpCache:
         mem.copy(self.qhop, 4 * j, next_hop, nh_off, 4)
         i = self._find(next_hop, nh_off)
         if i < 0:
-            # a reply to traffic someone else started (ICMP: echo replies, errors; a TCP RST) may
-            # not push out what our connections need
-            p = frame[23]
-            weak = p == 1 or (p == 6 and frame[27 + (frame[14] & 0x0F) * 4] & 0x04)
             i = self._allocate(now, weak)
             if i < 0:
                 qlen[j] = 0
@@ -299,30 +329,33 @@ class ArpCache:
         resolving = False
         st = self.state
         for i in range(len(st)):
-            if st[i] == INCOMPLETE:
+            e = st[i]
+            if e == INCOMPLETE or e == STALE:
                 resolving = True
                 if ticks_diff(now, self.deadline[i]) >= 0:
                     if self.requests[i] < self.retries:
                         self._request(i, now)
                         continue
                     # no answer to the last request: the frames waiting for it are dropped and
-                    # the stack is told (tcpip.cold.neighbour_failed)
+                    # the stack is told (tcpip.cold.neighbour_failed); a STALE entry just goes
                     s = self.stack
                     s.cnt[_ARP_RESOLVE_FAILED] += 1
-                    self._drop_queued(i)
                     st[i] = FREE
                     s.route.gen += 1
-                    call("tcpip.cold", "neighbour_failed", s, self.ip[4 * i:4 * i + 4])  # rare
-            elif sweep and st[i] == REACHABLE and ticks_diff(now, self.deadline[i]) >= 0:
-                st[i] = FREE
-                self.stack.route.gen += 1
+                    if e == INCOMPLETE:
+                        self._drop_queued(i)
+                        call("tcpip.cold", "neighbour_failed", s, self.ip[4 * i:4 * i + 4])  # rare
+            elif sweep and e == REACHABLE and ticks_diff(now, self.deadline[i]) >= 0:
+                self._expire(i, now)
+                if st[i] == STALE:
+                    resolving = True
         self._resolving = resolving
 
     def next_deadline(self, now, best):
         """Ticks until the nearest ARP timer (or best, if nearer)."""
         st = self.state
         for i in range(len(st)):
-            if st[i] == INCOMPLETE:
+            if st[i] == INCOMPLETE or st[i] == STALE:
                 d = ticks_diff(self.deadline[i], now)
                 if d < best:
                     best = d
@@ -343,11 +376,11 @@ class ArpCache:
         learn = not (buf[sha] & 1 or ipv4.is_zero(buf, spa))
         for_us = s.route.configured() and s.route.is_local(buf, off + _TPA)
         i = self._find(buf, spa) if learn else -1
-        if i >= 0 and self.state[i] == REACHABLE and not mem.equal(self.mac, 6 * i, buf, sha, 6):
+        if i >= 0 and self.state[i] != INCOMPLETE and not mem.equal(self.mac, 6 * i, buf, sha, 6):
             # a new MAC for a known neighbour: taken (RFC 826 merge), unless the entry was
             # confirmed less than _LOCK_MS ago and this is not a gratuitous ARP (sender address ==
             # target address), which then loses the race (Linux arp locktime, 1 s)
-            if (ticks_diff(now, self.deadline[i]) + self.reachable_ms < _LOCK_MS
+            if (self.state[i] == REACHABLE and ticks_diff(now, self.deadline[i]) + self.reachable_ms < _LOCK_MS
                     and not mem.equal(buf, spa, buf, off + _TPA, 4)):
                 c[_ARP_UPDATE_LOCKED] += 1
                 i = -2  # neither learnt from nor allocated for; a request for us is still answered

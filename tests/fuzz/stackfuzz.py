@@ -1191,9 +1191,9 @@ class Fuzz:
         arp = stack.arp
         st = arp.state
         for i in range(len(st)):
-            if st[i] > 2:
+            if st[i] > 3:  # FREE, INCOMPLETE, REACHABLE, STALE
                 self.violation("arp-invariant", "%s: ARP entry %d state %d" % (name, i, st[i]))
-            if st[i] == 2 and arp.mac[6 * i] & 1:
+            if st[i] >= 2 and arp.mac[6 * i] & 1:
                 self.violation("arp-invariant", "%s: ARP entry %d has a multicast MAC" % (name, i))
         for j in range(len(arp.qlen)):
             q = arp.qlen[j]

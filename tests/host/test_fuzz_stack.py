@@ -195,14 +195,15 @@ def test_fuzz_catches_planted_defect(plant, expect, monkeypatch):
     assert expect in fz.violations[0], fz.violations[0]
 
 
-# -- defects the campaign found, pinned until they are fixed ---------------------------------------
-@pytest.mark.xfail(strict=True, reason=(
-    "defect (fuzz campaign, issue 8): the ARP queue's 2 slots are shared by every destination and "
-    "drop the oldest frame when full, so replies to spoofed on-link sources (echo replies, RSTs) "
-    "push out a connection's segment that waits for its next hop's ARP reply; nothing resends it "
-    "when the reply comes (only the RTO). A REACHABLE entry expires 60 s after it was learnt, used "
-    "or not, so once the RTO has backed off past 60 s every retransmission waits in that queue: "
-    "stackfuzz.py --seed 9 --frames 64000 stalls a transfer for 900 s that way (frame 63969)"))
+# -- defects the campaign found, and their fixes ---------------------------------------------------
+# Found by the campaign (issue 8): the ARP queue's 2 slots are shared by every destination and
+# dropped the oldest frame when full, so replies to spoofed on-link sources (echo replies, RSTs)
+# pushed out a connection's segment waiting for its next hop's ARP reply, and nothing resent it
+# when the reply came (only the RTO); a REACHABLE entry expired 60 s after it was learnt, used or
+# not, so once the RTO had backed off past 60 s every retransmission waited in that queue:
+# stackfuzz.py --seed 9 --frames 64000 stalled a transfer for 900 s (frame 63969). Fixed: replies to
+# strangers never displace a queued frame, and an entry a connection needs goes STALE (still used,
+# asked for again) instead of away when its time is up.
 def test_arp_queue_keeps_a_connections_segment_over_replies_to_strangers():
     from segment import OUR_IP, OUR_MAC, PEER_IP, Harness, eth, ip_packet
     from wirerep import ethernet, ipv4
@@ -217,8 +218,17 @@ def test_arp_queue_keeps_a_connections_segment_over_replies_to_strangers():
     h = Harness()
     tcb = h.establish()
     h.peer_answers_arp = False
-    h.advance(61000)  # the peer's entry, learnt at 0 and not confirmed since, has expired
+    h.advance(61000)  # the peer's entry, learnt at 0, expired: STALE (still used, asked for)
     h.take()
+    assert tcb.send(b"hi", 0, 2) == 2
+    h.advance(0)
+    out = h.take()
+    assert [s.payload for s in out if s.tcp] == [b"hi"]  # at once, not queued behind ARP
+    h.feed(h.segment(tcb, 0x10, 1001, tcb.iss + 3))  # (its ACK)
+    for _ in range(4):
+        h.advance(1000)  # nobody answers ARP: the entry goes
+    h.take()
+    assert h.stack.arp._find(PEER_IP, 0) < 0
     assert tcb.send(b"hello", 0, 5) == 5
     h.advance(0)
     out = h.take()
