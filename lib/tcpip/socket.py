@@ -143,6 +143,45 @@ def _byte_buffer(buf, writable):
     return _byte_buffer(buf, writable)
 
 
+def _recv_flags(sock, buf, n, flags):
+    # recv / recv_into with flags (MSG_PEEK, MSG_DONTWAIT): tcpip.sockopt's recv_flags (loaded on
+    # first use; this name then stands for it)
+    global _recv_flags
+    from tcpip import sockopt
+
+    _recv_flags = sockopt.recv_flags
+    return _recv_flags(sock, buf, n, flags)
+
+
+_in_place = None  # how _as_bytes makes bytes of a bytearray (tcpip.cold.bytes_in_place); None: not asked
+
+
+def _as_bytes(b, n):
+    """The first n bytes of b, a bytearray nobody else holds, as bytes, allocated once. MicroPython's
+    own stream read returns the buffer it read into as the bytes object (py/stream.c,
+    mp_obj_new_bytes_from_vstr): no copy. Where tcpip.cold.bytes_in_place found the object layout
+    (MicroPython, through uctypes) b itself becomes that bytes object: a zero hash (computed when
+    asked for, py/objstr.h GET_STR_HASH), its length n and the bytes type are written over the
+    bytearray's words, whose len and items are where a bytes object keeps len and data; b[n] = 0,
+    the NUL a MicroPython bytes object has after its data. Elsewhere (CPython) one copy."""
+    global _in_place
+    m = _in_place
+    if m is None:
+        from tcpip import call
+
+        m = _in_place = call("tcpip.cold", "bytes_in_place")
+    if not m:
+        return bytes(b) if n == len(b) else bytes(memoryview(b)[:n])
+    if n >= len(b):
+        b.append(0)
+    b[n] = 0
+    o = m[0](id(b), m[1])  # uctypes.struct over the object (one small allocation)
+    o.hash = 0  # over typecode and free
+    o.len = n
+    o.type = m[2]  # last: from here on b is a bytes object
+    return b
+
+
 def set_default_stack(stack):
     """The stack socket() uses when none is given."""
     global _default_stack
@@ -200,20 +239,27 @@ def getaddrinfo(host, port, af=0, type=0, proto=0, flags=0):
 
 
 def parse_address(addr):
-    """(host, port) -> (4-byte address, port); OSError(EINVAL / EAFNOSUPPORT) for anything else."""
+    """(host, port) -> (4-byte address, port). Arguments of the wrong type raise TypeError, as
+    CPython's socket and MicroPython's (modlwip: mp_obj_get_int, mp_obj_str_get_str) do: an
+    address that is no tuple (a str), a port that is no int (a str: "80"), a host that is no
+    str or bytes; bad values raise OSError(EINVAL / EAFNOSUPPORT)."""
     if not isinstance(addr, (tuple, list)):
-        raise _oserror(errors.EINVAL)
+        raise TypeError("AF_INET address must be tuple, not " + type(addr).__name__)
     if len(addr) == 4:
         raise _oserror(errors.EAFNOSUPPORT)  # an AF_INET6 (host, port, flowinfo, scope_id) tuple
     if len(addr) != 2:
         raise _oserror(errors.EINVAL)
     host, port = addr
-    if isinstance(port, bool) or not isinstance(port, int) or not 0 <= port <= 65535:
+    if not isinstance(port, int):
+        raise TypeError("'%s' object cannot be interpreted as an integer" % type(port).__name__)
+    if isinstance(port, bool) or not 0 <= port <= 65535:
         raise _oserror(errors.EINVAL)
     if isinstance(host, (bytes, bytearray)) and len(host) == 4:
         return bytes(host), port
     if not isinstance(host, str):
-        raise _oserror(errors.EINVAL)
+        if isinstance(host, (bytes, bytearray)):
+            raise _oserror(errors.EINVAL)
+        raise TypeError("str, bytes or bytearray expected, not " + type(host).__name__)
     if ":" in host:
         raise _oserror(errors.EAFNOSUPPORT)
     try:
@@ -544,6 +590,8 @@ class Socket(_Base):
         if bufsize <= 0:
             self._io_tcb()
             return b""
+        if flags:
+            return _recv_flags(self, None, bufsize, flags)  # MSG_PEEK, MSG_DONTWAIT
         k = self._rx_ready(None)
         if k < 0:
             raise _oserror(errors.EAGAIN)
@@ -551,28 +599,30 @@ class Socket(_Base):
             k = bufsize
         if k <= 0:
             return b""
-        b = bytearray(k)
+        b = bytearray(k + 1)  # + 1: the NUL after a bytes object's data (_as_bytes)
         self.tcb.recv_into(b, 0, k)
-        return bytes(b)
+        return _as_bytes(b, k)
 
-    def recv_into(self, buf, nbytes=0):
+    def recv_into(self, buf, nbytes=0, flags=0):
         if buf.__class__ is not _bytearray:
             buf = _byte_buffer(buf, True)  # TypeError for bytes, str, a read-only memoryview
+        # (no more locals here: with a sixth, the frame of every call would come from the heap on
+        # MicroPython, docs/ARCHITECTURE.md "What things cost on an RP2040")
         t = self.tcb
-        if t is not None and t.rx_len and self.state == CONNECTED and not self._rd_shut:
-            n = len(buf)  # the common case: data waits
-            if 0 < nbytes < n:
-                n = nbytes
-            return t.recv_into(buf, 0, n)
-        n = len(buf)
-        if 0 < nbytes < n:
-            n = nbytes
-        k = self._rx_ready(None)
-        if k < 0:
+        if t is not None and t.rx_len and self.state == CONNECTED and not self._rd_shut and not flags:
+            if 0 < nbytes < len(buf):
+                return t.recv_into(buf, 0, nbytes)
+            return t.recv_into(buf, 0, len(buf))  # the common case: data waits
+        if not 0 < nbytes < len(buf):
+            nbytes = len(buf)
+        if flags:
+            return _recv_flags(self, buf, nbytes, flags)  # MSG_PEEK, MSG_DONTWAIT
+        t = self._rx_ready(None)  # bytes waiting, 0 at EOF, -1: non-blocking and nothing there
+        if t < 0:
             raise _oserror(errors.EAGAIN)
-        if k == 0 or n == 0:
+        if t == 0 or nbytes == 0:
             return 0
-        return self.tcb.recv_into(buf, 0, n)
+        return self.tcb.recv_into(buf, 0, nbytes)
 
     # -- data: stream calls (MicroPython's stream protocol: None instead of EAGAIN) --------------
     def write(self, buf, a=None, b=None):
@@ -637,23 +687,28 @@ class Socket(_Base):
     def read(self, n=-1):
         """read(n): blocking -> n bytes unless EOF comes first; non-blocking -> what is there
         (None when nothing is). read() reads to EOF (non-blocking: what is there). As
-        MicroPython's stream read over modlwip (py/stream.c mp_stream_rw loops until n)."""
+        MicroPython's stream read over modlwip (py/stream.c mp_stream_rw loops until n).
+        The result is allocated once, as MicroPython's own read: one buffer is read into and
+        becomes the bytes object (_as_bytes; CPython: one copy at the end). read() grows one
+        buffer while it reads, by a receive ring's size when it is full (stream_readall grows by
+        256 bytes): nothing else is allocated between two growths, so the heap can grow it in
+        place."""
         if n is None or n < 0:
             # to EOF (non-blocking: what there is so far)
             start = self._start()
             out = None
+            got = 0
             while True:
                 k = self._rx_ready(start)
-                if k < 0:
-                    return None if out is None else bytes(out)
-                if k == 0:
-                    return b"" if out is None else bytes(out)
-                chunk = bytearray(k)
-                self.tcb.recv_into(chunk, 0, k)
+                if k <= 0:
+                    if out is None:
+                        return None if k < 0 else b""
+                    return _as_bytes(out, got)
                 if out is None:
-                    out = chunk
-                else:
-                    out += chunk
+                    out = bytearray(k + 1)  # + 1: the NUL after a bytes object's data
+                elif len(out) - got <= k:
+                    out.extend(self.tcb.rx)  # room for k more (a ring holds at least k): no temporary
+                got += self.tcb.recv_into(out, got, k)
         if n == 0:
             return b""
         if self._timeout_ms == 0:
@@ -662,13 +717,12 @@ class Socket(_Base):
                 return None
             if k > n:
                 k = n
-            b = bytearray(k)
+            b = bytearray(k + 1)
             if k:
                 self.tcb.recv_into(b, 0, k)
-            return bytes(b)
-        b = bytearray(n)
-        got = self.readinto(b)
-        return bytes(b) if got == n else bytes(b[:got])
+            return _as_bytes(b, k)
+        b = bytearray(n + 1)
+        return _as_bytes(b, self.readinto(b, n))
 
     def readline(self, limit=-1):
         """One line, b"\\n" included (b"" at EOF). Non-blocking: the part that is there, None when
@@ -678,11 +732,12 @@ class Socket(_Base):
             return b""
         start = self._start()
         line = None
+        got = 0
         while True:
             k = self._rx_ready(start)
             if k <= 0:
                 if line is not None:
-                    return bytes(line)
+                    return _as_bytes(line, got)
                 return None if k < 0 else b""
             # up to and including the first b"\n" in the receive ring (which may be a longer
             # buffer from the pool: Tcb.rx_size is what it uses)
@@ -702,18 +757,17 @@ class Socket(_Base):
             if not done:
                 take = k
             if limit is not None and limit > 0:
-                room = limit - (0 if line is None else len(line))
+                room = limit - got
                 if take >= room:
                     take = room
                     done = True
-            chunk = bytearray(take)
-            tcb.recv_into(chunk, 0, take)
             if line is None:
-                line = chunk
-            else:
-                line += chunk
+                line = bytearray(take + 1)  # + 1: the NUL after a bytes object's data (_as_bytes)
+            elif len(line) - got <= take:
+                line.extend(bytes(take + 1))  # a line that came in pieces
+            got += tcb.recv_into(line, got, take)
             if done:
-                return bytes(line)
+                return _as_bytes(line, got)
 
     # -- ending ----------------------------------------------------------------------------------
     def close(self):

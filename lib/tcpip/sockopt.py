@@ -32,6 +32,10 @@ TCP_KEEPCNT = 6
 SHUT_RD = 0
 SHUT_WR = 1
 SHUT_RDWR = 2
+# recv / recv_into flags (recv_flags below): Linux's, as the MicroPython unix port's socket
+# exports them (lwIP's, on the ESP32 port, are 1 and 8)
+MSG_PEEK = 2
+MSG_DONTWAIT = 0x40
 
 # The values lwIP's socket API uses where they differ from Linux (lwip/sockets.h; MicroPython's
 # ESP32 port exports these). MicroPython's own lwIP module (extmod/modlwip.c) ignores the level,
@@ -79,12 +83,22 @@ def _int_option(value):
         return 1 if value else 0
     if isinstance(value, int):
         return value
+    if isinstance(value, str):  # CPython: "a bytes-like object is required"; modlwip: mp_obj_get_int
+        raise TypeError("a bytes-like object is required, not 'str'")
     try:
         if len(value) == 4:
             return int.from_bytes(bytes(value), sys.byteorder)
     except TypeError:
         pass
     raise _oserror(errors.EINVAL)
+
+
+def _ints(*args):
+    """TypeError for an argument that must be an int and is not (a str: "1"), as CPython's
+    socket ("cannot be interpreted as an integer") and modlwip's (mp_obj_get_int) raise."""
+    for a in args:
+        if not isinstance(a, int):
+            raise TypeError("'%s' object cannot be interpreted as an integer" % type(a).__name__)
 
 
 def _linger_option(value):
@@ -115,6 +129,7 @@ def setsockopt(sock, level, optname, value):
     SO_RCVBUF / SO_SNDBUF (ring sizes, before connect), SO_LINGER; IPPROTO_TCP: TCP_NODELAY,
     TCP_KEEPIDLE / TCP_KEEPINTVL (seconds), TCP_KEEPCNT. Linux and lwIP numbers both work
     (see LWIP_*); anything else is OSError(ENOPROTOOPT)."""
+    _ints(level, optname)
     if sock.state == CLOSED:
         raise _oserror(errors.EBADF)
     opt = _socket_option(level, optname)
@@ -155,6 +170,7 @@ def setsockopt(sock, level, optname, value):
 
 
 def getsockopt(sock, level, optname, buflen=0):
+    _ints(level, optname, buflen)
     if sock.state == CLOSED:
         raise _oserror(errors.EBADF)
     if (level == SOL_SOCKET and optname == SO_ERROR) or (
@@ -310,6 +326,7 @@ def getpeername(sock):
 
 
 def shutdown(sock, how):
+    _ints(how)
     if how != SHUT_RD and how != SHUT_WR and how != SHUT_RDWR:
         raise _oserror(errors.EINVAL)
     tcb = sock._io_tcb()
@@ -345,6 +362,41 @@ def makefile(sock, mode="rb", buffering=0, *args, **kw):
 
 def gettimeout(sock):
     return sock.timeout
+
+
+def recv_flags(sock, buf, n, flags):
+    """recv(n, flags) (buf None: returns bytes) and recv_into(buf, n, flags) (returns the count)
+    with MSG_PEEK: the bytes are copied out of the receive ring and stay there (no Tcb.recv_into,
+    so nothing is consumed and no window update is sent), and MSG_DONTWAIT: this one call is
+    non-blocking (EAGAIN when nothing is there and no EOF), whatever the socket's timeout. As
+    Linux tcp_recvmsg: a peek waits like a read when the call may block, returns what is there up
+    to n (b"" / 0 at EOF), and reports the connection's error (once) as a read does. Other flags
+    are ignored, as all were before."""
+    if not isinstance(flags, int):
+        raise TypeError("'%s' object cannot be interpreted as an integer" % type(flags).__name__)
+    ms = sock._timeout_ms
+    if flags & MSG_DONTWAIT:
+        sock._timeout_ms = 0
+    try:
+        k = sock._rx_ready(None)
+    finally:
+        sock._timeout_ms = ms
+    if k < 0:
+        raise _oserror(errors.EAGAIN)
+    if k > n:
+        k = n
+    dst = buf if buf is not None else bytearray(k if k > 0 else 0)
+    if k > 0:
+        t = sock.tcb
+        if flags & MSG_PEEK:
+            from tcpip.tcp_core import ring_read
+
+            ring_read(dst, 0, t.rx, t.rx_size, t.rx_head, k)
+        else:
+            t.recv_into(dst, 0, k)
+    else:
+        k = 0
+    return k if buf is not None else bytes(dst)
 
 
 # -- the caller's buffer of a data call, when it is not bytes or a bytearray ------------------------
