@@ -310,18 +310,23 @@ class Listener:
         t.state = SYN_RECEIVED
         if rtt >= 0:
             tcp_timer.rtt_sample(t, rtt)
+        q = self.queue
         try:
+            # into both lists first (they may grow): a MemoryError takes it out of both again
             tcp.tcbs.append(t)
+            q.append(t)
             tcp_in.input(t, buf, ip_off, off, hl, plen)  # SYN-RECEIVED -> ESTABLISHED, and its data
         except MemoryError:
+            if q and q[-1] is t:
+                q.pop()
             t.orphan = True
             done(t, 0)
             c[_TCP_LISTEN_OVERFLOW] += 1
             return False
         if t.state == CLOSED:
-            return True  # (a RST or a bad ACK ended it at once)
+            q.pop()  # (a bad ACK ended it at once)
+            return True
         c[_TCP_PASSIVE_OPEN] += 1
-        self.queue.append(t)
         return True
 
     # -- timers (Tcp.poll) --------------------------------------------------------------------------

@@ -181,3 +181,89 @@ def test_a_memory_error_anywhere_in_connect_leaves_nothing_behind():
             raise AssertionError("after %r at line %d" % (err, k))
     assert k > 50 and lines[0] < k, (k, lines[0])
     assert clean > 10  # failures after the Tcb existed were turned into OSError(ENOMEM)
+
+
+def test_a_memory_error_anywhere_in_the_passive_open_leaves_nothing_behind():
+    # the accept path: the SYN (a half-open record, the SYN-ACK) and the ACK that completes the
+    # handshake (the Tcb and its rings); a MemoryError at any line of either leaves no connection
+    # outside the accept queue, and the next handshake works
+    from segment import OUR_IP, OUR_MAC, PEER_MAC, eth, ip_packet, tcp_segment
+    from wirerep import ethernet, ipv4
+
+    def seg(flags, seq, ack=0, sport=40000):
+        t = tcp_segment(PEER_IP, OUR_IP, sport, 8080, seq, ack, flags, 64240, b"", 1460 if flags & SYN else 0)
+        return eth(OUR_MAC, PEER_MAC, ethernet.ETHERTYPE_IPV4, ip_packet(PEER_IP, OUR_IP, ipv4.PROTO_TCP, t))
+
+    def consistent(h, x):
+        t = h.stack.tcp
+        for c in t.tcbs:
+            assert c in x.queue, c.state_name()  # no connection outside the queue
+        assert x.syn_n <= len(x.syn_dl)
+        # and the next handshake works
+        h.dev.sent = []
+        h.feed(seg(SYN, 9000, sport=41000))
+        out = [s for s in h.take() if s.tcp is not None]
+        assert len(out) == 1 and out[0].tcp.flags == SYN | ACK, out
+        h.feed(seg(ACK, 9001, out[0].tcp.seq + 1, sport=41000))
+        assert x.queue and x.queue[-1].remote_port == 41000
+
+    if MICROPYTHON:
+        import micropython
+        for phase in ("syn", "ack"):
+            h = Harness()
+            x = h.stack.tcp.listen(None, 8080, 4)
+            if phase == "ack":
+                h.feed(seg(SYN, 5000))
+                iss = h.take()[0].tcp.seq
+            f = bytearray(seg(SYN, 5000) if phase == "syn" else seg(ACK, 5001, iss + 1))
+            n = len(f)
+            micropython.heap_lock()
+            try:
+                h.stack.input(f, n)
+            except Exception:  # (poll() would count it: eth_drop_exception)
+                pass
+            finally:
+                micropython.heap_unlock()
+            consistent(h, x)
+        return
+    import os
+    lib = os.path.join(os.path.dirname(os.path.abspath(tcp.__file__)), "")
+    for phase in ("syn", "ack"):
+        k = 0
+        while k < 3000:
+            k += 1
+            h = Harness()
+            h.stack.trace = None
+            x = h.stack.tcp.listen(None, 8080, 4)
+            iss = 0
+            if phase == "ack":
+                h.feed(seg(SYN, 5000))
+                iss = h.take()[0].tcp.seq
+            frame = seg(SYN, 5000) if phase == "syn" else seg(ACK, 5001, iss + 1)
+            lines = [0]
+
+            def tracer(frame_, event, arg):
+                # the TCP layer's lines (tcp*.py): the stack's own frame handling before them
+                # is not what this test is about
+                f = frame_.f_code.co_filename
+                if not f.startswith(lib) or not os.path.basename(f).startswith("tcp"):
+                    return None
+                if event == "line" and not _cannot_allocate(frame_):
+                    lines[0] += 1
+                    if lines[0] == k:
+                        raise MemoryError("injected at line %d" % k)
+                return tracer
+
+            h.dev.inbox.append(frame)
+            sys.settrace(tracer)
+            try:
+                h.stack.poll()  # poll() catches and counts what escapes a frame's handling
+            finally:
+                sys.settrace(None)
+            if lines[0] < k:
+                break  # every line of this phase was tried
+            try:
+                consistent(h, x)
+            except AssertionError as e:
+                raise AssertionError("%s phase, MemoryError at line %d: %s" % (phase, k, e))
+        assert k > 20, (phase, k)
