@@ -41,6 +41,7 @@ have ip || need+=(iproute2)
 have dnsmasq || need+=(dnsmasq-base)
 have ping || need+=(iputils-ping)
 have curl || need+=(curl)  # a Linux HTTP client for the server tests
+have openssl || need+=(openssl)  # the TLS tests make their CA and certificates with it
 have make || need+=(make)
 have python3 || need+=(python3)
 if ! python3 -c 'import venv, ensurepip' >/dev/null 2>&1; then

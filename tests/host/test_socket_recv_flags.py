@@ -5,7 +5,6 @@
 import gc
 import sys
 
-from segment import ACK, PSH
 from tcpip import errors
 from tcpip import socket as tsocket
 from tcpip.socket import MSG_DONTWAIT, MSG_PEEK
