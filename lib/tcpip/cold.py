@@ -33,6 +33,8 @@ _TCP_FIN_WAIT2_TIMEOUT = const(71)
 _TCP_REXMIT = const(57)
 _TCP_PMTU_REDUCED = const(94)
 _TCP_PMTU_IGNORED = const(95)
+_LINK_DOWN = const(104)
+_LINK_UP = const(105)
 
 # states (tcpip.tcp_core)
 _CLOSED = const(0)
@@ -419,3 +421,32 @@ def bytes_in_place():
         if v.len != len(o) or v.data != uctypes.addressof(o):
             return False
     return (uctypes.struct, layout, uctypes.struct(id(ref), layout).type)
+
+
+# -- the cable (Stack._timers looks once a second) ------------------------------------------------------
+def link_changed(s, up):
+    """The device's link went down or came back. Down: the neighbours are forgotten (another
+    network may be on the cable when it comes back; Linux flushes the neighbour table on carrier
+    loss) except those being resolved. Up: the DHCP lease is confirmed (INIT-REBOOT, RFC 2131 3.2;
+    tcpip.dhcp.DhcpClient.reboot). Connections just go on: their retransmissions carry them over
+    a short outage, as on Linux. Counted (link_down, link_up), traced, and stack.on_link(up) is
+    called when set."""
+    s.link = up
+    c = s.cnt
+    if up:
+        c[_LINK_UP] += 1
+        d = getattr(s, "dhcp", None)
+        if d is not None:
+            d.reboot()
+    else:
+        c[_LINK_DOWN] += 1
+        st = s.arp.state
+        for i in range(len(st)):
+            if st[i] != 1:  # INCOMPLETE: still being resolved, its frames waiting
+                st[i] = 0
+        s.route.gen += 1  # templates built with a neighbour's MAC
+    if s.trace is not None:
+        s.trace("link", None, "up" if up else "down")
+    f = s.on_link
+    if f is not None:
+        f(up)

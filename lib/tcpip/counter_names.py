@@ -32,5 +32,6 @@ NAMES = (
     "arp_evicted arp_update_locked tcp_drop_not_unicast tcp_ooo_purged tcp_tw_overflow "
     "tcp_conn_limit tcp_pmtu_reduced tcp_pmtu_ignored "
     "tcp_passive_open tcp_synack_retransmit tcp_synack_timeout tcp_listen_overflow "
-    "tcp_syncookies_sent tcp_syncookies_ok tcp_syncookies_failed tcp_listen_rst_sent"
+    "tcp_syncookies_sent tcp_syncookies_ok tcp_syncookies_failed tcp_listen_rst_sent "
+    "link_down link_up"
 )

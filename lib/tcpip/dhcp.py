@@ -11,8 +11,9 @@ States (RFC 2131 4.4, figure 5): STOPPED (not started, or after stop()/release()
 way to SELECTING; it waits there only after a DECLINE), SELECTING (DISCOVER sent, waiting for an
 OFFER: the first acceptable one is taken), REQUESTING (broadcast REQUEST for the offer), BOUND,
 RENEWING (at T1: REQUEST unicast to the server), REBINDING (at T2: REQUEST broadcast).
-INIT-REBOOT/REBOOTING (asking again for a remembered address after a reset) are not implemented:
-a board starts from INIT.
+REBOOTING (INIT-REBOOT, RFC 2131 3.2: the stack saw the link come back, reboot(): a broadcast
+REQUEST for the address we hold, no server identifier; ACK -> BOUND, NAK -> INIT, no answer after
+`tries` -> the old lease goes on). A board that resets starts from INIT: it keeps no lease.
 
 Timers, all through the stack's clock with ticks_diff:
 - SELECTING and REQUESTING retransmit after 4, 8, 16, 32, 64 s, each +-1 s at random (RFC 2131
@@ -87,6 +88,7 @@ _DHCP_LEASE_EXPIRED = const(12)
 _DHCP_GATEWAY_IGNORED = const(13)
 _DHCP_BAD_ADDRESS = const(14)
 _DHCP_DECLINE = const(15)
+_DHCP_REBOOT = const(16)
 
 SERVER_PORT = const(67)
 CLIENT_PORT = const(68)
@@ -99,7 +101,8 @@ REQUESTING = const(3)
 BOUND = const(4)
 RENEWING = const(5)
 REBINDING = const(6)
-STATE_NAMES = ("STOPPED", "INIT", "SELECTING", "REQUESTING", "BOUND", "RENEWING", "REBINDING")
+REBOOTING = const(7)  # INIT-REBOOT's REQUEST is out (the link came back): the lease still in use
+STATE_NAMES = ("STOPPED", "INIT", "SELECTING", "REQUESTING", "BOUND", "RENEWING", "REBINDING", "REBOOTING")
 
 # message types (option 53, RFC 2132 9.6)
 DISCOVER = const(1)
@@ -214,7 +217,7 @@ def _u32_seconds(buf, off):
 NAMES = (
     "dhcp_tx dhcp_rx dhcp_drop_malformed dhcp_drop_not_ours dhcp_drop_state dhcp_offer dhcp_ack "
     "dhcp_nak dhcp_retransmit dhcp_restart dhcp_renew dhcp_rebind dhcp_lease_expired "
-    "dhcp_gateway_ignored dhcp_bad_address dhcp_decline"
+    "dhcp_gateway_ignored dhcp_bad_address dhcp_decline dhcp_reboot"
 )
 
 
@@ -265,6 +268,7 @@ class DhcpClient:
         if not s.udp.is_bound(CLIENT_PORT):
             s.udp.bind(CLIENT_PORT, self._input)
         s.udp.add_timer(self)
+        s.dhcp = self  # the stack asks it to confirm the lease when the link comes back
         self._init(s.clock.ticks_ms())
 
     def stop(self):
@@ -285,7 +289,27 @@ class DhcpClient:
 
     def bound(self):
         st = self.state
-        return st == BOUND or st == RENEWING or st == REBINDING
+        return st == BOUND or st == RENEWING or st == REBINDING or st == REBOOTING
+
+    def reboot(self):
+        """The link came back: confirm the lease we hold (RFC 2131 3.2, 4.3.2 INIT-REBOOT), a
+        REQUEST broadcast with our address as the requested IP, no server identifier, ciaddr 0.
+        ACK: bound with the new lease; NAK: INIT (the address goes); no answer after `tries`:
+        the old lease goes on (RFC 2131 3.2 allows using it for the rest of its time). Without a
+        lease: a DISCOVER at once."""
+        if self.state == STOPPED:
+            return
+        now = self.stack.clock.ticks_ms()
+        self.cnt[_DHCP_REBOOT] += 1
+        if self.addr is None:
+            self._init(now)
+            return
+        self._new_xid()
+        self._began = now
+        self._sends = 0
+        mem.copy(self.offered, 0, self.addr, 0, 4)
+        self._set_state(REBOOTING)
+        self._send_select_request(now, False)
 
     def run(self, timeout_ms=30000):
         """start() unless running, then service the stack until bound: True, or False after
@@ -302,7 +326,7 @@ class DhcpClient:
         if now is None:
             now = self.stack.clock.ticks_ms()
         st = self.state
-        if st == SELECTING or st == REQUESTING:
+        if st == SELECTING or st == REQUESTING or st == REBOOTING:
             if ticks_diff(now, self._retx_at) >= 0:
                 self._retransmit(now)
         elif st == INIT:
@@ -334,7 +358,7 @@ class DhcpClient:
 
     def next_deadline(self, now, best):
         st = self.state
-        if st == SELECTING or st == REQUESTING or st == INIT:
+        if st == SELECTING or st == REQUESTING or st == INIT or st == REBOOTING:
             d = ticks_diff(self._retx_at, now)
             return d if d < best else best
         if (st == BOUND or st == RENEWING or st == REBINDING) and self.lease_s != _INFINITE:
@@ -372,6 +396,10 @@ class DhcpClient:
 
     def _retransmit(self, now):
         c = self.cnt
+        if self._sends >= self.tries and self.state == REBOOTING:
+            self._event("no answer to the INIT-REBOOT REQUEST: the lease goes on")
+            self._set_state(BOUND)  # (its clock ran all along; T1 / T2 come as they were)
+            return
         if self._sends >= self.tries:
             # RFC 2131 3.1.5 / 4.1: no answer after the whole series: back to INIT
             c[_DHCP_RESTART] += 1
@@ -384,7 +412,7 @@ class DhcpClient:
         if self.state == SELECTING:
             self._send_discover(now)
         else:
-            self._send_select_request(now)
+            self._send_select_request(now, self.state == REQUESTING)
 
     # -- state changes ---------------------------------------------------------------------------
     def _set_state(self, st):
@@ -419,14 +447,16 @@ class DhcpClient:
             self._event("DISCOVER xid=%s try %d" % (_hex(self.xid), self._sends))
         self._backoff(now)
 
-    def _send_select_request(self, now):
+    def _send_select_request(self, now, with_server=True):
+        """SELECTING's REQUEST (with the server identifier), or INIT-REBOOT's (without)."""
         self._sends += 1
-        n = self._build(REQUEST, False, True, True)
+        n = self._build(REQUEST, False, True, with_server)
         self._req_sent = now
         self._send(n, None)
         if self.stack.trace is not None:
-            self._event("REQUEST %s from %s (selecting) try %d" % (
-                ipv4.ntoa(self.offered), ipv4.ntoa(self.server), self._sends))
+            self._event("REQUEST %s %s try %d" % (
+                ipv4.ntoa(self.offered), "from " + ipv4.ntoa(self.server) if with_server else "(rebooting)",
+                self._sends))
         self._backoff(now)
 
     def _lease_request(self, now):
@@ -576,7 +606,7 @@ class DhcpClient:
             self._set_state(REQUESTING)
             self._sends = 0
             self._send_select_request(self.stack.clock.ticks_ms())
-        elif mtype == ACK and (st == REQUESTING or st == RENEWING or st == REBINDING):
+        elif mtype == ACK and (st == REQUESTING or st == RENEWING or st == REBINDING or st == REBOOTING):
             if st == REQUESTING and o_server >= 0 and not mem.equal(buf, o_server, self.server, 0, 4):
                 c[_DHCP_DROP_NOT_OURS] += 1  # an ACK from a server we did not select
                 return
@@ -588,12 +618,12 @@ class DhcpClient:
                 c[_DHCP_BAD_ADDRESS] += 1
                 if st == REQUESTING:
                     self._decline(buf, off + YIADDR)
-                return  # RENEWING / REBINDING: the lease we hold goes on
+                return  # RENEWING / REBINDING / REBOOTING: the lease we hold goes on
             c[_DHCP_ACK] += 1
             if o_server >= 0:
                 mem.copy(self.server, 0, buf, o_server, 4)
             self._bind(buf, off, plen, o_router, o_dns, n_dns, o_lease, o_t1, o_t2)
-        elif mtype == NAK and (st == REQUESTING or st == RENEWING or st == REBINDING):
+        elif mtype == NAK and (st == REQUESTING or st == RENEWING or st == REBINDING or st == REBOOTING):
             c[_DHCP_NAK] += 1
             self._event("NAK in " + STATE_NAMES[st])
             if self.addr is not None:

@@ -108,6 +108,11 @@ class Stack:
         self._ack_r = 0
         self._ack_t = None
         self._second_at = self.now  # the last once-a-second round
+        # the link, as the device says once a second (None: not known yet, or the device cannot
+        # tell); on_link(up) is called when it changes (tcpip.cold.link_changed)
+        self._link_up = getattr(device, "link_up", None)
+        self.link = None
+        self.on_link = None
 
     def __getattr__(self, name):
         # stack.udp: the UDP layer is made (and tcpip.udp imported) when DHCP, DNS or a datagram to
@@ -165,6 +170,14 @@ class Stack:
                 # keep the ISN clock's extended count ahead of the 2**30 tick wrap
                 self._isn_refresh = now
                 self.tcp.isn.advance()
+            f = self._link_up
+            if f is not None:
+                up = f()  # one register read over SPI a second
+                if up != self.link:
+                    if self.link is None:
+                        self.link = up  # the first look: no change to report
+                    else:
+                        call("tcpip.cold", "link_changed", self, up)  # rare
         arp = self.arp
         if second or arp._resolving:
             arp.poll(now)

@@ -369,3 +369,37 @@ def test_driver_wait_returns_for_a_frame_waiting_on_the_wire(shim, runtime):
     assert quiet >= 0.04, "wait(60) on a quiet line returned after %.3f s" % quiet
     assert waited < 0.25, "wait(2000) took %.3f s with a frame waiting on the wire" % waited
     assert link.inbox == [] and any(f[12:14] == b"\x08\x06" for f in link.sent), link.sent
+
+
+@pytest.mark.parametrize("runtime", RUNTIMES)
+def test_pulling_the_cable_in_the_chip_model_is_seen_by_the_stack(shim, runtime):
+    """Link events through the real driver and the chip model (issue 10, item 5): the model's
+    cable goes (W5500 PHYCFGR LNK, ENC28J60 PHSTAT2 LSTAT), the stack sees it within a second of
+    its clock, and again when it comes back."""
+    require_chip(runtime)
+    import board_script
+    from manualclock import ManualClock
+    from virtual_board import VirtualBoard
+
+    with open(os.path.join(ROOT, BOARDS[runtime][0])) as f:
+        board = board_script.board_from_source(f.read())
+    clock = ManualClock(0)
+    vb = VirtualBoard(board, ListLink())
+    stack = vb.bring_up("192.0.2.2/24", clock=clock)
+    if not hasattr(vb.model, "set_link"):
+        assert not hasattr(vb.driver, "link_up") or stack.link in (None, True)
+        return  # (the FIFO test chip has no PHY)
+    seen = []
+    stack.on_link = seen.append
+    for _ in range(2):
+        clock.advance(1000)
+        stack.poll()
+    assert stack.link is True and seen == []
+    vb.model.set_link(False)
+    clock.advance(1000)
+    stack.poll()
+    assert stack.link is False and seen == [False] and stack.counters.link_down == 1
+    vb.model.set_link(True)
+    clock.advance(1000)
+    stack.poll()
+    assert seen == [False, True] and stack.counters.link_up == 1
