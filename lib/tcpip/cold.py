@@ -393,36 +393,6 @@ def on_aux(t):
     arm_aux(t, t.ka_interval)
 
 
-def bytes_in_place():
-    """How tcpip.socket._as_bytes turns a bytearray into a bytes object without a copy, asked once:
-    (uctypes.struct, the object layout for it, the bytes type's address), or False (CPython; a
-    MicroPython without uctypes; a layout other than the one below). py/objarray.h: a bytearray is
-    {base (the type); typecode:8 | free; len; items}; py/objstr.h: a bytes object is
-    {base; hash; len; data}, and MicroPython asserts that len and items / data sit at the same
-    offsets (MP_STATIC_ASSERT_STR_ARRAY_COMPATIBLE); a hash of 0 means "not computed yet"
-    (GET_STR_HASH). Checked here on live objects before anything is ever written: the len and data
-    words of a bytearray and of a bytes object are where that layout puts them; the type word is
-    read off a bytes object. (uctypes, not machine.mem32: on the unix port mem32 maps /dev/mem.)"""
-    import sys
-
-    if sys.implementation.name != "micropython":
-        return False
-    try:
-        import uctypes
-    except ImportError:
-        return False
-    w = 8 if sys.maxsize > 0xFFFFFFFF else 4
-    u = uctypes.UINT64 if w == 8 else uctypes.UINT32
-    layout = {"type": 0 | u, "hash": w | u, "len": 2 * w | u, "data": 3 * w | u}
-    probe = bytearray(b"tcpip\x00")
-    ref = bytes(probe)
-    for o in (probe, ref):
-        v = uctypes.struct(id(o), layout)
-        if v.len != len(o) or v.data != uctypes.addressof(o):
-            return False
-    return (uctypes.struct, layout, uctypes.struct(id(ref), layout).type)
-
-
 # -- the cable (Stack._timers looks once a second) ------------------------------------------------------
 def link_changed(s, up):
     """The device's link went down or came back. Down: the neighbours are forgotten (another

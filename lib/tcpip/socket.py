@@ -153,23 +153,47 @@ def _recv_flags(sock, buf, n, flags):
     return _recv_flags(sock, buf, n, flags)
 
 
-_in_place = None  # how _as_bytes makes bytes of a bytearray (tcpip.cold.bytes_in_place); None: not asked
+_in_place = None  # how _as_bytes makes bytes of a bytearray (_bytes_layout); None: not asked yet
+
+
+def _bytes_layout():
+    """For _as_bytes, asked once: (uctypes.struct, the object layout for it, the bytes type's
+    address), or False (CPython; no uctypes; another layout). py/objarray.h: a bytearray is
+    {base (the type); typecode:8 | free; len; items}; py/objstr.h: a bytes object is
+    {base; hash; len; data}, and MicroPython asserts that len and items / data share their offsets
+    (MP_STATIC_ASSERT_STR_ARRAY_COMPATIBLE); a hash of 0 means "not computed yet" (GET_STR_HASH).
+    Checked here on live objects before anything is ever written: the len and data words of a
+    bytearray and of a bytes object are where that layout puts them; the type word is read off a
+    bytes object. (Here, not in tcpip.cold: loading that takes tens of ms on an RP2040, and this
+    runs at the first read.)"""
+    try:
+        import uctypes
+    except ImportError:
+        return False
+    w = 8 if sys.maxsize > 0xFFFFFFFF else 4
+    u = uctypes.UINT64 if w == 8 else uctypes.UINT32
+    layout = {"type": 0 | u, "hash": w | u, "len": 2 * w | u, "data": 3 * w | u}
+    probe = bytearray(b"tcpip\x00")
+    ref = bytes(probe)
+    for o in (probe, ref):
+        v = uctypes.struct(id(o), layout)
+        if v.len != len(o) or v.data != uctypes.addressof(o):
+            return False
+    return (uctypes.struct, layout, uctypes.struct(id(ref), layout).type)
 
 
 def _as_bytes(b, n):
     """The first n bytes of b, a bytearray nobody else holds, as bytes, allocated once. MicroPython's
     own stream read returns the buffer it read into as the bytes object (py/stream.c,
-    mp_obj_new_bytes_from_vstr): no copy. Where tcpip.cold.bytes_in_place found the object layout
-    (MicroPython, through uctypes) b itself becomes that bytes object: a zero hash (computed when
-    asked for, py/objstr.h GET_STR_HASH), its length n and the bytes type are written over the
-    bytearray's words, whose len and items are where a bytes object keeps len and data; b[n] = 0,
-    the NUL a MicroPython bytes object has after its data. Elsewhere (CPython) one copy."""
+    mp_obj_new_bytes_from_vstr): no copy. Where _bytes_layout found the object layout (MicroPython,
+    through uctypes) b itself becomes that bytes object: a zero hash (computed when asked for,
+    py/objstr.h GET_STR_HASH), its length n and the bytes type are written over the bytearray's
+    words, whose len and items are where a bytes object keeps len and data; b[n] = 0, the NUL a
+    MicroPython bytes object has after its data. Elsewhere (CPython) one copy."""
     global _in_place
     m = _in_place
     if m is None:
-        from tcpip import call
-
-        m = _in_place = call("tcpip.cold", "bytes_in_place")
+        m = _in_place = _bytes_layout()
     if not m:
         return bytes(b) if n == len(b) else bytes(memoryview(b)[:n])
     if n >= len(b):
