@@ -16,7 +16,7 @@ The RP2040 estimate: each transaction costs T_TXN_US of call overhead (docs/ARCH
 "What things cost on an RP2040": a 1-byte W5500 register read through machine.SPI and CS pin toggles takes ~61 us, of which its 4 bytes on the
 bus are ~3 us at 12 MHz) plus its bytes at the SPI clock the rp2 port really makes for the board
 file's BAUDRATE (48 MHz peripheral clock, even prescaler: machine_shim.rp2_spi_baudrate). The
-stack's own work per frame is not included. Cross-check: a simple driver
+stack's own work per frame is not included. Cross-check (the same table): a simple driver
 receiving 1514 bytes takes ~1.7 ms at 12 MHz and ~1.2 ms at 24 MHz, i.e. ~0.69 ms besides the bus,
 about 12 transactions at this rate. TCP ceilings: per full segment (1514-byte frame, MSS 1460) one
 frame one way and half an ACK (60-byte frame) the other way, as with delayed ACKs every 2 segments.

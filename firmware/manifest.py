@@ -5,7 +5,8 @@
 #   make -C /path/to/micropython/ports/rp2 BOARD=RPI_PICO FROZEN_MANIFEST=$PWD/firmware/manifest.py
 #
 # boot.py, main.py and /tcpip_config.py still go onto the filesystem (MicroPython runs boot.py and
-# main.py from there only): docs/BOARDS.md, "A frozen firmware". Paths are relative to this file.
+# main.py from there only): docs/BOARDS.md, "The bundle, its size, and a frozen firmware". Paths
+# are relative to this file.
 include("$(PORT_DIR)/boards/manifest.py")  # what the port freezes anyway (rp2: _boot, rp2, ...)
 metadata(description="tcpip: a lean TCP/IP client stack", version="0.1.0")
 package("tcpip", base_path="../lib")  # lib/tcpip/** (drivers, wire, DHCP, DNS included)

@@ -12,8 +12,9 @@ Compiles what goes onto a board into a bundle directory laid out as the board's 
 it every board and driver goes in. The library is compiled with -O3 (no line-number tables: they
 take about 3.5 KB of the board's heap); --lines keeps them, for real line numbers in tracebacks. A size table (source and .mpy bytes per file) and the total are
 printed; the build fails (exit 1) when the .mpy total exceeds the budget (BUDGET_BYTES, --budget):
-imported .mpy code lives in the RP2040's heap (about 240 KB free after boot), so the budget is a
-RAM budget as much as a flash one. Exit 2: usage (unknown board, an --out that is not a bundle).
+imported .mpy code lives in the RP2040's heap (about 232 KB on the RPI_PICO firmware:
+docs/BOARDS.md, "Speed and memory on an RP2040"), so the budget is a RAM budget as much as a
+flash one. Exit 2: usage (unknown board, an --out that is not a bundle).
 
 --write-package-json rewrites the repository's package.json (mip: `mpremote mip install
 github:OWNER/REPO`) from the same file list, with sources as relative URLs.
@@ -30,7 +31,8 @@ LIB = os.path.join(ROOT, "lib")
 if LIB not in sys.path:
     sys.path.insert(0, LIB)
 
-# Measured at the commit that added this file: see docs/BOARDS.md ("Bundle size") for the table.
+# Measured at the commit that added this file: see docs/BOARDS.md ("The bundle, its size, and a
+# frozen firmware") for the table.
 BUDGET_BYTES = 120 * 1024
 MARKER = ".tcpip-bundle"   # marks a directory this tool made (and may empty again)
 PACKAGE_JSON = os.path.join(ROOT, "package.json")
@@ -149,7 +151,8 @@ def build_bundle(out, board=None, budget=BUDGET_BYTES, report=print, lines=False
     """Build the bundle into out; returns {"rows": [(bundle path, source bytes, bundle bytes)],
     "total": bundle bytes of the .mpy files, "all": every file, "budget": budget, "ok": bool}.
     lines=False compiles with mpy-cross -O3, which leaves out the line-number tables: imported
-    code lives in the board's heap, and they are about 4% of it (docs/BOARDS.md, "Memory");
+    code lives in the board's heap, and they are about 4% of it (docs/ARCHITECTURE.md, "What the
+    code costs in heap");
     tracebacks from the library then say line 1 of the right function. lines=True keeps them."""
     todo = files(board)
     opt = [] if lines else ["-O3"]

@@ -1,7 +1,8 @@
 # profile_probe.py -- where the busy cycles of a TCP transfer go, function by function, on the
-# emulated W5500-EVB-Pico (an emulator kit like ../shared/rp2emu: bench/README.md, "RP2040").
-# bench/bench_rp2040.py --profile runs it (netrun.sh of the kit, the project's bundle at /) and
-# rewrites the settings below. Each wrapped function is timed with the kit's busy-cycle hook
+# emulated W5500-EVB-Pico (the emulator kit RP2EMU names, optional developer tooling:
+# bench/README.md, "bench_rp2040.py"). Set the settings below, then run it with the kit's
+# netrun.sh and the project's bundle at / (as bench/bench_rp2040.py --detail runs its probes).
+# Each wrapped function is timed with the kit's busy-cycle hook
 # (mem32[0x40058014]); the wrappers cost cycles themselves (calibrated and printed), so only
 # functions named in WRAP are wrapped, and "self" is inclusive minus wrapped children.
 DOWN = 131072

@@ -1,10 +1,10 @@
 #!/bin/bash
 # serve_run.sh KIT_DIR BUNDLE_DIR -- bench/rp2040/serve_probe.py on the emulated W5500-EVB-Pico with
-# curl as its client: the kit's netrun.sh (../shared/rp2emu or another emulator kit with its layout)
+# curl as its client: the kit's netrun.sh (the emulator kit RP2EMU names: bench/README.md)
 # does not start clients, so this does what it does (a private namespace, the TAP, the kit's bridge
 # to its W5500 model) and runs curl against the board while the probe serves. Developer tooling,
 # not a test: the probe's "SERVE" lines and curl's results go to stdout.
-#   python -m host_tools build --board w5500_evb_pico --out /tmp/b && bench/rp2040/serve_run.sh ../shared/rp2emu /tmp/b
+#   python -m host_tools build --board w5500_evb_pico --out /tmp/b && bench/rp2040/serve_run.sh "$RP2EMU" /tmp/b
 set -u
 KIT=$(cd "$1" && pwd); BUNDLE=$(cd "$2" && pwd)
 HERE=$(cd "$(dirname "$0")" && pwd)

@@ -1,7 +1,8 @@
 # tw_probe.py -- what a connection in TIME-WAIT costs in heap: as a Tcb (a socket still open; every
 # closed one before records: rings released, the rest kept) and as a record (Tcp.time_wait). On the
-# emulated board (the bundle from `python -m host_tools build --board w5500_evb_pico --out DIR`):
-#   ../shared/rp2emu/run_on_rp2040.sh --put DIR:/ bench/rp2040/tw_probe.py
+# emulated board (the bundle from `python -m host_tools build --board w5500_evb_pico --out DIR`;
+# RP2EMU is the emulator kit, optional developer tooling: bench/README.md):
+#   $RP2EMU/run_on_rp2040.sh --put DIR:/ bench/rp2040/tw_probe.py
 # or on the unix port: MICROPYPATH=lib micropython bench/rp2040/tw_probe.py
 # Measured 2026-12-07: a TIME-WAIT Tcb 704 B on the RP2040 (1,202 B on the 64-bit unix port); a
 # record 24 B in the table plus its deadline's list slot (4 B; 8 B on 64-bit), the table grown by

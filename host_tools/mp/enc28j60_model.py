@@ -1,7 +1,7 @@
 # Enc28j60Model: a register-level model of the Microchip ENC28J60 (rev. B7) behind its SPI bus, for
 # tests (CPython) and the virtual board (MicroPython unix port). MicroPython-compatible.
 #
-# SPI side (the chip-model contract, docs: /work/shared common interfaces):
+# SPI side (the chip-model contract, docs/ARCHITECTURE.md):
 #   select() / deselect()     CS low / high: one transaction (counted)
 #   xfer(wbuf, rbuf, n)       clock n bytes; wbuf None = idle fill 0x00, rbuf None = discard MISO
 #   reset_pin(level)          hardware RESET line (low holds the chip in reset, the rising edge resets)

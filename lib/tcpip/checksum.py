@@ -21,7 +21,7 @@ except ImportError:
 IMPLEMENTATION = "cpython"
 if sys.implementation.name == "micropython":
     IMPLEMENTATION = "bytecode"
-    # Thumb viper code generation is fixed from 1.28 on (docs/BOARDS.md, "MicroPython versions")
+    # the viper core only from 1.28 on, the oldest firmware it is tested on (docs/REFERENCE.md, "Viper")
     if sys.implementation.version >= (1, 28):
         try:
             from tcpip import _viper

@@ -18,7 +18,7 @@ import sys
 IMPLEMENTATION = "cpython"
 if sys.implementation.name == "micropython":
     IMPLEMENTATION = "bytecode"
-    if sys.implementation.version >= (1, 28):  # Thumb viper fixes (docs/BOARDS.md)
+    if sys.implementation.version >= (1, 28):  # docs/REFERENCE.md, "Viper"
         try:
             from tcpip import _viper
 

@@ -2,7 +2,7 @@
 getsockname / getpeername, shutdown, connect_ex, makefile, gettimeout. A socket's
 __getattr__ (and the module's, for the constants) imports this module on first use, so a board
 that never calls them never loads it (its heap is the RP2040's scarce resource: docs/BOARDS.md,
-"Memory")."""
+"Speed and memory on an RP2040")."""
 import sys
 
 from tcpip import errors

@@ -3,8 +3,8 @@
 FakeSpi(model) looks like machine.SPI (write, readinto, write_readinto); FakeCs(model) and
 FakeResetPin(model) look like machine.Pin outputs (value(v), pin(v), on(), off()). FakeCs calls
 model.select() on a high->low edge and model.deselect() on a low->high edge; FakeResetPin passes
-the level to model.reset_pin(level). The model side is the shared chip-model contract:
-select(), deselect(), xfer(wbuf, rbuf, n), reset_pin(level), int_level().
+the level to model.reset_pin(level). The model side is the chip-model contract of
+docs/ARCHITECTURE.md: select(), deselect(), xfer(wbuf, rbuf, n), reset_pin(level), int_level().
 """
 
 

@@ -30,8 +30,9 @@ command is written only after a read of Sn_CR saw 0 (DS 4.2 Sn_CR: the chip has 
 previous one; one written before that is lost). SEND_OK of a frame is awaited at the next send()
 (bounded), so the chip puts the frame on the wire while the host goes on. fdm_chain=False sends
 each FDM frame in its own transaction (for a board whose bus cannot hold CS low across frames).
-Frames passed in other buffers than rx_buffer / tx_buffer are copied (tcpip.mem.copy, about 2
-cycles per byte on rp2). Nothing is allocated per frame.
+Frames passed in other buffers than rx_buffer / tx_buffer are copied (tcpip.mem.copy, about 3.4
+cycles per byte on rp2 when word-aligned: docs/ARCHITECTURE.md, "What things cost on an RP2040").
+Nothing is allocated per frame.
 """
 from tcpip import mem
 from tcpip.clock import Clock, ticks_diff
