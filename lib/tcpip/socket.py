@@ -221,10 +221,11 @@ def set_resolver(fn):
 
 def getaddrinfo(host, port, af=0, type=0, proto=0, flags=0):
     """[(AF_INET, SOCK_STREAM, IPPROTO_TCP, "", (ip, port))] for a numeric IPv4 host or a name the
-    resolver (set_resolver) knows; OSError(EAI_NONAME) (-2, as MicroPython) otherwise."""
+    resolver (set_resolver) knows (type=SOCK_DGRAM: SOCK_DGRAM, IPPROTO_UDP); OSError(EAI_NONAME)
+    (-2, as MicroPython) otherwise."""
     if af != 0 and af != AF_INET:
         raise _oserror(EAI_FAMILY)
-    if type != 0 and type != SOCK_STREAM:
+    if type != 0 and type != SOCK_STREAM and type != SOCK_DGRAM:
         raise _oserror(EAI_SOCKTYPE)
     if isinstance(port, str):
         if not port.isdigit():
@@ -259,7 +260,9 @@ def getaddrinfo(host, port, af=0, type=0, proto=0, flags=0):
             packed = bytes(found)
         else:
             raise _oserror(EAI_NONAME)
-    return [(AF_INET, SOCK_STREAM, IPPROTO_TCP, "", (ipv4.ntoa(packed), port))]
+    # SOCK_DGRAM asked for: (AF_INET, SOCK_DGRAM, IPPROTO_UDP (17), ...)
+    return [(AF_INET, type or SOCK_STREAM, 17 if type == SOCK_DGRAM else IPPROTO_TCP, "",
+             (ipv4.ntoa(packed), port))]
 
 
 def parse_address(addr):
@@ -314,6 +317,16 @@ class Socket(_Base):
 
         f = getattr(sockopt, name)
         return lambda *args, **kw: f(self, *args, **kw)
+
+    def __new__(cls, *args, **kw):
+        # socket(AF_INET, SOCK_DGRAM), Socket(stack, AF_INET, SOCK_DGRAM): a datagram socket,
+        # tcpip.dgram's (imported then: a board that makes none never loads it)
+        i = 1 if issubclass(cls, socket) else 2  # where `type` is among the arguments
+        if kw.get("type", args[i] if len(args) > i else 0) == SOCK_DGRAM:
+            from tcpip import dgram
+
+            return dgram.new(i, args, kw)
+        return object.__new__(cls)
 
     def __init__(self, stack=None, af=AF_INET, type=SOCK_STREAM, proto=0):
         if stack is None:

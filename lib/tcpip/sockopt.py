@@ -21,6 +21,7 @@ except ImportError:
 SOL_SOCKET = 1
 SO_REUSEADDR = 2
 SO_ERROR = 4
+SO_BROADCAST = 6  # datagram sockets (tcpip.dgram)
 SO_SNDBUF = 7
 SO_RCVBUF = 8
 SO_KEEPALIVE = 9
@@ -32,6 +33,7 @@ TCP_KEEPCNT = 6
 SHUT_RD = 0
 SHUT_WR = 1
 SHUT_RDWR = 2
+IPPROTO_UDP = 17  # datagram sockets (tcpip.dgram)
 # recv / recv_into flags (recv_flags below): Linux's, as the MicroPython unix port's socket
 # exports them (lwIP's, on the ESP32 port, are 1 and 8)
 MSG_PEEK = 2
@@ -49,6 +51,7 @@ LWIP_SO_LINGER = 0x0080
 LWIP_SO_SNDBUF = 0x1001
 LWIP_SO_RCVBUF = 0x1002
 LWIP_SO_ERROR = 0x1007
+_LWIP_SO_BROADCAST = const(0x0020)  # lwIP's SOF_BROADCAST, modlwip's socket.SO_BROADCAST
 
 _MAX_RING = 65535  # no window scaling: a bigger receive ring could never be advertised
 
@@ -228,6 +231,8 @@ def _socket_option(level, optname):
             return SO_SNDBUF
         if optname == SO_LINGER or optname == LWIP_SO_LINGER:
             return SO_LINGER
+        if optname == SO_BROADCAST or optname == _LWIP_SO_BROADCAST:
+            return SO_BROADCAST  # datagram sockets only (tcpip.dgram): ENOPROTOOPT on a stream
     elif level == LWIP_SOL_SOCKET:
         if optname == LWIP_SO_REUSEADDR:
             return SO_REUSEADDR
@@ -239,6 +244,8 @@ def _socket_option(level, optname):
             return SO_SNDBUF
         if optname == LWIP_SO_LINGER:
             return SO_LINGER
+        if optname == _LWIP_SO_BROADCAST:
+            return SO_BROADCAST
     elif level == IPPROTO_TCP:
         if optname == TCP_NODELAY or optname == TCP_KEEPIDLE or optname == TCP_KEEPINTVL or optname == TCP_KEEPCNT:
             return -optname

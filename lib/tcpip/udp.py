@@ -25,6 +25,14 @@ Broadcast destinations (255.255.255.255 or the subnet's) leave as Ethernet broad
 ICMP errors quoting one of our datagrams go to the error handler given to bind(), if any, as
 error_handler(err, dst_ip_buf, dst_ip_off, dst_port) (the quoted destination).
 
+A datagram socket (tcpip.dgram) binds itself in the error handler's place with no handler:
+`bind(port, None, sock)`. Its methods are called, as methods (a bound method with six arguments
+would take a temporary argument array from the heap per datagram): sock.udp_input(buf, ip_off,
+off, n) -> True when it took the datagram (False: not for it, as a connected socket's other
+senders: counted udp_no_port and answered with port unreachable, as Linux, which finds no socket
+for them), and sock.udp_error(err, buf, q, t) with the quote's IP header at buf[q] and its UDP
+header at buf[t].
+
 Timers: DHCP and DNS register objects with poll(now) and next_deadline(now, best) through
 add_timer(); Stack.poll() and Stack.next_timer_ms() run them through this layer.
 """
@@ -89,8 +97,9 @@ class Udp:
         return port != 0 and self._slot(port) >= 0
 
     def bind(self, port, handler, error_handler=None):
-        """Bind port (0: a random free one in 49152-65535) to handler; returns the port.
-        OSError(EADDRINUSE) if it is taken, OSError(ENOBUFS) if every slot is."""
+        """Bind port (0: a random free one in 49152-65535, RFC 6056 algorithm 2) to handler (None:
+        error_handler is a datagram socket, see above); returns the port. OSError(EADDRINUSE) if
+        it is taken, OSError(ENOBUFS) if every slot is."""
         if not 0 <= port <= 0xFFFF:
             raise OSError(errors.EINVAL)
         if port == 0:
@@ -183,8 +192,13 @@ class Udp:
             ports = self.ports
             for i in range(len(ports)):
                 if ports[i] == dport:
-                    self.handlers[i](buf, off + 8, length - 8, buf, ip_off + 12, buf[off] << 8 | buf[off + 1])
-                    return
+                    h = self.handlers[i]
+                    if h is not None:
+                        h(buf, off + 8, length - 8, buf, ip_off + 12, buf[off] << 8 | buf[off + 1])
+                        return
+                    if self.error_handlers[i].udp_input(buf, ip_off, off + 8, length - 8):
+                        return  # a datagram socket took it
+                    break
         c[_UDP_NO_PORT] += 1
         self._port_unreachable(buf, ip_off)
 
@@ -256,4 +270,7 @@ class Udp:
             c[_ICMP_UNREACH_NO_MATCH] += 1
             return
         c[_UDP_ICMP_ERROR] += 1
-        self.error_handlers[i](err, buf, q + 16, buf[t + 2] << 8 | buf[t + 3])
+        if self.handlers[i] is None:
+            self.error_handlers[i].udp_error(err, buf, q, t)  # a datagram socket
+        else:
+            self.error_handlers[i](err, buf, q + 16, buf[t + 2] << 8 | buf[t + 3])
