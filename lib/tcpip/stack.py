@@ -108,9 +108,10 @@ class Stack:
         self._ack_r = 0
         self._ack_t = None
         self._second_at = self.now  # the last once-a-second round
-        # the link, as the device says once a second (None: not known yet, or the device cannot
-        # tell); on_link(up) is called when it changes (tcpip.cold.link_changed)
+        # the link, as the device says once a second, two readings agreeing (None: not known yet,
+        # or the device cannot tell); on_link(up) is called when it changes (tcpip.cold.link_changed)
         self._link_up = getattr(device, "link_up", None)
+        self._link_was = None  # the last reading: a change counts once two readings agree
         self.link = None
         self.on_link = None
 
@@ -173,11 +174,14 @@ class Stack:
             f = self._link_up
             if f is not None:
                 up = f()  # one register read over SPI a second
-                if up != self.link:
+                if up == self._link_was and up != self.link:
+                    # two readings a second apart agree (a PHY read that failed once does not
+                    # make a link down and up again)
                     if self.link is None:
                         self.link = up  # the first look: no change to report
                     else:
                         call("tcpip.cold", "link_changed", self, up)  # rare
+                self._link_was = up
         arp = self.arp
         if second or arp._resolving:
             arp.poll(now)
