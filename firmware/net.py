@@ -7,7 +7,7 @@
 #   >>> net.serve(30)                 # answer ARP and ping for 30 s
 #
 # net.connect prints the same timeline as `python -m host_tools connect` on the host: it runs the
-# same Session (host_tools/mp/connect_main.py, installed as /lib/connect_main.mpy) and formats its
+# same Session (firmware/connect_main.py, installed as /lib/connect_main.mpy) and formats its
 # messages the way host_tools/cli.py's Reporter does. What it receives is kept in RAM (and printed
 # at the end): fetch large things with tcpip.socket directly.
 #

