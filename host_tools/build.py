@@ -40,7 +40,7 @@ from host_tools import packages  # noqa: E402
 
 # Measured at the commit that added this file: see docs/BOARDS.md ("The bundle, its size, and a
 # frozen firmware") for the table.
-BUDGET_BYTES = 120 * 1024
+BUDGET_BYTES = 128 * 1024  # 120 KB until passive open and UDP sockets (loaded only when used)
 MARKER = ".tcpip-bundle"   # marks a directory this tool made (and may empty again)
 PACKAGE_JSON = packages.ROOT_PACKAGE_JSON
 DEFAULT_OUT = os.path.join(ROOT, "build", "bundle")
