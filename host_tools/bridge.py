@@ -6,10 +6,12 @@ at the top of that file: the device says HELLO (with its slot size), the bridge 
 from then on sends every TAP frame as one slot-sized datagram; each datagram from the device is
 one frame for the TAP. A new HELLO from another address re-points the bridge (a restarted device).
 
-Run it inside the test namespace (whose lo must be up, as TestNamespace does):
-    ip netns exec NS python -m host_tools.bridge --tap tap0 --port 0
+Run it from the repository root inside the namespace that holds the TAP (whose lo must be up, as
+TestNamespace does), with lib/ on the path (host_tools.faultlink uses tcpip's clock):
+    ip netns exec NS env PYTHONPATH=lib python -m host_tools.bridge --tap tap0 --port 0
 prints the UDP port it listens on as the first line of stdout, then relays until --duration
-passes or SIGTERM/SIGINT.
+passes or SIGTERM/SIGINT. `python -m host_tools run SCRIPT.py` and `connect --runtime micropython`
+start it themselves (in a thread) and the unix port with it.
 """
 import argparse
 import select

@@ -7,7 +7,10 @@
     python -m host_tools serve --tap IFNAME --addr A.B.C.D/N [--gateway IP] [--seconds S]
         [--pcap FILE] [--json] [--runtime RUNTIME] [fault options]
     RUNTIME: cpython | micropython | virtual-w5500 | virtual-enc28j60
+    python -m host_tools run SCRIPT.py (--tap IFNAME --addr A.B.C.D/N | --netns) [...] [-- ARGS]
+        (host_tools/run.py: an unmodified MicroPython script over the stack)
     python -m host_tools demo
+    python -m host_tools build|deploy|repl ...   (host_tools/build.py, deploy.py: docs/BOARDS.md)
 
 Fault options (a seeded host_tools.faultlink.FaultLink between the TAP and the stack):
     --drop-chance P --corrupt-chance P --duplicate-chance P --reorder-chance P --delay-ms N
@@ -31,7 +34,9 @@ driver, against a model of the chip whose wire side is the bridge; the JSON adds
 
 Exit status: 0 connected (and the --send exchange ended without error: the peer closed, or the
 timeout ended it); 1 connect error, exchange error (reset) or a failure of the runtime; 2 usage
-error (bad arguments, no such TAP).
+error (bad arguments, no such TAP, an interface that is not a TAP, no CAP_NET_ADMIN).
+Every error is one line saying what to do: a usage error prints the subcommand's own usage, a
+connect refused by the route rules says which one (host_tools/mp/netunreach.py).
 """
 import argparse
 import errno
@@ -215,15 +220,24 @@ def _add_device_args(p):
     _add_fault_args(p)
 
 
+# board commands: their own modules and argument parsers (listed in --help all the same)
+BOARD_COMMANDS = {"build": ("host_tools.build", "main"), "deploy": ("host_tools.deploy", "main"),
+                  "repl": ("host_tools.deploy", "repl_main")}
+BOARD_HELP = {"build": "compile the .mpy bundle for a board and print the size table (docs/BOARDS.md)",
+              "deploy": "build, then copy the bundle and /tcpip_config.py to a board with mpremote",
+              "repl": "open a board's REPL (mpremote connect PORT repl)"}
+
+
 def build_parser():
     p = argparse.ArgumentParser(
         prog="python -m host_tools",
-        description="Drive the tcpip stack over a Linux TAP device against a real peer. Run it in "
-                    "the namespace holding the TAP (ip netns exec NS ...).",
+        description="Drive the tcpip stack over a Linux TAP device against a real peer, run "
+                    "MicroPython scripts over it, and build and deploy it to boards. The TAP "
+                    "commands run in the namespace holding the TAP (ip netns exec NS ...).",
         formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog="Board commands (docs/BOARDS.md): build, deploy, repl -- e.g. "
-               "python -m host_tools deploy -h. See docs/CLI.md for examples.")
-    sub = p.add_subparsers(dest="command", metavar="{connect,serve,demo}")
+        epilog="Each command has its own help: python -m host_tools COMMAND -h. See docs/CLI.md "
+               "and docs/BOARDS.md for examples.")
+    sub = p.add_subparsers(dest="command", title="commands", metavar="COMMAND")
     sub.required = True
 
     c = sub.add_parser(
@@ -274,16 +288,31 @@ def build_parser():
     s.add_argument("--seconds", type=_positive_float, default=60.0, metavar="S",
                    help="how long to serve (default 60)")
 
+    from host_tools.run import add_parser as add_run_parser
+
+    add_run_parser(sub, _cidr, _ipv4_text, _port, _positive_float)
+
     sub.add_parser("demo", help="make a namespace with an HTTP server and fetch from it on both runtimes",
                    description="Create a private network namespace with a TAP (192.0.2.1/24 on the "
                                "Linux side) and an HTTP server, fetch / with the CLI on cpython and "
                                "then on micropython, print both timelines, tear everything down. "
                                "Needs root.")
+    for name in BOARD_COMMANDS:  # parsed by their own modules (board_command)
+        sub.add_parser(name, help=BOARD_HELP[name], add_help=False)
+    p.command_parsers = sub.choices
     return p
 
 
+def board_command(argv):
+    """build/deploy/repl: their own modules parse argv[1:]."""
+    import importlib
+
+    module, func = BOARD_COMMANDS[argv[0]]
+    return getattr(importlib.import_module(module), func)(argv[1:])
+
+
 def _check_gateway(parser, args):
-    if args.gateway is None:
+    if args.gateway is None or args.addr is None:
         return
     try:
         Route().configure(args.addr, 24, args.gateway)
@@ -432,6 +461,24 @@ class Reporter:
     def _conn_text(self, c):
         for line in conn_lines(c, _decode(c.get("received_hex")), self._prefix(c)):
             self.say(line)
+        reason = self.unreach_reason(c)
+        if reason:
+            self.say(self._prefix(c) + reason)
+
+    def unreach_reason(self, c):
+        """For a connect that ENETUNREACH ended before any SYN: the route rule that refused it."""
+        a = self.args
+        if (c.get("result") != "ENETUNREACH" or c.get("syn_sent_ms") or a.command != "connect"
+                or getattr(a, "addr", None) is None):
+            return None
+        from host_tools.mp.netunreach import reason
+
+        route = Route()
+        try:
+            route.configure(a.addr, 24, getattr(a, "gateway", None))
+        except ValueError:
+            return None
+        return reason(route, ipv4.aton(a.host))
 
     def json_object(self, error=None, extra=None):
         r = self.result or {}
@@ -447,6 +494,8 @@ class Reporter:
                       "connected", "elapsed_ms", "counters"):
                 out[k] = r.get(k)
             out["received"] = _decode(r.get("received_hex"))
+            if r.get("result") == "ENETUNREACH":
+                out["reason"] = self.unreach_reason(r)
             for k in ("received_bytes", "received_sha256", "sent_sha256", "throughput", "send_file",
                       "recv_file"):
                 out[k] = r.get(k)
@@ -584,20 +633,53 @@ class _LineReader:
         return None
 
 
+CAP_NET_ADMIN = 12  # linux/capability.h
+
+
+def has_net_admin(status_path="/proc/self/status"):
+    """True if this process may configure the network (CAP_NET_ADMIN in its effective set)."""
+    try:
+        with open(status_path) as f:
+            for line in f:
+                if line.startswith("CapEff:"):
+                    return bool(int(line.split()[1], 16) >> CAP_NET_ADMIN & 1)
+    except (OSError, ValueError, IndexError):
+        pass
+    return os.geteuid() == 0
+
+
+def tap_error(tap, exc, privileged=None, netns_hint=False):
+    """One line for a TAP that could not be attached (exc from TapDevice / FrameBridge), with the fix."""
+    if privileged is None:
+        privileged = has_net_admin()
+    if isinstance(exc, ValueError):  # TapDevice: a name the kernel cannot take
+        return "--tap %r: %s (at most 15 characters)" % (tap, exc)
+    code = exc.errno
+    if code in (errno.EPERM, errno.EACCES) or (code == errno.ENODEV and not privileged):
+        where = "no TAP %r here (%s)" % (tap, errno.errorcode.get(code, code)) if code == errno.ENODEV \
+            else "attaching to TAP %r was refused (%s)" % (tap, errno.errorcode.get(code, code))
+        return ("%s: run as root or with CAP_NET_ADMIN (sudo), in the namespace that holds the TAP "
+                "(ip netns exec NS ...)" % where)
+    if code == errno.EBUSY:  # it exists: another process is attached to it
+        return ("TAP %r is in use by another process (%s): one program at a time can attach to it "
+                "(a CLI, bridge or test still running?)" % (tap, exc))
+    if code == errno.EINVAL:  # TUNSETIFF on an interface that is no TAP (lo, eth0, a veth, a TUN)
+        return ("%r is not a TAP device: --tap takes a TAP, e.g. one made with "
+                "`ip tuntap add dev tap0 mode tap && ip link set tap0 up`" % tap)
+    if code == errno.ENODEV:
+        return ("no interface %r in this network namespace: create the TAP (ip tuntap add dev %s mode "
+                "tap && ip link set %s up && ip addr add 192.0.2.1/24 dev %s) and run in its namespace "
+                "(ip netns exec NS ...)%s" % (tap, tap, tap, tap, ", or use --netns" if netns_hint else ""))
+    return "cannot attach to TAP %r: %s" % (tap, exc)
+
+
 def _open_tap_or_exit(args, opener):
     try:
         return opener()
-    except OSError as exc:
-        if exc.errno == errno.EBUSY:  # it exists: another process is attached to it
-            msg = ("TAP %r is in use by another process (%s): one program at a time can attach to "
-                   "it (a CLI, bridge or test still running?)" % (args.tap, exc))
-        else:
-            msg = ("no TAP %r usable in this network namespace (%s). Create it first, e.g.\n"
-                   "  ip tuntap add dev %s mode tap && ip link set %s up && ip addr add 192.0.2.1/24 dev %s\n"
-                   "and run the CLI in that namespace (ip netns exec NS ...)." % (
-                       args.tap, exc, args.tap, args.tap, args.tap))
+    except (OSError, ValueError) as exc:
+        msg = tap_error(args.tap, exc, netns_hint=args.command == "run")
         print("error: " + msg, file=sys.stderr)
-        if args.json:
+        if getattr(args, "json", False):
             print(json.dumps({"result": "error", "error": msg, "runtime": args.runtime, "tap": args.tap}))
         raise SystemExit(EXIT_USAGE)
 
@@ -818,19 +900,37 @@ def run_session(args):
 
 
 def main(argv=None):
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] in BOARD_COMMANDS:
+        return board_command(argv)
+    script_args = []
+    if argv and argv[0] == "run":
+        from host_tools.run import split_script_args
+
+        argv, script_args = split_script_args(argv)
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command == "demo":
         from host_tools.demo import main as demo_main
         return demo_main()
-    _check_gateway(parser, args)
-    _check_files(parser, args)
+    command_parser = parser.command_parsers[args.command]  # its errors print its own usage
+    if args.command == "run":
+        from host_tools.run import check_args
+
+        check_args(command_parser, args)
+        script_args = args.script_args + script_args
+    _check_gateway(command_parser, args)
+    _check_files(command_parser, args)
 
     def on_term(signum, frame):
         raise KeyboardInterrupt  # SIGTERM cleans up like Ctrl-C (ends a micropython child, closes the TAP)
 
     signal.signal(signal.SIGTERM, on_term)
     try:
+        if args.command == "run":
+            from host_tools.run import run_command
+
+            return run_command(args, script_args, _open_tap_or_exit)
         return run_session(args)
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

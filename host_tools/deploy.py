@@ -169,14 +169,19 @@ def build_parser():
     return p
 
 
+def port_hint(command, rc):
+    """The one line after a failed mpremote (a board that is not there, or held by another program)."""
+    return ("%s: mpremote failed (exit %s). Is the board connected and named by --port (mpremote "
+            "connect list shows the ports)? Is another program (Thonny, a serial monitor) holding "
+            "it?" % (command, rc))
+
+
 def _run(cmds, runner):
     for cmd in cmds:
         print("$ " + shlex.join(cmd), flush=True)
         rc = runner(cmd)
         if rc != 0:
-            print("deploy: mpremote failed (exit %s). Is the board connected and named by --port (mpremote "
-                  "connect list shows the ports)? Is another program (Thonny, a serial monitor) "
-                  "holding it?" % rc, file=sys.stderr)
+            print(port_hint("deploy", rc), file=sys.stderr)
             return EXIT_FAIL
     return EXIT_OK
 
@@ -250,7 +255,8 @@ def repl_parser():
     return p
 
 
-def repl_main(argv=None):
+def repl_main(argv=None, runner=None):
+    """runner(cmd) -> exit status runs mpremote (default: subprocess.call, interactive)."""
     args = repl_parser().parse_args(argv)
     if args.dry_run:
         print(shlex.join(repl_command(args.port)))
@@ -261,9 +267,14 @@ def repl_main(argv=None):
         print("repl: %s (or pip install mpremote)" % exc, file=sys.stderr)
         return EXIT_FAIL
     try:
-        return subprocess.call(cmd)  # interactive: no timeout, the user leaves with Ctrl-]
+        # interactive: no timeout, the user leaves with Ctrl-]
+        rc = (runner if runner is not None else subprocess.call)(cmd)
     except KeyboardInterrupt:
         return 130
+    if rc != 0:
+        print(port_hint("repl", rc), file=sys.stderr)
+        return EXIT_FAIL
+    return EXIT_OK
 
 
 if __name__ == "__main__":
