@@ -5,6 +5,24 @@
 # os.urandom, replaced by a seeded one) makes the same frames on CPython and on the MicroPython
 # unix port: the run prints a digest of every frame fed and every frame sent, the same on both.
 #
+# The main stack also listens (Tcp.listen(None, LISTEN_PORT, backlog)): a legitimate client of the
+# world (on-link or behind the gateway) connects again and again (SYN, the SYN-ACK's ISS, ACK),
+# the server application takes our side's Tcb from Listener.queue as accept() does (pausing now
+# and then, so the queue fills) and the two move a known byte stream both ways and close in
+# either order, checked byte-exact as the active transfer. Aimed at the port: SYN floods from
+# random sources (bursts of up to 12), SYNs with odd options, the same SYN again with its ISN or
+# another, ACKs with exact, forged and near-miss cookies and for half-open records, RSTs at and
+# near their IRS+1, SYN-ACK / FIN / data / no flags, SYNs onto the listener's own TIME-WAIT
+# records, mutated copies of the client's segments, and, while the server does not accept,
+# completed handshakes that fill the queue. After every poll (Fuzz.l_check): records made only
+# by a SYN fed now (its MSS and SACK-permitted kept), gone only for a RST at IRS+1, the
+# completing ACK or the last retry; every SYN-ACK with our MSS and window and ack = ISN + 1 for
+# a record or (a cookie the harness computes itself) a SYN fed now; SYN cookies accepted only for
+# ACKs answering a cookie SYN-ACK the harness saw, and every valid one that reaches the listener
+# accepted; connections made only by an ACK that completes a record or a cookie. After every
+# frame (Fuzz.check_listener): at most syn_backlog well-formed records with deadlines ahead, at
+# most backlog queued, every Tcb in the table the application's or queued (no orphan).
+#
 #   python3 tests/fuzz/stackfuzz.py --frames 100000 --seed 1           (PYTHONPATH=lib:tests/host)
 #   MICROPYPATH=lib:tests/host micropython -X heapsize=8M tests/fuzz/stackfuzz.py --frames 100000
 #   make fuzz FUZZ_FRAMES=100000 FUZZ_SEED=1                            (both runtimes)
@@ -22,6 +40,7 @@ import tcpip.dhcp
 import tcpip.dns
 import tcpip.isn
 import tcpip.ports
+import tcpip.tcp_listen
 import tcpip.udp
 from manualclock import ManualClock
 from tcpip import tcp_core
@@ -88,6 +107,7 @@ DNS2_IP = bytes((198, 51, 100, 53))
 NET_BCAST = bytes((192, 0, 2, 255))
 LIM_BCAST = b"\xff\xff\xff\xff"
 XFER_PORT = 80
+LISTEN_PORT = 8000  # the main stack listens here (Tcp.listen(None, LISTEN_PORT, backlog))
 TARGETS = ((PEER_IP, 8080), (H9_IP, 22), (REMOTE_IP, 443), (PEER_IP, 25), (REMOTE_IP, 80))
 PAT_LEN = 1 << 17
 # heap check (Fuzz.heap_sample): units, what a connection may add, and the growth allowed
@@ -100,8 +120,13 @@ CHECK_NAMES = (
     "exception", "api-exception", "malformed-output", "output-oracle", "tcb-invariant",
     "table-invariant", "arp-invariant", "transfer-bytes", "transfer-stalled", "transfer-reset",
     "heap-growth", "tables-not-empty", "tcp-broadcast-answered", "dhcp-bad-address",
-    "udp-handler-args", "dns-result",
+    "udp-handler-args", "dns-result", "listen-invariant", "listen-synack", "listen-record",
+    "listen-cookie", "listen-conn", "listen-orphan",
 )
+# the half-open record of tcpip.tcp_listen (24 bytes): raddr 4, laddr 4, rport 2, MSS 2, ISS 4,
+# IRS 4, flags 1 (SACK-permitted), retries 1, spare 2
+REC = 24
+MIN_MSS = 48  # Linux net.ipv4.tcp_min_snd_mss
 
 
 # -- PRNG (xorshift32): the same numbers on every runtime ------------------------------------------
@@ -226,6 +251,51 @@ def is_martian(b, o, bcast):
     return bcast is not None and bytes(b[o:o + 4]) == bcast
 
 
+def to_port(f, port):
+    """A cheap look before parsing: an IPv4 TCP frame whose destination port is port."""
+    if len(f) < 54 or f[12] != 8 or f[13] != 0 or f[23] != 6:
+        return False
+    o = 14 + (f[14] & 15) * 4
+    return o + 4 <= len(f) and (f[o + 2] << 8 | f[o + 3]) == port
+
+
+def syn_options(f, p):
+    """(MSS or 0, SACK-permitted) of a segment's options, walked as Linux tcp_parse_options: END
+    stops, NOP skips, a length below 2 or past the header stops, the last option of a kind wins,
+    an option of another length is skipped (the harness's own parser)."""
+    o = p.l4 + 20
+    end = p.l4 + p.thl
+    mss = 0
+    sack = False
+    while o < end:
+        k = f[o]
+        if k == 0:
+            break
+        if k == 1:
+            o += 1
+            continue
+        if end - o < 2 or f[o + 1] < 2 or f[o + 1] > end - o:
+            break
+        if k == 2 and f[o + 1] == 4:
+            mss = u16(f, o + 2)
+        elif k == 4 and f[o + 1] == 2:
+            sack = True
+        o += f[o + 1]
+    return mss, sack
+
+
+def cookie_of(secret, src, dst, sport, dport, irs, count, mi):
+    """A SYN cookie as RFC 4987 and tcpip.tcp_listen make it, computed here again: 8 bits of the
+    64-second cookie clock, 2 bits of MSS class, 22 bits of SHA-256 over the key, the 4-tuple and
+    the peer's ISN, the clock and the class."""
+    h = hashlib.sha256(bytes(secret))
+    h.update(bytes(src) + bytes(dst))
+    h.update(bytes((sport >> 8, sport & 0xFF, dport >> 8, dport & 0xFF, count, mi,
+                    irs >> 24, (irs >> 16) & 0xFF, (irs >> 8) & 0xFF, irs & 0xFF)))
+    d = h.digest()
+    return count << 24 | mi << 22 | (d[0] & 0x3F) << 16 | d[1] << 8 | d[2]
+
+
 # -- parsing (for the oracles, the xfer filter and the output checks) ------------------------------
 class Pkt:
     """What a frame is, as far as the stack's boundary checks go (never raises)."""
@@ -243,6 +313,7 @@ class Pkt:
         self.udpok = False
         self.icmpok = False
         self.arpok = False
+        self.late = False  # it waited in the ARP queue (Fuzz.collect)
         if n < 14:
             return
         self.et = u16(f, 12)
@@ -459,30 +530,52 @@ class Stop(BaseException):
     """Fuzz.stop: the first violation ends the run."""
 
 
-# -- the legitimate transfer: our socket (Tcb API) and a small, correct TCP peer --------------------
+# -- the legitimate transfers: our socket (Tcb API) and a small, correct TCP peer -------------------
 class Transfer:
-    """A connection to PEER_IP:80 that moves up_len bytes up (we send) and down_len bytes down
-    (the peer sends), both from the shared pattern, then closes; both sides check every byte."""
+    """A connection that moves up_len bytes up (we send) and down_len bytes down (the peer sends),
+    both from the shared pattern, then closes; both sides check every byte. Active: we connect to
+    PEER_IP:80. Passive: a client of the world (on-link, or behind the gateway) connects to our
+    listener on LISTEN_PORT (SYN, the SYN-ACK's ISS, ACK), and the server application takes our
+    side's Tcb from Listener.queue as accept() does (Fuzz.server_step); the peer is then the
+    client and "up" is the server's answer."""
 
-    def __init__(self, fz, number):
+    def __init__(self, fz, number, passive=False):
         rng = fz.rng
         self.fz = fz
         self.number = number
+        self.passive = passive
         self.up_len = rng.pick((0, 1, 100, 1460, 3000, 9000, 20000, 40000))
         self.down_len = rng.pick((0, 1, 700, 1460, 4000, 12000, 30000, 60000))
         if self.up_len + self.down_len == 0:
             self.down_len = 5000
+        if passive and self.down_len == 0:
+            # a client speaks first (its request): after a SYN cookie nothing else would resend a
+            # lost final ACK (no record, no SYN-ACK retransmission)
+            self.down_len = rng.range(1, 300)
         self.up_base = rng.below(PAT_LEN - 65536)
         self.down_base = rng.below(PAT_LEN - 65536)
         self.we_close_first = rng.chance(500)
-        rx = rng.pick((1024, 2048, 4096, 12288, 30000))
-        tx = rng.pick((1024, 2048, 4096, 12288, 30000))
-        self.tcb = fz.stack.tcp.connect(None, 0, PEER_IP, XFER_PORT, rx, tx)
-        if rng.chance(300):
-            self.tcb.rebase_at = rng.range(600, 70000)  # the relative bases move often
-        if rng.chance(200):
-            self.tcb.set_nodelay(True)
-        self.lport = self.tcb.local_port
+        self.rebase_at = rng.range(600, 70000) if rng.chance(300) else 0  # the relative bases move often
+        self.nodelay = rng.chance(200)
+        self.refused = False  # passive: our side refused or forgot the handshake (a RST): a new client
+        self.fin_reset = False  # the peer's FIN was answered by a RST after our TIME-WAIT (see p_input)
+        if passive:
+            self.raddr = rng.pick((PEER_IP, H9_IP, REMOTE_IP, bytes((203, 0, 113, rng.range(1, 200)))))
+            self.rport = fz.client_port()
+            self.lport = LISTEN_PORT
+            self.tcb = None  # ours: once the handshake made it (Listener.queue, then accepted)
+            self.accepted = False
+        else:
+            rx = rng.pick((1024, 2048, 4096, 12288, 30000))
+            tx = rng.pick((1024, 2048, 4096, 12288, 30000))
+            self.tcb = fz.stack.tcp.connect(None, 0, PEER_IP, XFER_PORT, rx, tx)
+            fz.owned.append(self.tcb)
+            self.setup(self.tcb)
+            self.raddr = PEER_IP
+            self.rport = XFER_PORT
+            self.lport = self.tcb.local_port
+            self.accepted = True
+        self.mac = H9_MAC if self.raddr == H9_IP else PEER_MAC
         # our side
         self.sent = 0
         self.got = 0
@@ -497,7 +590,9 @@ class Transfer:
         self.p_read = rng.pick((1 << 20, 3000, 800, 120))
         self.p_delay_ack = rng.chance(300)
         self.loss = rng.pick((0, 0, 5, 20, 40))  # permille, each direction
-        self.state = 0  # 0 waiting for our SYN, 1 SYN-ACK sent, 2 established
+        # 0 waiting for our SYN, 1 SYN-ACK sent, 2 established; passive: 3 SYN sent (due at once)
+        self.state = 3 if passive else 0
+        self.syn_tries = 0
         self.irs = 0
         self.rcv_nxt = 0
         self.unread = 0
@@ -509,10 +604,32 @@ class Transfer:
         self.ack_due = False
         self.last_wnd = 0
         self.rto = 300
-        self.timer = -1  # virtual ms of the retransmission / probe deadline, -1 off
+        self.timer = fz.vt if passive else -1  # virtual ms of the retransmission / probe deadline, -1 off
         self.dup = 0
         self.progress_at = fz.vt
         self.progress = (0, 0, 0, 0)
+
+    def setup(self, t):
+        if self.rebase_at:
+            t.rebase_at = self.rebase_at
+        if self.nodelay:
+            t.set_nodelay(True)
+
+    def accept(self, t):
+        """The server application took our side's Tcb from the listener's queue."""
+        self.tcb = t
+        self.accepted = True
+        self.setup(t)
+
+    def ours(self):
+        """Our side has the connection (passive: it is in the listener's queue, or accepted)."""
+        if self.tcb is None:
+            x = self.fz.listener
+            if x is not None:
+                for t in x.queue:
+                    if t.remote_port == self.rport and t.remote_addr == self.raddr and t.state != CLOSED:
+                        self.tcb = t
+        return self.tcb is not None
 
     # -- the peer ------------------------------------------------------------------------------
     def p_window(self):
@@ -521,12 +638,17 @@ class Transfer:
 
     def p_send(self, flags, seq, payload=b"", opts=b""):
         fz = self.fz
-        t = tcp_hdr(XFER_PORT, self.lport, seq, self.rcv_nxt, flags, self.p_window(), opts, payload)
-        f = finalize(pad60(eth(OUR_MAC, PEER_MAC, 0x0800, ipv4(PEER_IP, OUR_IP, 6, t, fz.rng.below(65536)))))
+        t = tcp_hdr(self.rport, self.lport, seq, self.rcv_nxt, flags, self.p_window(), opts, payload)
+        f = finalize(pad60(eth(OUR_MAC, self.mac, 0x0800, ipv4(self.raddr, OUR_IP, 6, t, fz.rng.below(65536)))))
         if flags & ACK:
             self.last_wnd = self.p_window()
             self.ack_due = False
         fz.remember(f)
+        if self.passive:
+            c = fz.client_frames  # what the listener's legitimate client sent (mutated copies attack)
+            if len(c) >= 8:
+                c.pop(0)
+            c.append(f)
         if self.loss and fz.rng.below(1000) < self.loss:
             return
         fz.peer_out.append(f)
@@ -537,12 +659,42 @@ class Transfer:
         f = p.f
         flags = p.flags
         if flags & RST:
+            if self.passive and not self.ours():
+                # our side has no connection: the listener refused the handshake or forgot it (a
+                # full queue, an expired cookie, ...): this client gives up, a new one comes
+                if (self.state == 2 and p.seq == self.rcv_nxt
+                        or self.state == 3 and flags & ACK and p.ack == (self.iss + 1) & M32):
+                    self.refused = True
+                return
             t = self.tcb
             if self.state == 2 and p.seq == self.rcv_nxt and (t.state != CLOSED or t.error or not self.closed):
                 # (after our side closed cleanly, a RST answers a late segment for no connection)
-                raise Violation("transfer-reset: our stack reset transfer %d (RST seq %08x)" % (self.number, p.seq))
+                raise Violation("transfer-reset: our stack reset %s (RST seq %08x)" % (self.name(), p.seq))
+            if (self.state == 2 and p.seq == self.rcv_nxt and self.our_fin and self.fin_out()
+                    and fz.vt - self.progress_at >= fz.stack.tcp.config.time_wait_ms):
+                # our side closed cleanly and its TIME-WAIT ran out before the ACK of the peer's
+                # FIN got through (a lost ACK, then the clock jumped): the RST ends it, every byte
+                # delivered both ways
+                self.fin_reset = True
             return  # a RST answering a hostile frame on our 4-tuple: out of window, ignored
         if self.loss and fz.rng.below(1000) < self.loss:
+            return
+        if flags & SYN and self.passive:
+            if not flags & ACK:
+                raise Violation("malformed-output: a SYN without ACK from our listener (inbound transfer %d)" % self.number)
+            if self.state == 3:
+                if p.ack != (self.iss + 1) & M32:
+                    self.p_send(RST, p.ack)  # RFC 9293 3.10.7.3 SYN-SENT: <SEQ=SEG.ACK><CTL=RST>
+                    return
+                fz.client_synack(self, p)
+                self.irs = p.seq
+                self.rcv_nxt = (p.seq + 1) & M32
+                self.their_wnd = p.win
+                self.state = 2
+                self.timer = -1
+                self.p_send(ACK, self.snd_nxt)  # the handshake's last ACK (data follows)
+            elif self.state == 2 and p.seq == self.irs:
+                self.ack_due = True  # the SYN-ACK again: our ACK was lost, or dropped (queue full)
             return
         if flags & SYN:
             if flags & ACK:
@@ -557,7 +709,7 @@ class Transfer:
                 self.p_send(SYN | ACK, self.iss, b"", opts)
                 self.state = 1
             return
-        if self.state == 0:
+        if self.state == 0 or self.state == 3:
             return
         if flags & ACK:
             a = p.ack
@@ -599,14 +751,14 @@ class Transfer:
                     got = bytes(f[start:start + take])
                     want = fz.pat[self.up_base + k:self.up_base + k + take]
                     if k + take > self.up_len or got != want:
-                        raise Violation("transfer-bytes: peer of transfer %d received wrong bytes at offset %d"
-                                        " (%d bytes; %s...)" % (self.number, k, take, hexs(got[:16])))
+                        raise Violation("transfer-bytes: peer of %s received wrong bytes at offset %d"
+                                        " (%d bytes; %s...)" % (self.name(), k, take, hexs(got[:16])))
                     self.rcv_nxt = (self.rcv_nxt + take) & M32
                     self.unread += take
                 if take == new and flags & FIN and not self.our_fin:
                     if sdiff(self.rcv_nxt, self.irs) - 1 != self.up_len:
-                        raise Violation("transfer-bytes: FIN of transfer %d after %d of %d bytes" % (
-                            self.number, sdiff(self.rcv_nxt, self.irs) - 1, self.up_len))
+                        raise Violation("transfer-bytes: FIN of %s after %d of %d bytes" % (
+                            self.name(), sdiff(self.rcv_nxt, self.irs) - 1, self.up_len))
                     self.our_fin = True
                     self.rcv_nxt = (self.rcv_nxt + 1) & M32
             self.ack_due = True
@@ -625,8 +777,25 @@ class Transfer:
     def fin_out(self):
         return sdiff(self.snd_nxt, self.fin_seq) > 0
 
+    def p_syn(self):
+        opts = bytearray((2, 4, self.p_mss >> 8, self.p_mss & 0xFF))
+        if self.p_sack:
+            opts += b"\x01\x01\x04\x02"
+        self.p_send(SYN, self.iss, b"", opts)
+
     def p_step(self):
         fz = self.fz
+        if self.state == 3:
+            # SYN, again after 1 s doubling up to 30 s; after 8 a new client
+            if fz.vt >= self.timer:
+                if self.syn_tries >= 8:
+                    self.refused = True
+                    return
+                self.p_syn()
+                ms = 1000 << self.syn_tries
+                self.syn_tries += 1
+                self.timer = fz.vt + (ms if ms < 30000 else 30000)
+            return
         if self.state < 2:
             if self.state == 1 and self.timer < 0:
                 self.timer = fz.vt + 1000
@@ -688,6 +857,8 @@ class Transfer:
     def app_step(self):
         fz = self.fz
         t = self.tcb
+        if not self.accepted:
+            return
         buf = fz.scratch
         for _ in range(8):
             n = t.recv_into(buf, 0, len(buf))
@@ -695,13 +866,13 @@ class Transfer:
                 break
             b = self.down_base + self.got
             if self.got + n > self.down_len or bytes(buf[0:n]) != fz.pat[b:b + n]:
-                raise Violation("transfer-bytes: transfer %d read wrong bytes at offset %d (%d bytes)" % (
-                    self.number, self.got, n))
+                raise Violation("transfer-bytes: %s read wrong bytes at offset %d (%d bytes)" % (
+                    self.name(), self.got, n))
             self.got += n
         if t.fin_received and t.rx_len == 0 and not self.eof:
             if self.got != self.down_len:
-                raise Violation("transfer-bytes: transfer %d saw the peer's FIN after %d of %d bytes" % (
-                    self.number, self.got, self.down_len))
+                raise Violation("transfer-bytes: %s saw the peer's FIN after %d of %d bytes" % (
+                    self.name(), self.got, self.down_len))
             self.eof = True
         if self.sent < self.up_len and t.state in (ESTABLISHED, CLOSE_WAIT):
             want = self.up_len - self.sent
@@ -719,31 +890,43 @@ class Transfer:
             t.close()
             self.closed = True
         if t.state == CLOSED and t.error:
-            raise Violation("transfer-reset: transfer %d ended with error %d in our stack" % (self.number, t.error))
+            raise Violation("transfer-reset: %s ended with error %d in our stack" % (self.name(), t.error))
 
     def done(self):
         t = self.tcb
-        return (self.closed and self.eof and self.sent == self.up_len and self.our_fin
-                and sdiff(self.rcv_nxt, self.irs) - 2 == self.up_len and self.snd_una == ((self.fin_seq + 1) & M32)
+        return (self.accepted and self.closed and self.eof and self.sent == self.up_len and self.our_fin
+                and sdiff(self.rcv_nxt, self.irs) - 2 == self.up_len
+                and (self.snd_una == ((self.fin_seq + 1) & M32) or self.fin_reset)
                 and t.state in (CLOSED, TIME_WAIT))
+
+    def name(self):
+        return ("inbound transfer %d" if self.passive else "transfer %d") % self.number
 
     def check_progress(self):
         fz = self.fz
-        now = (self.got, self.rcv_nxt, self.snd_una, self.tcb.state)
+        t = self.tcb
+        now = (self.got, self.rcv_nxt, self.snd_una, t.state if t is not None else -1, self.accepted)
         if now != self.progress:
             self.progress = now
             self.progress_at = fz.vt
         elif fz.vt - self.progress_at > 900000:
-            t = self.tcb
-            raise Violation("transfer-stalled: transfer %d made no progress for 900 s (state %d, sent %d/%d, read %d/%d,"
-                            " peer got %d, snd_wnd %d, timer %s, tx_len %d, rx_len %d)" % (
-                                self.number, t.state, self.sent, self.up_len, self.got, self.down_len,
+            if t is None:
+                raise Violation("transfer-stalled: %s (client %s:%d) made no progress for 900 s: no connection on"
+                                " our side (client state %d, %d SYNs)" % (self.name(), ip_text(self.raddr), self.rport,
+                                                                            self.state, self.syn_tries))
+            raise Violation("transfer-stalled: %s made no progress for 900 s (state %d, accepted %s, sent %d/%d,"
+                            " read %d/%d, peer got %d, snd_wnd %d, timer %s, tx_len %d, rx_len %d)" % (
+                                self.name(), t.state, self.accepted, self.sent, self.up_len, self.got, self.down_len,
                                 sdiff(self.rcv_nxt, self.irs) - 1, t.snd_wnd, t.timer_on, t.tx_len, t.rx_len))
 
     def harmful(self, p, mixed):
         """Would this TCP segment (valid, to this 4-tuple) legitimately change the transfer? An
         attacker who knows the window can inject; the fuzzer must not, or the byte check would
         fail for no fault of the stack (RFC 9293 3.10.7, RFC 5961)."""
+        if self.passive and not self.ours():
+            # no connection on our side yet: a SYN, RST or ACK could make, change or end the
+            # half-open record (or complete a cookie) in the client's place
+            return bool(p.flags & (SYN | RST | ACK))
         t = self.tcb
         st = t.state
         flags = p.flags
@@ -782,7 +965,7 @@ class Fuzz:
         rng = self.rng
         seeded = SeededOs(seed)
         self.saved_os = []
-        for m in (tcpip.isn, tcpip.ports, tcpip.udp, tcpip.dns, tcpip.dhcp):
+        for m in (tcpip.isn, tcpip.ports, tcpip.udp, tcpip.dns, tcpip.dhcp, tcpip.tcp_listen):
             self.saved_os.append((m, m.os))
             m.os = seeded
         self.pat = bytes(rng.bytes(PAT_LEN))
@@ -797,12 +980,40 @@ class Fuzz:
             ooo_segments=rng.pick((4, 4, 0, 1, 8)),
             rx_buffer=2048, tx_buffer=2048,
             nodelay=rng.chance(150),
+            syn_backlog=rng.pick((8, 8, 4, 2)),
+            synack_retries=rng.pick((5, 5, 3, 1)),
         )
         self.dev = Device(OUR_MAC)
         self.stack = Stack(self.dev, self.clock, addr="192.0.2.2/24", gateway="192.0.2.1",
                            tcp_config=TcpConfig(**self.cfg))
         self.resolver = Resolver(self.stack, servers=["192.0.2.1", "198.51.100.53"], try_ms=700)
         self.udp_port = self.stack.udp.bind(5000, self._udp_handler)
+        # the listener (tcpip.tcp_listen) and what the harness knows of it
+        self.l_sizes = (rng.pick((None, 1024, 2048, 4096, 12288)), rng.pick((None, 1024, 2048, 4096)))
+        self.backlog = rng.pick((1, 2, 2, 4, 8))
+        self.listener = self.stack.tcp.listen(None, LISTEN_PORT, self.backlog, self.l_sizes[0], self.l_sizes[1])
+        self.owned = []  # every Tcb the application got (connect, accept); the rest must be in a queue
+        self.inbound = None  # the legitimate client's transfer (passive Transfer)
+        self.inbound_started = 0
+        self.inbound_done = 0
+        self.inbound_bytes = 0
+        self.inbound_refused = 0
+        self.inbound_cookie = 0  # of the clients' handshakes, answered with a SYN cookie
+        self.next_cport = 20000 + rng.below(12000)
+        self.client_frames = []  # the last frames the legitimate client sent (mutated copies attack)
+        self.cookies_seen = []  # (listener, raddr, rport, irs, iss) of cookie SYN-ACKs the harness saw
+        self.accept_pause = 0  # the server application accepts nothing before this (virtual ms)
+        self.accepted = 0
+        self.hostile_accepted = 0
+        self.cookie_acks = 0  # ACKs fed that carry a valid fresh cookie (the harness's own computation)
+        self.cookie_acks_seen = 0  # of those, answering a cookie SYN-ACK the harness saw
+        self.relistens = 0
+        self.lcache = None  # the half-open records as check_listener last saw them
+        self.o_lsnap = None  # the listener before a single-frame batch (oracle)
+        self.o_tw = None  # RCV.NXT of the TIME-WAIT record a single frame is aimed at (oracle)
+        cn = self.stack.counters
+        self.i_cookie_ok = cn.index("tcp_syncookies_ok")
+        self.i_synack_timeout = cn.index("tcp_synack_timeout")
         self.ddev = Device(D_MAC, 576 if rng.chance(300) else 1500)
         self.dstack = Stack(self.ddev, self.clock)
         self.dhcp = DhcpClient(self.dstack, hostname="fuzz", base_ms=500, tries=3, renew_min_s=5)
@@ -945,17 +1156,14 @@ class Fuzz:
                 for q in queued:
                     if bytes(f[6:6 + len(q)]) == q:
                         late = True
+                p.late = late
                 self.check_out(stack, p, before, cfgs, late)
             except Violation as v:
                 self.violation(str(v).split(":")[0], "%s: frame %s" % (v, hexs(f)))
-            try:
-                if which == 0:
-                    self.route_main(p)
-                else:
-                    self.route_dhcp(p)
-            except Violation as v:
-                self.violation(str(v).split(":")[0], str(v))
-                self.end_transfer()
+            if which == 0:
+                self.route_main(p)
+            else:
+                self.route_dhcp(p)
         arp = stack.arp
         self.queued[which] = [bytes(arp.qbuf[j][6:arp.qlen[j]]) for j in range(len(arp.qlen)) if arp.qlen[j]]
         if self.trace == self.frames and fed:
@@ -1081,6 +1289,8 @@ class Fuzz:
                 if x.remote_port == p.dport and x.local_port == p.sport and x.remote_addr == key[0]:
                     t = x
                     break
+            if p.flags == SYN | ACK and p.sport == LISTEN_PORT and stack is self.stack:
+                return  # a half-open record's or a cookie's SYN-ACK (Fuzz.l_check)
             if t is None and not p.flags & RST and not self.recently_gone(stack, key) \
                     and not tw_has(stack, p.f, 26, 30, p.sport, p.dport):
                 raise Violation("malformed-output: segment %02x for no connection %s:%d" % (
@@ -1132,9 +1342,9 @@ class Fuzz:
                         self.gone.pop(0)
 
     def written(self, t):
-        x = self.xfer
-        if x is not None and x.tcb is t:
-            return x.up_base, x.sent
+        for x in (self.xfer, self.inbound):
+            if x is not None and x.tcb is t:
+                return x.up_base, x.sent
         for x in self.lingering:
             if x.tcb is t:
                 return x.up_base, x.sent
@@ -1153,12 +1363,16 @@ class Fuzz:
                 elif tpa == H9_IP and self.rng.chance(700):
                     self.peer_out.append(pad60(eth(OUR_MAC, H9_MAC, 0x0806, arp_pkt(2, H9_MAC, H9_IP, OUR_MAC, OUR_IP))))
             return
-        if p.proto == 6 and p.tcpok and bytes(f[30:34]) == PEER_IP and p.sport != 0:
-            if p.dport == XFER_PORT:
-                for x in (self.xfer,) + tuple(self.lingering):
-                    if x is not None and x.lport == p.sport:
+        if p.proto == 6 and p.tcpok:
+            dst = bytes(f[30:34])
+            for x in (self.xfer, self.inbound) + tuple(self.lingering):
+                if x is not None and x.lport == p.sport and x.rport == p.dport and x.raddr == dst:
+                    try:
                         x.p_input(p)
-                        return
+                    except Violation as v:
+                        self.violation(str(v).split(":")[0], str(v))
+                        self.end_of(x)
+                    return
         self.remember(f)
 
     def route_dhcp(self, p):
@@ -1188,6 +1402,8 @@ class Fuzz:
             self.violation("table-invariant", "%s: ring pool of %d > %d" % (name, len(tcp.pool), tcp.pool_max))
         if len(tcp.tcbs) > 40:
             self.violation("table-invariant", "%s: %d connections" % (name, len(tcp.tcbs)))
+        if stack is self.stack:
+            self.check_listener(stack)
         arp = stack.arp
         st = arp.state
         for i in range(len(st)):
@@ -1277,17 +1493,22 @@ class Fuzz:
         for a in self.apps:
             seen.append(a[0].tx)
             seen.append(a[0].rx)
-        for x in (self.xfer,) + tuple(self.lingering):
-            if x is not None:
+        for x in (self.xfer, self.inbound) + tuple(self.lingering):
+            if x is not None and x.tcb is not None:
                 seen.append(x.tcb.tx)
                 seen.append(x.tcb.rx)
-        for lst in (self.recent, self.peer_out, self.dhcp_out, self.queued[0], self.queued[1]):
+        if self.listener is not None:
+            for t in self.listener.queue:
+                seen.append(t.tx)
+                seen.append(t.rx)
+        for lst in (self.recent, self.peer_out, self.dhcp_out, self.queued[0], self.queued[1], self.client_frames):
             for f in lst:
                 seen.append(f)
         # the harness's own small records (bounded lists of tuples): about so many bytes on
         # MicroPython, so many objects on CPython
-        total = 160 * len(self.gone) + 48 * len(self.arp_seen) + 32 * len(self.orphans)
-        objs = 5 * len(self.gone) + 2 * len(self.arp_seen) + 2 * len(self.orphans)
+        total = (160 * len(self.gone) + 48 * len(self.arp_seen) + 32 * len(self.orphans) + 112 * len(self.cookies_seen)
+                 + 8 * len(self.owned))
+        objs = 5 * len(self.gone) + 2 * len(self.arp_seen) + 2 * len(self.orphans) + 3 * len(self.cookies_seen)
         for i in range(len(seen)):
             r = seen[i]
             if r is NO_RING or _in(seen[0:i], r):
@@ -1341,6 +1562,7 @@ class Fuzz:
             before = list(s.tcp.tcbs)
             try:
                 t = s.tcp.connect(None, 0, dst, port, rng.pick((None, 600, 2048, 5000)), rng.pick((None, 600, 2048)))
+                self.owned.append(t)
                 self.apps.append([t, rng.below(PAT_LEN - 65536), 0])
                 if rng.chance(200):
                     t.rebase_at = rng.range(500, 5000)
@@ -1379,10 +1601,12 @@ class Fuzz:
         if t.state == CLOSED and a in self.apps:
             self.apps.remove(a)
 
-    def xfer_step(self):
+    def xfer_step(self, start=True):
+        """The active transfer, the listener's legitimate client and the transfers that finished
+        (their peers still answer)."""
         x = self.xfer
         if x is None:
-            if self.rng.chance(200) or self.frames < 3:
+            if start and (self.rng.chance(200) or self.frames < 3):
                 try:
                     self.xfer = Transfer(self, self.xfer_started + 1)
                     self.xfer_started += 1
@@ -1392,20 +1616,648 @@ class Fuzz:
                     if self.vt - self.xfer_idle > 900000:
                         self.violation("transfer-stalled", "no transfer could start for 900 s: %r" % (e,))
                         self.xfer_idle = self.vt
-            return
-        x.app_step()
-        x.p_step()
-        x.check_progress()
-        if x.done():
-            self.transfers_done += 1
-            self.bytes_moved += x.up_len + x.down_len
-            self.xfer = None
-            self.lingering.append(x)
+        else:
+            x.app_step()
+            x.p_step()
+            x.check_progress()
+            if x.done():
+                self.transfers_done += 1
+                self.bytes_moved += x.up_len + x.down_len
+                self.xfer = None
+                self.lingering.append(x)
+        try:
+            self.inbound_step(start)
+        except Violation as v:
+            self.violation(str(v).split(":")[0], str(v))
+            self.end_inbound()
         for y in self.lingering[:]:
             if y.tcb not in self.stack.tcp.tcbs or self.vt - y.progress_at > 300000:
                 self.lingering.remove(y)
             else:
                 y.p_step()
+
+    # -- the listener: the server application, what the harness knows, the checks ---------------
+    def client_port(self):
+        """A fresh source port for the next legitimate client (20000-31999, never its last ones)."""
+        p = self.next_cport
+        self.next_cport = 20000 + (p - 20000 + 1 + self.rng.below(8)) % 12000
+        return p
+
+    def server_step(self, draining=False):
+        """The server application: accept() takes the oldest connection of Listener.queue (pop(0),
+        as tcpip.listener.accept does); now and then it pauses and the queue fills up. The
+        legitimate client's connection goes to its transfer; any other (an attacker completed a
+        handshake: it saw our SYN-ACK) becomes one of the application's connections, or is
+        closed or aborted at once."""
+        x = self.listener
+        if x is None:
+            return
+        rng = self.rng
+        if not draining:
+            if self.vt < self.accept_pause:
+                return
+            if rng.chance(10):
+                self.accept_pause = self.vt + rng.range(50, 30000)
+                return
+        q = x.queue
+        while q:
+            t = q.pop(0)
+            self.accepted += 1
+            self.owned.append(t)
+            ib = self.inbound
+            if ib is not None and not ib.accepted and t.remote_port == ib.rport and t.remote_addr == ib.raddr:
+                ib.accept(t)
+                continue
+            self.hostile_accepted += 1
+            if t.state == CLOSED:
+                continue
+            if draining or len(self.apps) >= self.max_apps or rng.chance(300):
+                if rng.chance(500):
+                    t.close()
+                    self.orphans.append([t, 0, 0])
+                else:
+                    t.abort()
+            else:
+                self.apps.append([t, rng.below(PAT_LEN - 65536), 0])
+
+    def relisten(self):
+        """close() of the listening socket (Tcp.unlisten: the records go, what nobody accepted is
+        reset), and listen() again."""
+        rng = self.rng
+        tcp = self.stack.tcp
+        x = self.listener
+        q = list(x.queue)
+        tcp.unlisten(x)
+        if tcp.listeners is not None or x.syn_n or x.queue:
+            self.violation("listen-invariant", "after unlisten: listeners %r, %d records, %d queued" % (
+                tcp.listeners, x.syn_n, len(x.queue)))
+        for t in q:
+            if t.state != CLOSED or _in(tcp.tcbs, t):
+                self.violation("listen-invariant", "a connection nobody accepted outlived its listener (state %d)" % t.state)
+        self.relistens += 1
+        self.backlog = rng.pick((1, 2, 2, 4, 8))
+        self.listener = tcp.listen(None, LISTEN_PORT, self.backlog, self.l_sizes[0], self.l_sizes[1])
+        self.lcache = None
+
+    def inbound_step(self, start=True):
+        x = self.inbound
+        if x is None:
+            if start and self.listener is not None and (self.rng.chance(200) or self.frames < 3):
+                self.inbound_started += 1
+                self.inbound = Transfer(self, self.inbound_started, True)
+                self.inbound.p_step()  # its SYN
+            return
+        x.app_step()
+        x.p_step()
+        if x.refused:
+            self.inbound_refused += 1
+            self.inbound = None
+            return
+        x.check_progress()
+        if x.done():
+            self.inbound_done += 1
+            self.inbound_bytes += x.up_len + x.down_len
+            self.inbound = None
+            self.lingering.append(x)
+
+    def end_inbound(self):
+        """After the legitimate client's transfer failed (reported): abort it, a new one comes."""
+        x = self.inbound
+        self.inbound = None
+        if x is not None and x.tcb is not None:
+            x.tcb.abort()
+
+    def end_of(self, x):
+        if x is self.xfer:
+            self.end_transfer()
+        elif x is self.inbound:
+            self.end_inbound()
+        elif _in(self.lingering, x):
+            self.lingering.remove(x)
+
+    def client_synack(self, x, p):
+        """The legitimate client got the SYN-ACK for its SYN (Fuzz.l_check has checked its MSS,
+        window and acknowledgment): SACK-permitted only if the client offered it."""
+        mss, sack = syn_options(p.f, p)
+        if sack and not x.p_sack:
+            raise Violation("listen-synack: SACK-permitted in the SYN-ACK to a client that did not offer it")
+        if not sack and self.cookie_valid(self.listener, x.raddr, x.rport, x.iss, p.seq, self.cookie_clock()):
+            self.inbound_cookie += 1
+
+    def cookie_clock(self):
+        """The listener's cookie clock now (64-second steps of the ISN generator's extended count),
+        read without moving it."""
+        isn = self.stack.tcp.isn
+        d = self.clock.ticks_diff(self.clock.ticks_ms(), isn._last_ms)
+        return ((isn._ext_ms + (d if d > 0 else 0)) >> 16) & 0xFF
+
+    def cookie_valid(self, x, raddr, rport, irs, cookie, now):
+        """cookie is the SYN cookie of listener x for the peer raddr:rport with ISN irs, made at
+        the clock's step now or the one before."""
+        if x is None:
+            return False
+        count = cookie >> 24
+        if (now - count) & 0xFF > 1:
+            return False
+        return cookie_of(x.secret, raddr, OUR_IP, rport, x.port, irs, count, (cookie >> 22) & 3) == cookie
+
+    def l_snap(self):
+        x = self.listener
+        if x is None:
+            return None
+        c = self.stack.cnt
+        return (x, bytes(x.syn[0:x.syn_n * REC]), list(x.queue), c[self.i_cookie_ok], c[self.i_synack_timeout],
+                list(self.stack.tcp.tcbs), self.stack.tcp.tw_n)
+
+    def l_check(self, snap, fed, out):
+        """What one poll of the main stack did at the listener, against the frames fed and sent:
+        half-open records made only by a SYN fed now (with its MSS and SACK-permitted), gone only
+        for a RST at IRS+1, the completing ACK or the last SYN-ACK retry; every SYN-ACK with our
+        MSS and window and ack = the peer's ISN + 1, for a record or (a cookie) a SYN fed now;
+        cookies accepted only for ACKs that answer a cookie SYN-ACK the harness saw, and every
+        such ACK that reaches the listener accepted; connections made only by an ACK that
+        completes a record or a cookie."""
+        x = self.listener
+        if snap is None or snap[0] is not x:
+            return
+        c = self.stack.cnt
+        rec_a = bytes(x.syn[0:x.syn_n * REC])
+        d_ok = c[self.i_cookie_ok] - snap[3]
+        synacks = [q for q in out if q.proto == 6 and q.tcpok and q.sport == LISTEN_PORT and q.flags & SYN]
+        segs = []
+        for f in fed or ():
+            if to_port(f, LISTEN_PORT):
+                q = Pkt(f)
+                if q.tcpok and bytes(f[30:34]) == OUR_IP:
+                    segs.append(q)
+        new = [t for t in x.queue if not _in(snap[2], t)]
+        if rec_a == snap[1] and not synacks and not segs and not d_ok and not new:
+            return
+        before = l_decode(snap[1])
+        after = l_decode(rec_a)
+        now = self.cookie_clock()
+        cfg = self.stack.tcp.config
+        made = 0
+        for r in after:
+            if rec_find(before, r[0], r[1], r[4], r[5]) is not None:
+                continue
+            made += 1
+            s = None
+            for q in segs:
+                if q.sport == r[1] and bytes(q.f[26:30]) == r[0] and q.flags & (SYN | ACK | RST) == SYN and q.seq == r[5]:
+                    s = q
+            if s is None:
+                self.violation("listen-record", "a half-open record for %s:%d ISN %08x that no SYN fed now asked for" % (
+                    ip_text(r[0]), r[1], r[5]))
+                continue
+            mss, sack = syn_options(s.f, s)
+            want = mss or 536
+            if want < MIN_MSS:
+                want = MIN_MSS
+            if r[3] != want or r[6] != (1 if sack else 0) or r[7] != 0 or r[2] != OUR_IP:
+                self.violation("listen-record", "the record for %s:%d has MSS %d SACK %d retries %d, its SYN said MSS %d"
+                               " SACK %d: %s" % (ip_text(r[0]), r[1], r[3], r[6], r[7], want, sack, hexs(s.f)))
+        timeouts = c[self.i_synack_timeout] - snap[4]
+        for r in before:
+            if rec_find(after, r[0], r[1], r[4], r[5]) is not None:
+                continue
+            ok = False
+            for q in segs:
+                if q.sport == r[1] and bytes(q.f[26:30]) == r[0]:
+                    if q.flags & RST and q.seq == (r[5] + 1) & M32:
+                        ok = True
+                    elif q.flags & (SYN | RST | ACK) == ACK and q.ack == (r[4] + 1) & M32 and q.seq == (r[5] + 1) & M32:
+                        ok = True
+            if not ok and timeouts > 0 and r[7] >= cfg.synack_retries:
+                ok = True
+                timeouts -= 1
+            if not ok:
+                self.violation("listen-record", "the half-open record of %s:%d (ISS %08x IRS %08x, %d retries) went without"
+                               " a RST at IRS+1, the completing ACK or its last retry" % (ip_text(r[0]), r[1], r[4], r[5], r[7]))
+        cap = cfg.syn_backlog
+        full = len(before) >= cap or len(after) >= cap or len(before) + made >= cap
+        our_mss = self.stack.mtu - 40
+        win = x.rx_size if x.rx_size < 65535 else 65535
+        for q in synacks:
+            f = q.f
+            mss, sack = syn_options(f, q)
+            raddr = bytes(f[30:34])
+            irs = (q.ack - 1) & M32
+            if q.flags != SYN | ACK or mss != our_mss or q.win != win:
+                self.violation("listen-synack", "flags %02x, MSS %d, window %d (ours: MSS %d, window %d): %s" % (
+                    q.flags, mss, q.win, our_mss, win, hexs(f)))
+            r = rec_find(before, raddr, q.dport, q.seq, irs) or rec_find(after, raddr, q.dport, q.seq, irs)
+            if r is not None:
+                if sack != bool(r[6]):
+                    self.violation("listen-synack", "SACK-permitted %s, the record says %d: %s" % (sack, r[6], hexs(f)))
+                continue
+            valid = self.cookie_valid(x, raddr, q.dport, irs, q.seq, now)
+            if q.late:
+                ok = True  # it waited for ARP: its record may have gone since
+            else:
+                s = None
+                for p in segs:
+                    if p.sport == q.dport and bytes(p.f[26:30]) == raddr and p.flags & (SYN | ACK | RST) == SYN and p.seq == irs:
+                        s = p
+                ok = s is not None and valid and not sack and full and cfg.syncookies
+            if not ok:
+                self.violation("listen-synack", "SYN-ACK to %s:%d ISS %08x ACK %08x is for no record and no cookie answering a"
+                               " SYN fed now (valid cookie %s, SACK %s, records %d/%d): %s" % (
+                                   ip_text(raddr), q.dport, q.seq, q.ack, valid, sack, len(after), cap, hexs(f)))
+            elif valid:
+                cs = self.cookies_seen
+                if len(cs) >= 24:
+                    cs.pop(0)
+                cs.append((x, raddr, q.dport, irs, q.seq))
+        valid_acks = 0  # ACKs fed now that carry a valid fresh cookie (the harness's computation)
+        seen_acks = 0  # ... and answer a cookie SYN-ACK the harness saw
+        reach = 0  # ... and surely reach the listener (the first segment of their 4-tuple in the
+        # batch, delivered, no connection, record or TIME-WAIT record on it): each must be accepted
+        tuples = []
+        tcp = self.stack.tcp
+        for q in segs:
+            f = q.f
+            src = bytes(f[26:30])
+            first = not (src, q.sport) in tuples
+            if first:
+                tuples.append((src, q.sport))
+            if q.flags & (SYN | RST | ACK) != ACK:
+                continue
+            irs = (q.seq - 1) & M32
+            ck = (q.ack - 1) & M32
+            if not self.cookie_valid(x, src, q.sport, irs, ck, now):
+                continue
+            valid_acks += 1
+            for e in self.cookies_seen:
+                if e[0] is x and e[2] == q.sport and e[3] == irs and e[4] == ck and e[1] == src:
+                    seen_acks += 1
+                    break
+            if (first and bytes(f[0:6]) == OUR_MAC and not q.frag and not is_martian(f, 26, NET_BCAST)
+                    and rec_tuple(before, src, q.sport) is None
+                    and (not tcp.tw_n or tcp.tw_index(f, 30, LISTEN_PORT, f, 26, q.sport) < 0)):
+                for t in snap[5]:
+                    if t.remote_port == q.sport and t.local_port == LISTEN_PORT and t.remote_addr == src:
+                        break
+                else:
+                    reach += 1
+        self.cookie_acks += valid_acks
+        self.cookie_acks_seen += seen_acks
+        if d_ok > seen_acks:
+            self.violation("listen-cookie", "%d SYN cookie(s) accepted, but of the %d segment(s) fed now to port %d only %d"
+                           " carry a valid one and %d answer a cookie SYN-ACK we sent" % (
+                               d_ok, len(segs), LISTEN_PORT, valid_acks, seen_acks))
+        elif d_ok < reach and tcp.tw_n >= snap[6]:  # (a TIME-WAIT record that went in the poll may have taken one)
+            self.violation("listen-cookie", "%d ACK(s) with a valid cookie reached the listener, %d accepted" % (reach, d_ok))
+        for t in new:
+            r = rec_find(before, t.remote_addr, t.remote_port, t.iss, t.irs)
+            s = None
+            for q in segs:
+                if (q.sport == t.remote_port and bytes(q.f[26:30]) == t.remote_addr and q.flags & (SYN | RST | ACK) == ACK
+                        and q.ack == (t.iss + 1) & M32 and q.seq == (t.irs + 1) & M32):
+                    s = q
+            if t.local_port != LISTEN_PORT or s is None or r is None and not self.cookie_valid(
+                    x, t.remote_addr, t.remote_port, t.irs, t.iss, now):
+                self.violation("listen-conn", "a connection from %s:%d (ISS %08x IRS %08x) made without an ACK that completes"
+                               " a record or a valid cookie (ACK fed: %s, record: %s)" % (
+                                   ip_text(t.remote_addr), t.remote_port, t.iss, t.irs, s is not None, r is not None))
+            elif r is not None and t.mss > r[3]:
+                self.violation("listen-conn", "connection MSS %d above the peer's %d" % (t.mss, r[3]))
+
+    def check_listener(self, stack):
+        """Per frame: the half-open records (at most syn_backlog, each well-formed, their
+        deadlines ahead and known to the timer), the accept queue (at most backlog, each of its
+        connections in the table or closed), no connection the application cannot reach."""
+        tcp = stack.tcp
+        x = self.listener
+        if x is None:
+            return
+        if tcp.listeners is None or not _in(tcp.listeners, x):
+            self.violation("listen-invariant", "the listener is not in Tcp.listeners")
+        cfg = tcp.config
+        cap = cfg.syn_backlog
+        n = x.syn_n
+        if not 0 <= n <= cap or len(x.syn_dl) != cap or len(x.syn) != cap * REC:
+            self.violation("listen-invariant", "half-open records %d (room for %d, %d bytes) with syn_backlog %d" % (
+                n, len(x.syn_dl), len(x.syn), cap))
+            n = min(n, len(x.syn_dl), len(x.syn) // REC)
+        if len(x.queue) > x.backlog:
+            self.violation("listen-invariant", "accept queue of %d > backlog %d" % (len(x.queue), x.backlog))
+        for t in x.queue:
+            if t.state == CLOSED:
+                if _in(tcp.tcbs, t):
+                    self.violation("listen-invariant", "a closed connection in the queue and the table")
+            elif t.state not in (ESTABLISHED, CLOSE_WAIT) or not _in(tcp.tcbs, t) or t.local_port != x.port:
+                self.violation("listen-invariant", "queued connection in state %d, port %d, in the table %s" % (
+                    t.state, t.local_port, _in(tcp.tcbs, t)))
+        if len(self.owned) > len(tcp.tcbs):
+            self.owned = [t for t in self.owned if _in(tcp.tcbs, t)]  # (those that left the table)
+        for t in tcp.tcbs:
+            if not _in(self.owned, t) and not _in(x.queue, t):
+                self.violation("listen-orphan", "a connection %s:%d -> %d (state %d) neither the application's nor in"
+                               " the accept queue" % (ip_text(t.remote_addr), t.remote_port, t.local_port, t.state))
+        if not n:
+            return
+        now = stack.clock.ticks_ms()
+        if self.clock.ticks_diff(x.syn_next, now) <= 0:
+            self.violation("listen-invariant", "a half-open record is overdue (next deadline %d ms ago)" % (
+                self.clock.ticks_diff(now, x.syn_next)))
+        b = bytes(x.syn[0:n * REC])
+        key = (b, x.syn_dl[0:n], x.syn_next)
+        if key == self.lcache:
+            return
+        self.lcache = key
+        recs = l_decode(b)
+        bcast = _config(stack)[1]
+        tuples = []
+        for i in range(n):
+            r = recs[i]
+            bad = None
+            if is_martian(r[0], 0, bcast) or r[0] == OUR_IP or r[1] == 0 or r[2] != OUR_IP:
+                bad = "addresses"
+            elif not MIN_MSS <= r[3] <= 65535 or r[6] > 1 or r[7] > cfg.synack_retries or r[8]:
+                bad = "fields"
+            elif (r[0], r[1]) in tuples:
+                bad = "a second record for one 4-tuple"
+            elif tcp._lookup(OUR_IP, LISTEN_PORT, r[0], r[1]) is not None:
+                bad = "a connection holds its 4-tuple"
+            elif tcp.tw_n and tcp.tw_index(OUR_IP, 0, LISTEN_PORT, r[0], 0, r[1]) >= 0:
+                bad = "a TIME-WAIT record holds its 4-tuple"
+            else:
+                d = self.clock.ticks_diff(x.syn_dl[i], x.syn_next)
+                e = self.clock.ticks_diff(x.syn_dl[i], now)
+                if d < 0 or e > cfg.rto_max_ms:
+                    bad = "deadline %d ms ahead, %d after the listener's next" % (e, d)
+            tuples.append((r[0], r[1]))
+            if bad is not None:
+                self.violation("listen-invariant", "half-open record %d: %s (%s:%d MSS %d ISS %08x IRS %08x flags %d retries %d"
+                               " spare %d)" % (i, bad, ip_text(r[0]), r[1], r[3], r[4], r[5], r[6], r[7], r[8]))
+
+    def tw_of_listener(self):
+        """(remote address, remote port, RCV.NXT) of the TIME-WAIT records on LISTEN_PORT."""
+        tcp = self.stack.tcp
+        out = []
+        tw = tcp.tw
+        for i in range(tcp.tw_n):
+            k = i * 24
+            if u16(tw, k + 8) == LISTEN_PORT:
+                out.append((bytes(tw[k + 4:k + 8]), u16(tw, k + 10), u32(tw, k + 16)))
+        return out
+
+    def listen_oracle(self, p, f, mine):
+        """A single segment to the listening port, for no connection and no TIME-WAIT record:
+        RFC 9293 3.10.7.2 (LISTEN) and 3.10.7.4 (SYN-RECEIVED), as tcpip.tcp_listen answers. (An
+        answer may wait for ARP, so an expected RST may be missing; a wrong one may not be there.)"""
+        snap = self.o_lsnap
+        x = snap[0]
+        src = bytes(f[26:30])
+        mine = [q for q in mine if q.sport == p.dport and q.dport == p.sport and bytes(q.f[30:34]) == src]
+        fl = p.flags
+        recs = l_decode(snap[1])
+        rec = None
+        for r in recs:
+            if r[0] == src and r[1] == p.sport:
+                rec = r
+        bad = None
+        rst_ok = len(mine) == 1 and mine[0].flags == RST and mine[0].seq == p.ack
+        if fl & RST:
+            if mine:
+                bad = "a RST answered"
+        elif fl & SYN:
+            if fl & ACK:
+                if mine and not rst_ok:
+                    bad = "a SYN-ACK not answered with <SEQ=SEG.ACK><CTL=RST>"
+            elif len(mine) > 1 or mine and mine[0].flags != SYN | ACK:
+                bad = "a SYN answered with %d segment(s), flags %02x" % (len(mine), mine[0].flags)
+            elif mine and rec is None and len(snap[2]) >= x.backlog:
+                bad = "a SYN answered while the accept queue was full"  # (one onto a record: as Linux, its SYN-ACK again)
+            elif mine and rec is not None and (rec[5] != p.seq or mine[0].seq != rec[4]):
+                bad = "a SYN onto a half-open record (IRS %08x ISS %08x) answered with ISS %08x" % (rec[5], rec[4], mine[0].seq)
+        elif fl & ACK:
+            if rec is not None and p.ack != (rec[4] + 1) & M32:
+                if mine and not rst_ok:
+                    bad = "an unacceptable ACK for a half-open record not answered with <SEQ=SEG.ACK><CTL=RST>"
+            elif rec is not None and p.seq != (rec[5] + 1) & M32:
+                if mine:
+                    bad = "an ACK with the wrong sequence number for a half-open record answered"
+            elif rec is not None or self.cookie_valid(x, src, p.sport, (p.seq - 1) & M32, (p.ack - 1) & M32, self.cookie_clock()):
+                for q in mine:
+                    if q.flags & (RST | SYN):
+                        bad = "a completing ACK answered with flags %02x" % q.flags
+            elif mine and not rst_ok:
+                bad = "an ACK for no record and no valid cookie not answered with <SEQ=SEG.ACK><CTL=RST>"
+        elif mine:
+            bad = "a segment without SYN, RST or ACK answered"
+        if bad is not None:
+            self.violation("output-oracle", "listening port: %s: fed %s, sent %s" % (bad, hexs(f), hexs(mine[0].f) if mine else "-"))
+
+    # -- frames for the listener ----------------------------------------------------------------
+    def flood_src(self):
+        rng = self.rng
+        r = rng.below(10)
+        if r < 4:
+            return bytes((192, 0, 2, rng.range(3, 254)))  # on-link: their SYN-ACKs wait for ARP
+        if r < 5:
+            return rng.pick((PEER_IP, H9_IP, REMOTE_IP))
+        a = rng.range(1, 223)
+        return bytes((a if a != 127 else 128, rng.below(256), rng.below(256), rng.range(1, 254)))  # behind the gateway
+
+    def l_seg(self, stack, src, sport, seq, ack, flags, opts=b"", payload=b""):
+        rng = self.rng
+        win = rng.pick((65535, 64240, 29200, 1024, 0, rng.below(65536)))
+        seg = tcp_hdr(sport, LISTEN_PORT, seq, ack, flags, win, opts, payload)
+        return self.wrap_ip(stack, src, 6, seg)
+
+    def syn_opts(self, odd):
+        """A SYN's options: as clients send them, or odd (MSS 0, tiny, huge, twice, malformed
+        lengths, after END, SACK-permitted alone or malformed, ...)."""
+        rng = self.rng
+        o = bytearray()
+        if not odd:
+            if not rng.chance(100):
+                o += bytes((2, 4)) + rng.pick((1460, 1460, 536, 1400, 8960, 1220)).to_bytes(2, "big")
+            if rng.chance(500):
+                o += b"\x01\x01\x04\x02"  # SACK-permitted
+            if rng.chance(300):
+                o += b"\x01\x03\x03\x07"  # window scale
+            if rng.chance(300):
+                o += b"\x01\x01\x08\x0a" + rng.bytes(8)  # timestamps
+            return o
+        r = rng.below(12)
+        if r == 0:
+            o += b"\x02\x04\x00\x00"  # MSS 0
+        elif r == 1:
+            o += b"\x02\x04\xff\xff"  # MSS 65535
+        elif r == 2:
+            o += bytes((2, 4, 0)) + bytes((rng.pick((1, 20, 47, 48, 49, 88)),))
+        elif r == 3:
+            o += bytes((2, 4)) + rng.pick((0, 100, 1460, 9000)).to_bytes(2, "big")
+            o += bytes((2, 4)) + rng.pick((0, 536, 1460, 65535)).to_bytes(2, "big")  # twice: the last counts
+        elif r == 4:
+            o += rng.pick((b"\x02\x03\x05", b"\x02\x05\x05\xb4\x00", b"\x02\x02", b"\x02\x00\x05\xb4", b"\x02\x01\x05\xb4",
+                           b"\x02\x06\x05\xb4\x00\x00", b"\x02\xff\x05\xb4"))
+        elif r == 5:
+            o += bytes((rng.pick((8, 3, 30, 2)), rng.pick((40, 200, 255, 9)))) + rng.bytes(rng.below(6))  # past the header
+        elif r == 6:
+            o += rng.pick((b"\x04\x02", b"\x04\x03\x00", b"\x04\x02\x04\x02", b"\x04\x01", b"\x04\x00"))
+        elif r == 7:
+            o += b"\x00\x02\x04\x05\xb4"  # END, then an MSS that is not read
+        elif r == 8:
+            o += b"\x01" * rng.range(1, 30) + b"\x02\x04\x02\x18\x04\x02"
+        elif r == 9:
+            o += bytes((rng.range(9, 254), rng.range(2, 8))) + rng.bytes(6) + b"\x02\x04\x04\x00"
+        elif r == 10:
+            o += b"\x01" * 36 + b"\x02\x04\x05\xb4"  # 40 bytes, the MSS last
+        else:
+            o = self.tcp_options(None)
+        if len(o) > 40:
+            o = o[0:40]
+        while len(o) & 3:
+            o += b"\x00" if rng.chance(500) else b"\x01"
+        return o
+
+    def g_listen_syn(self, stack, odd):
+        rng = self.rng
+        pl = self.payload(200) if rng.chance(50) else b""  # data on a SYN (not kept: no Fast Open)
+        return self.l_seg(stack, self.flood_src(), rng.range(1, 65535), rng.next(), rng.next() if rng.chance(100) else 0,
+                          SYN if not rng.chance(30) else SYN | rng.pick((FIN, PSH, URG, 0x40, 0x80)), self.syn_opts(odd), pl)
+
+    def g_listen(self, stack):
+        """A frame aimed at the listener: (kind, frame)."""
+        rng = self.rng
+        x = self.listener
+        recs = l_decode(bytes(x.syn[0:x.syn_n * REC]))
+        cs = [e for e in self.cookies_seen if e[0] is x]
+        if self.vt < self.accept_pause and (recs or cs) and rng.chance(400):
+            # while the server does not accept: handshakes completed (by whoever saw our SYN-ACKs)
+            # fill the accept queue
+            if recs and (not cs or rng.chance(500)):
+                e = rng.pick(recs)
+                return "listen-complete", self.l_seg(stack, e[0], e[1], (e[5] + 1) & M32, (e[4] + 1) & M32, ACK)
+            e = rng.pick(cs)
+            return "listen-complete", self.l_seg(stack, e[1], e[2], (e[3] + 1) & M32, (e[4] + 1) & M32, ACK)
+        r = rng.below(100)
+        if r < 26:
+            return "listen-flood", self.g_listen_syn(stack, False)
+        if r < 38:
+            return "listen-odd-syn", self.g_listen_syn(stack, True)
+        if r < 46 and recs:
+            # the SYN again (its SYN-ACK again), or with another ISN (dropped)
+            e = rng.pick(recs)
+            seq = e[5] if rng.chance(500) else (e[5] + rng.pick((1, -1, 1000, 0x80000000, rng.next()))) & M32
+            return "listen-resyn", self.l_seg(stack, e[0], e[1], seq, 0, SYN, self.syn_opts(rng.chance(300)))
+        if r < 58 and cs:
+            # the ACK for a cookie SYN-ACK: exact (a connection), or near
+            e = rng.pick(cs)
+            src = e[1]
+            sport = e[2]
+            seq = (e[3] + 1) & M32
+            ack = (e[4] + 1) & M32
+            flags = ACK
+            pl = b""
+            k = rng.below(12)
+            if k == 0:
+                pl = self.payload(500)
+            elif k == 1:
+                ack ^= 1 << rng.below(22)  # a bit of the hash
+            elif k == 2:
+                ack ^= 1 << (22 + rng.below(2))  # the MSS class
+            elif k == 3:
+                ack = (ack + (rng.pick((1, -1, 2, -2, 128)) << 24)) & M32  # another step of the cookie clock
+            elif k == 4:
+                ack = (ack + rng.pick((1, -1, 2, 0x400000))) & M32
+            elif k == 5:
+                seq = (seq + rng.pick((1, -1, 1000, rng.next()))) & M32  # another ISN
+            elif k == 6:
+                sport = (sport + rng.pick((1, -1, 0x100))) & 0xFFFF or 1  # another 4-tuple
+            elif k == 7:
+                src = self.flood_src()
+            elif k == 8:
+                ack = ((self.cookie_clock() << 24) | rng.below(1 << 24)) + 1  # forged, the right clock
+            elif k == 9:
+                flags = ACK | FIN if rng.chance(500) else ACK | PSH
+                pl = self.payload(300) if flags & PSH else b""
+            return "listen-cookie-ack", self.l_seg(stack, src, sport, seq, ack, flags, b"", pl)
+        if r < 66 and recs:
+            # the ACK for a half-open record: exact (a connection), or near
+            e = rng.pick(recs)
+            seq = (e[5] + 1) & M32
+            ack = (e[4] + 1) & M32
+            k = rng.below(8)
+            if k == 1:
+                ack = (ack + rng.pick((1, -1, 2, 1000, -1000))) & M32
+            elif k == 2:
+                seq = (seq + rng.pick((1, -1, 2, 65535))) & M32
+            elif k == 3:
+                ack = rng.next()
+            flags = rng.pick((ACK, ACK, ACK | PSH, ACK | FIN))
+            pl = self.payload(500) if flags & PSH else b""
+            return "listen-record-ack", self.l_seg(stack, e[0], e[1], seq, ack, flags, b"", pl)
+        if r < 76:
+            # RSTs at and near a record's IRS+1 (or a cookie's)
+            if recs and (rng.chance(700) or not cs):
+                e = rng.pick(recs)
+                src, sport, irs, iss = e[0], e[1], e[5], e[4]
+            elif cs:
+                e = rng.pick(cs)
+                src, sport, irs, iss = e[1], e[2], e[3], e[4]
+            else:
+                src, sport, irs, iss = self.flood_src(), rng.range(1, 65535), rng.next(), rng.next()
+            seq = (irs + 1 + rng.pick((0, 0, 0, -1, 1, 2, 65535, -65535, 0x80000000, rng.next()))) & M32
+            flags = rng.pick((RST, RST, RST | ACK, RST | PSH, RST | SYN, RST | FIN))
+            return "listen-rst", self.l_seg(stack, src, sport, seq, (iss + 1) & M32 if rng.chance(500) else rng.next(), flags)
+        if r < 84:
+            # SYN+ACK, FIN, data, no flags, ... to the port
+            flags = rng.pick((SYN | ACK, FIN, FIN | ACK, ACK | PSH, PSH, 0, URG, URG | ACK, SYN | FIN, SYN | RST,
+                              SYN | ACK | FIN, rng.below(256)))
+            pl = self.payload(1000) if not flags & SYN or rng.chance(200) else b""
+            return "listen-flags", self.l_seg(stack, self.flood_src(), rng.range(1, 65535), rng.next(), rng.next(), flags,
+                                              self.syn_opts(rng.chance(500)) if flags & SYN else b"", pl)
+        if r < 90:
+            # onto a TIME-WAIT record of the listener's own closed connections: a SYN beyond its
+            # RCV.NXT takes the 4-tuple (Linux TCP_TW_SYN), one below it is answered from the record
+            tws = self.tw_of_listener()
+            if tws:
+                e = rng.pick(tws)
+                seq = (e[2] + rng.pick((1, 1000, 0x10000, 0x7FFFFFF0, 0, -1, -1000, 0x80000000))) & M32
+                flags = SYN if rng.chance(700) else rng.pick((SYN | ACK, ACK, RST, FIN | ACK, SYN | FIN))
+                if flags == RST and rng.chance(500):
+                    seq = e[2]
+                return "listen-tw", self.l_seg(stack, e[0], e[1], seq, rng.next(), flags, self.syn_opts(False))
+        if r >= 90 and self.client_frames:
+            return "listen-mutant", self.g_client_mutant()
+        return "listen-flood", self.g_listen_syn(stack, False)
+
+    def g_client_mutant(self):
+        """A mutated copy of one of the legitimate client's segments (protect() keeps those that
+        would change its connection from reaching it)."""
+        rng = self.rng
+        f = bytearray(rng.pick(self.client_frames))
+        o = 14 + (f[14] & 15) * 4
+        if len(f) < o + 20:
+            return f
+        for _ in range(rng.range(1, 2)):
+            k = rng.below(8)
+            if k == 0:
+                f[o + 13] = rng.pick((SYN, RST, FIN | ACK, SYN | ACK, RST | ACK, ACK, PSH, rng.below(256)))
+            elif k == 1:
+                put32(f, o + 4, (u32(f, o + 4) + rng.pick((1, -1, 1000, -1000, 65535, rng.next()))) & M32)
+            elif k == 2:
+                put32(f, o + 8, (u32(f, o + 8) + rng.pick((1, -1, 2, 1 << 22, 1 << 24, rng.next()))) & M32)
+            elif k == 3:
+                put16(f, o, (u16(f, o) + rng.pick((1, -1, 2, 0x1000))) & 0xFFFF or 1)  # another client port
+            elif k == 4:
+                f[26:30] = self.flood_src()
+                f[6:12] = self.src_mac(bytes(f[26:30]))
+            elif k == 5:
+                put16(f, o + 14, rng.pick((0, 1, 65535)))
+            elif k == 6:
+                data = u16(f, 16) - (o - 14) - (f[o + 12] >> 4) * 4
+                if data > 1:
+                    put16(f, 16, u16(f, 16) - rng.range(1, data - 1))  # data cut (the rest of the frame: padding)
+            else:
+                i = rng.range(o + 4, o + 15)
+                f[i] ^= 1 << rng.below(8)
+        return finalize(f)
 
     # -- one step -------------------------------------------------------------------------------
     def step(self):
@@ -1419,9 +2271,10 @@ class Fuzz:
             held = frames  # they arrive with the hostile frames, in one batch
             frames = []
         before = list(self.stack.tcp.tcbs)
+        lsnap = self.l_snap()
         self.dev.feed(frames)
         self.stack.poll()
-        self.collect(0, before, None)
+        self.l_check(lsnap, frames, self.collect(0, before, None))
         dframes = self.dhcp_out
         self.dhcp_out = []
         dbefore = list(self.dstack.tcp.tcbs)
@@ -1430,12 +2283,16 @@ class Fuzz:
         self.collect(1, dbefore, None)
         # the application
         before = list(self.stack.tcp.tcbs)
+        lsnap = self.l_snap()
         try:
             self.xfer_step()
         except Violation as v:
             self.violation(str(v).split(":")[0], str(v))
             self.end_transfer()
         try:
+            self.server_step()
+            if self.inbound is None and rng.chance(2):
+                self.relisten()
             self.app_actions()
             self.dns_step()
             if self.dhcp.bound() and rng.chance(8):
@@ -1447,17 +2304,20 @@ class Fuzz:
             self.violation(str(v).split(":")[0], str(v))
         except Exception as e:
             self.violation("api-exception", _exc_text(e))
-        self.collect(0, before, None)
+        self.l_check(lsnap, None, self.collect(0, before, None))
         # the hostile frame(s), at the same tick: timers do not run, what goes out answers them
         which = 0 if rng.chance(850) else 1
         stack = self.stack if which == 0 else self.dstack
         dev = self.dev if which == 0 else self.ddev
         batch = []
         k = 1 if not held and not rng.chance(80) else rng.range(1, 3)
+        flood = which == 0 and not held and self.listener is not None and rng.chance(12)
+        if flood:
+            k = rng.range(4, 12)  # a burst of SYNs (16 frames at most are read per poll)
         if k > self.target - self.frames:
             k = self.target - self.frames if self.target > self.frames else 1
         for _ in range(k):
-            f = self.generate(which, bool(held))
+            f = self.generate(which, bool(held), flood)
             if len(f) > 14 + 1500:
                 f = f[0:1514]
             self.h_in.update(f)
@@ -1477,9 +2337,20 @@ class Fuzz:
             self.peer_out = held + self.peer_out
         before = list(stack.tcp.tcbs)
         snap = self.snapshot(stack)
+        lsnap = self.l_snap() if which == 0 else None
+        self.o_lsnap = lsnap
+        self.o_tw = None
+        if which == 0 and len(batch) == 1 and to_port(batch[0], LISTEN_PORT) and self.stack.tcp.tw_n:
+            f = batch[0]
+            o = 14 + (f[14] & 15) * 4
+            for e in self.tw_of_listener():
+                if e[1] == u16(f, o) and e[0] == bytes(f[26:30]):
+                    self.o_tw = e[2]
         dev.feed(batch)
         stack.poll()
         out = self.collect(which, before, batch)
+        if which == 0:
+            self.l_check(lsnap, batch, out)
         if len(batch) == 1:
             self.oracle(which, stack, batch[0], out, before, snap)
         if which == 1:
@@ -1573,8 +2444,19 @@ class Fuzz:
                 if mine:
                     self.violation("tcp-broadcast-answered", "TCP in an Ethernet broadcast frame answered: %s" % hexs(mine[0].f))
                 return
-            if tup is None and tw_has(stack, f, 30, 26, p.dport, p.sport):
+            still = tw_has(stack, f, 30, 26, p.dport, p.sport)
+            if self.o_tw is not None and tup is None:
+                # onto a TIME-WAIT record of the listener's: a SYN beyond its RCV.NXT takes the
+                # 4-tuple (the record goes, Linux TCP_TW_SYN); a RST at RCV.NXT ends it; else it stays
+                takes = p.flags & (SYN | ACK | RST) == SYN and sdiff(p.seq, self.o_tw) > 0
+                if takes == still and not (p.flags & RST and p.seq == self.o_tw and not still):
+                    self.violation("listen-record", "TIME-WAIT record (RCV.NXT %08x) %s for a segment %02x seq %08x: %s" % (
+                        self.o_tw, "stayed" if still else "went", p.flags, p.seq, hexs(f)))
+            if tup is None and still:
                 tup = True  # a TIME-WAIT record (Tcp.tw): a connection still
+            if tup is None and p.dport == LISTEN_PORT and self.o_lsnap is not None and self.o_lsnap[0] is self.listener:
+                self.listen_oracle(p, f, mine)
+                return
             if tup is None:
                 if p.flags & RST:
                     if mine:
@@ -1610,11 +2492,16 @@ class Fuzz:
         self.kinds[k] = self.kinds.get(k, 0) + 1
 
     # -- generation -----------------------------------------------------------------------------
-    def generate(self, which, mixed):
+    def generate(self, which, mixed, flood=False):
         rng = self.rng
         stack = self.stack if which == 0 else self.dstack
         r = rng.below(1000)
-        if which == 1 and r < 550:
+        if flood:
+            kind = "listen-flood"
+            f = self.g_listen_syn(stack, rng.chance(100))
+        elif which == 0 and self.listener is not None and rng.below(1000) < 170:
+            kind, f = self.g_listen(stack)
+        elif which == 1 and r < 550:
             kind = "dhcp"
             f = self.g_dhcp()
         elif r < 380:
@@ -2163,7 +3050,10 @@ class Fuzz:
         do (inject in-window data, a FIN, a RST at RCV.NXT, an ACK for bytes the peer has not got;
         in SYN-SENT: an acceptable SYN-ACK, RST or simultaneous open; ICMP errors for our SYN;
         ARP for the peer's address with another MAC). Such a frame is changed so that the stack
-        must reject it (sequence number moved far, or the acknowledgment beyond SND.MAX)."""
+        must reject it (sequence number moved far, or the acknowledgment beyond SND.MAX). The
+        listener's legitimate client likewise; before our side has its connection any SYN, RST
+        or ACK on its 4-tuple could make, end or complete the handshake in its place: such a
+        frame goes to another source port (an attack on the listener as any other)."""
         rng = self.rng
         p = Pkt(f)
         if p.et == 0x0806 and p.arpok and bytes(f[28:32]) == PEER_IP and bytes(f[22:28]) != PEER_MAC:
@@ -2171,27 +3061,31 @@ class Fuzz:
             return f
         if not p.ipok or p.frag:
             return f
-        xs = (self.xfer,) + tuple(self.lingering)
+        xs = (self.xfer, self.inbound) + tuple(self.lingering)
         if p.proto == 1 and p.icmpok and p.l4len >= 36 and f[p.l4] in (3, 11, 12, 4):
             q = p.l4 + 8
             qhl = (f[q] & 15) * 4
             t0 = q + qhl
             if qhl >= 20 and t0 + 4 <= len(f):
                 for x in xs:
-                    if x is not None and x.tcb.state in (SYN_SENT, SYN_RECEIVED) and u16(f, t0) == x.lport \
-                            and u16(f, t0 + 2) == XFER_PORT:
+                    if x is not None and x.tcb is not None and x.tcb.state in (SYN_SENT, SYN_RECEIVED) \
+                            and u16(f, t0) == x.lport and u16(f, t0 + 2) == x.rport:
                         put16(f, t0, x.lport ^ 0x8000)
                         finalize(f)
             return f
-        if not p.tcpok or p.sport != XFER_PORT or bytes(f[26:30]) != PEER_IP:
+        if not p.tcpok:
             return f
+        src = bytes(f[26:30])
         for x in xs:
-            if x is not None and x.lport == p.dport:
+            if x is not None and x.lport == p.dport and x.rport == p.sport and x.raddr == src:
                 for _ in range(4):
                     if not x.harmful(p, mixed):
                         return f
                     o = p.l4
                     t = x.tcb
+                    if t is None or x.passive and not x.ours():
+                        put16(f, o, x.rport ^ 0x8000)  # (the clients' ports are below 32000)
+                        return finalize(f)
                     if t.state == SYN_SENT:
                         f[o + 13] |= ACK
                         put32(f, o + 8, (t.iss + 1 + rng.range(1, 0x7FFFFFFF)) & M32)
@@ -2241,16 +3135,23 @@ class Fuzz:
         """No more hostile frames: the transfer finishes, the application closes everything, and
         after the longest timer every table must be empty."""
         rng = self.rng
+        if self.inbound is not None and not self.inbound.ours():
+            self.inbound = None  # a client still in its handshake: it goes (no new ones come)
+        for _ in range(20000):
+            if self.xfer is None and self.inbound is None:
+                break
+            self.quiet_step(rng.range(1, 50))
         if self.xfer is not None:
-            for _ in range(20000):
-                if self.xfer is None:
-                    break
-                self.quiet_step(rng.range(1, 50))
-            if self.xfer is not None:
-                self.violation("transfer-stalled", "transfer %d did not finish after the hostile frames stopped"
-                               " (state %d)" % (self.xfer.number, self.xfer.tcb.state))
-                self.xfer.tcb.abort()
-                self.xfer = None
+            self.violation("transfer-stalled", "transfer %d did not finish after the hostile frames stopped"
+                           " (state %d)" % (self.xfer.number, self.xfer.tcb.state))
+            self.xfer.tcb.abort()
+            self.xfer = None
+        if self.inbound is not None:
+            t = self.inbound.tcb
+            self.violation("transfer-stalled", "inbound transfer %d did not finish after the hostile frames stopped"
+                           " (state %d, accepted %s)" % (self.inbound.number, t.state if t is not None else -1,
+                                                          self.inbound.accepted))
+            self.end_inbound()
         for a in self.apps:
             if rng.chance(500):
                 a[0].close()
@@ -2259,11 +3160,22 @@ class Fuzz:
                 a[0].abort()
         self.apps = []
         self.resolver.cancel()
+        x = self.listener
         for _ in range(6000):
             self.quiet_step(1000)
             if (not self.stack.tcp.tcbs and not self.lingering and not self.dstack.tcp.tcbs
-                    and not getattr(self.stack.tcp, "tw_n", 0) and not getattr(self.dstack.tcp, "tw_n", 0)):
+                    and not getattr(self.stack.tcp, "tw_n", 0) and not getattr(self.dstack.tcp, "tw_n", 0)
+                    and (x is None or not x.syn_n and not x.queue)):
                 break
+        if x is not None:
+            # the half-open records gave up (synack_retries), the queue was taken: then close
+            if x.syn_n or x.queue:
+                self.violation("tables-not-empty", "after the drain the listener holds %d half-open record(s), %d queued"
+                               " connection(s)" % (x.syn_n, len(x.queue)))
+            self.stack.tcp.unlisten(x)
+            self.listener = None
+            if self.stack.tcp.listeners is not None:
+                self.violation("tables-not-empty", "Tcp.listeners after the last unlisten: %r" % (self.stack.tcp.listeners,))
         for _ in range(5):
             self.quiet_step(1000)  # what the last closes sent may wait for ARP (3 tries, 1 s apart)
         self.orphans = [o for o in self.orphans if o[0] in self.stack.tcp.tcbs]
@@ -2288,9 +3200,10 @@ class Fuzz:
         frames = self.peer_out
         self.peer_out = []
         before = list(self.stack.tcp.tcbs)
+        lsnap = self.l_snap()
         self.dev.feed(frames)
         self.stack.poll()
-        self.collect(0, before, None)
+        self.l_check(lsnap, frames, self.collect(0, before, None))
         d = self.dhcp_out
         self.dhcp_out = []
         before = list(self.dstack.tcp.tcbs)
@@ -2299,17 +3212,11 @@ class Fuzz:
         self.collect(1, before, None)
         before = list(self.stack.tcp.tcbs)
         try:
-            if self.xfer is not None:
-                self.xfer_step()
-            else:
-                for y in self.lingering[:]:
-                    if y.tcb not in self.stack.tcp.tcbs:
-                        self.lingering.remove(y)
-                    else:
-                        y.p_step()
+            self.xfer_step(False)
         except Violation as v:
             self.violation(str(v).split(":")[0], str(v))
             self.end_transfer()
+        self.server_step(True)
         self.collect(0, before, None)
         self.check_stack(self.stack, "main")
         self.check_stack(self.dstack, "dhcp")
@@ -2328,6 +3235,16 @@ class Fuzz:
             "transfer_bytes": self.bytes_moved,
             "dns_queries": self.dns_done,
             "connect_errors": self.connect_errors,
+            "listen": {
+                "backlog": self.backlog, "syn_backlog": self.stack.tcp.config.syn_backlog,
+                "synack_retries": self.stack.tcp.config.synack_retries,
+                "inbound_started": self.inbound_started, "inbound_done": self.inbound_done,
+                "inbound_bytes": self.inbound_bytes, "inbound_refused": self.inbound_refused,
+                "inbound_cookie": self.inbound_cookie, "accepted": self.accepted,
+                "hostile_accepted": self.hostile_accepted, "cookie_acks": self.cookie_acks,
+                "cookie_acks_seen": self.cookie_acks_seen, "cookies_ok": self.stack.counters.tcp_syncookies_ok,
+                "relistens": self.relistens,
+            },
             "out_frames": self.out_frames,
             "digest_in": hexlify(self.h_in.digest()).decode()[0:16],
             "digest_out": hexlify(self.h_out.digest()).decode()[0:16],
@@ -2345,6 +3262,30 @@ class Fuzz:
             "violations": self.violations,
             "notes": self.notes,
         }
+
+
+def l_decode(b):
+    """The half-open records in b (REC bytes each): (raddr, rport, laddr, MSS, ISS, IRS, flags,
+    retries, spare)."""
+    out = []
+    for k in range(0, len(b) - REC + 1, REC):
+        out.append((bytes(b[k:k + 4]), u16(b, k + 8), bytes(b[k + 4:k + 8]), u16(b, k + 10), u32(b, k + 12),
+                    u32(b, k + 16), b[k + 20], b[k + 21], u16(b, k + 22)))
+    return out
+
+
+def rec_tuple(recs, raddr, rport):
+    for r in recs:
+        if r[1] == rport and r[0] == raddr:
+            return r
+    return None
+
+
+def rec_find(recs, raddr, rport, iss, irs):
+    for r in recs:
+        if r[1] == rport and r[4] == iss and r[5] == irs and r[0] == raddr:
+            return r
+    return None
 
 
 def tw_has(stack, b, lo, ro, lport, rport):
@@ -2435,6 +3376,14 @@ def main(argv):
             r["runtime"], seed, r["frames"], elapsed, r["frames_per_s"], r["virtual_s"]))
         print("  transfers completed: %d (%d bytes, byte-exact), DNS queries %d, frames sent %d" % (
             r["transfers"], r["transfer_bytes"], r["dns_queries"], r["out_frames"]))
+        ls = r["listen"]
+        print("  listener (backlog %d, syn_backlog %d, synack_retries %d): inbound transfers %d of %d completed (%d"
+              " bytes, byte-exact; %d handshakes through a SYN cookie, %d clients refused and replaced), %d"
+              " connections accepted (%d an attacker's), cookie ACKs fed %d (%d answering a SYN-ACK we saw),"
+              " %d relistens" % (ls["backlog"], ls["syn_backlog"], ls["synack_retries"], ls["inbound_done"],
+                                 ls["inbound_started"], ls["inbound_bytes"], ls["inbound_cookie"], ls["inbound_refused"],
+                                 ls["accepted"], ls["hostile_accepted"], ls["cookie_acks"], ls["cookie_acks_seen"],
+                                 ls["relistens"]))
         print("  digests: fed %s, sent %s" % (r["digest_in"], r["digest_out"]))
         print("  heap (%s): before %d, after %d, max %d; growth beyond buffers and connections over the"
               " base at 1/5 of the run: worst %d during the run, %d after the drain (allowed %d)" % (

@@ -6,7 +6,11 @@ Every frame reaches a Stack through an in-memory device while a legitimate peer 
 stream over the same stack; after every frame: no exception (also none caught by poll() itself:
 eth_drop_exception), every frame sent well-formed and, where an RFC says exactly what a frame
 gets, that answer (or none), connection and table invariants; at the end a heap bounded against
-the number of connections, byte-exact transfers, and empty tables. `make fuzz` is the long run
+the number of connections, byte-exact transfers, and empty tables. The main stack also listens
+(Tcp.listen): a legitimate client connects again and again (its transfers byte-exact too) while
+SYN floods, forged and near-miss cookies, RSTs near the half-open records, odd options, SYNs onto
+TIME-WAIT records and mutated copies of the client's segments hit the port; the listener's
+records, queue, SYN-ACKs and cookies are checked after every poll. `make fuzz` is the long run
 (FUZZ_FRAMES, FUZZ_SEED; bench/README.md).
 """
 import json
@@ -35,7 +39,13 @@ REACHED = (
     "tcp_simultaneous_open", "tcp_syn_sent_bad_ack_rst_sent", "tcp_no_socket_rst_sent", "tcp_rexmit",
     "tcp_dupack", "tcp_abort_on_data", "udp_port_unreach_sent", "udp_icmp_error", "dns_answer",
     "dns_drop_malformed",
+    # the listener (tcpip.tcp_listen)
+    "tcp_passive_open", "tcp_synack_retransmit", "tcp_synack_timeout", "tcp_listen_overflow",
+    "tcp_syncookies_sent", "tcp_syncookies_ok", "tcp_syncookies_failed", "tcp_listen_rst_sent",
 )
+# the kinds of frames aimed at the listener (each must have been made)
+LISTEN_KINDS = ("listen-flood", "listen-odd-syn", "listen-resyn", "listen-cookie-ack", "listen-record-ack",
+                "listen-rst", "listen-flags", "listen-tw", "listen-mutant", "listen-complete")
 DHCP_REACHED = ("dhcp_offer", "dhcp_ack", "dhcp_drop_malformed", "dhcp_drop_not_ours")
 
 
@@ -74,6 +84,15 @@ def _check(r):
     # the concurrent transfers went on all along, and every byte of them was checked
     assert r["transfers"] >= 20 and r["transfer_bytes"] >= 200000, (r["transfers"], r["transfer_bytes"])
     assert c["tcp_rx_bytes"] > r["transfer_bytes"] // 4
+    # the listener's legitimate client got through the attacks, byte-exact, some of it by SYN
+    # cookies; attackers completed handshakes too (they saw our SYN-ACKs); every cookie accepted
+    # answered a cookie SYN-ACK the harness saw
+    ls = r["listen"]
+    assert ls["inbound_done"] >= 20 and ls["inbound_bytes"] >= 200000, ls
+    assert ls["inbound_cookie"] and ls["hostile_accepted"] and ls["relistens"], ls
+    assert 0 < ls["cookies_ok"] <= ls["cookie_acks_seen"] <= ls["cookie_acks"], ls
+    missed = [k for k in LISTEN_KINDS if not r["kinds"].get(k)]
+    assert not missed, "never made: %s" % missed
 
 
 def test_fuzz_cpython(runs):
@@ -93,6 +112,7 @@ def test_same_frames_on_both_runtimes(runs):
     assert (cp["digest_in"], cp["out_frames"], cp["digest_out"]) == (mp["digest_in"], mp["out_frames"], mp["digest_out"])
     assert cp["counters"] == mp["counters"]
     assert cp["transfer_bytes"] == mp["transfer_bytes"]
+    assert cp["listen"] == mp["listen"]
 
 
 # -- the checks can fail: defects planted in the stack (CPython, in this process) -------------------
@@ -166,26 +186,102 @@ def _plant_rst_in_window(mp, tcp_in, tcp_out, tcp):
     mp.setattr(tcp_in, "input", input)
 
 
+def _listener_class():
+    from tcpip.tcp_listen import Listener
+
+    return Listener
+
+
+def _plant_unbounded_records(mp, tcp_in, tcp_out, tcp):
+    """The half-open records grow when full, instead of answering with SYN cookies."""
+    L = _listener_class()
+    orig = L.input
+
+    def input(self, buf, ip_off, off, hl, plen):
+        if self.syn_n >= len(self.syn_dl):
+            self.syn += bytearray(24)
+            self.syn_dl.append(0)
+        return orig(self, buf, ip_off, off, hl, plen)
+
+    mp.setattr(L, "input", input)
+
+
+def _plant_cookie_without_isn(mp, tcp_in, tcp_out, tcp):
+    """The cookie's hash leaves out the peer's ISN (any sequence number completes it)."""
+    L = _listener_class()
+    orig = L._cookie
+    mp.setattr(L, "_cookie", lambda self, buf, ip_off, sport, irs, count, mi: orig(self, buf, ip_off, sport, 0, count, mi))
+
+
+def _plant_cookie_mss_class(mp, tcp_in, tcp_out, tcp):
+    """The returning ACK's cookie is checked with the wrong MSS class: valid cookies refused."""
+    L = _listener_class()
+    orig = L._cookie
+
+    def _cookie(self, buf, ip_off, sport, irs, count, mi):
+        if not buf[ip_off + 33] & 2:  # (the ACK, not the SYN)
+            mi = 3
+        return orig(self, buf, ip_off, sport, irs, count, mi)
+
+    mp.setattr(L, "_cookie", _cookie)
+
+
+def _plant_orphan(mp, tcp_in, tcp_out, tcp):
+    """Every fifth passive open enters the table but not the accept queue: nobody can accept it."""
+    L = _listener_class()
+    orig = L._complete
+
+    def _complete(self, *args):
+        n = len(self.queue)
+        r = orig(self, *args)
+        if len(self.queue) > n and self.stack.counters.tcp_passive_open % 5 == 0:
+            self.queue.pop()
+        return r
+
+    mp.setattr(L, "_complete", _complete)
+
+
+def _plant_backlog(mp, tcp_in, tcp_out, tcp):
+    """A completing ACK is taken whatever the queue holds (backlog not applied)."""
+    L = _listener_class()
+    orig = L._complete
+
+    def _complete(self, *args):
+        b = self.backlog
+        self.backlog = 1000
+        try:
+            return orig(self, *args)
+        finally:
+            self.backlog = b
+
+    mp.setattr(L, "_complete", _complete)
+
+
 PLANTED = (
-    (_plant_exception, "eth_drop_exception"),
-    (_plant_checksum, "malformed-output: bad TCP header or checksum"),
-    (_plant_rst, "wrong RST for a segment to no connection"),
-    (_plant_bytes, "transfer-bytes"),
-    (_plant_timer, "in flight and no timer"),
-    (_plant_leak, "heap grew"),
-    (_plant_rst_in_window, "transfer-reset"),
+    (_plant_exception, "eth_drop_exception", 5),
+    (_plant_checksum, "malformed-output: bad TCP header or checksum", 5),
+    (_plant_rst, "wrong RST for a segment to no connection", 5),
+    (_plant_bytes, "transfer-bytes", 5),
+    (_plant_timer, "in flight and no timer", 5),
+    (_plant_leak, "heap grew", 5),
+    (_plant_rst_in_window, "transfer-reset", 5),
+    (_plant_unbounded_records, "half-open records", 5),
+    (_plant_cookie_without_isn, "is for no record and no cookie", 5),
+    (_plant_cookie_mss_class, "with a valid cookie reached the listener", 5),
+    (_plant_orphan, "neither the application's nor in the accept queue", 5),
+    (_plant_backlog, "accept queue of 2 > backlog 1", 1),  # (seed 1: backlog 1)
 )
 
 
-@pytest.mark.parametrize("plant,expect", PLANTED, ids=[p[0].__name__[7:] for p in PLANTED])
-def test_fuzz_catches_planted_defect(plant, expect, monkeypatch):
+@pytest.mark.parametrize("plant,expect,seed", PLANTED, ids=[p[0].__name__[7:] for p in PLANTED])
+def test_fuzz_catches_planted_defect(plant, expect, seed, monkeypatch):
     if FUZZ_DIR not in sys.path:
         monkeypatch.syspath_prepend(FUZZ_DIR)
     import stackfuzz
     from tcpip import tcp, tcp_in, tcp_out
 
     plant(monkeypatch, tcp_in, tcp_out, tcp)
-    fz = stackfuzz.Fuzz(5, quiet=True)
+    fz = stackfuzz.Fuzz(seed, quiet=True)
     fz.stop = True  # the first violation ends the run
     try:
         fz.run(4000)
