@@ -9,8 +9,7 @@ import time
 try:
     from micropython import const
 except ImportError:
-    def const(x):
-        return x
+    const = int  # CPython: the identity on the ints given to const()
 
 _MASK = const(0x3FFFFFFF)  # tcpip.clock.PERIOD - 1
 _HALF = const(1 << 29)  # PERIOD // 2
@@ -31,11 +30,13 @@ def ticks_diff(a, b):
 
 
 if _MICROPYTHON:
+    # MicroPython's ticks are ints, which the stubs make an opaque type (to steer code to
+    # ticks_diff/ticks_add): this port's own wrap is masked off here
     def masked_ticks_ms():
-        return time.ticks_ms() & _MASK
+        return time.ticks_ms() & _MASK  # pyright: ignore[reportOperatorIssue] (ticks are ints)
 
     def masked_ticks_us():
-        return time.ticks_us() & _MASK
+        return time.ticks_us() & _MASK  # pyright: ignore[reportOperatorIssue] (ticks are ints)
 
     sleep_ms = time.sleep_ms
 else:

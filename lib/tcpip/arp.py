@@ -15,8 +15,7 @@ from tcpip.wire import ipv4
 try:
     from micropython import const
 except ImportError:
-    def const(x):
-        return x
+    const = int  # CPython: the identity on the ints given to const()
 
 # counters: indexes into stack.cnt (tcpip.counter_names.NAMES; tests/host/test_counters.py)
 _ARP_RX = const(6)
@@ -119,7 +118,7 @@ class ArpCache:
         self.deadline = [0] * entries
         self.requests = bytearray(entries)
         self.used = [0] * entries
-        self.qbuf = [None] * queue_slots
+        self.qbuf: list[bytearray | None] = [None] * queue_slots
         self.qlen = [0] * queue_slots
         self.qhop = bytearray(4 * queue_slots)
         self.frame_size = frame_size

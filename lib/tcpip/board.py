@@ -36,7 +36,7 @@ DHCP_TIMEOUT_MS = 15000   # DISCOVER is retried with backoff (RFC 2131 4.1); a L
 
 class BoardError(OSError):
     """Bring-up failed; str() says what and what to check, .reason names the step."""
-    reason = None
+    reason: str | None = None
 
 
 def _fail(reason, *args):

@@ -12,8 +12,7 @@ import sys
 try:
     from micropython import const
 except ImportError:
-    def const(x):
-        return x
+    const = int  # CPython: the identity on the ints given to const()
 
 # sum16(buf, start, end, acc=0): RFC 1071 one's complement sum of buf[start:end] as big-endian
 # 16-bit words taken from start (an odd trailing byte padded with zero), plus acc, folded to
@@ -36,7 +35,7 @@ if IMPLEMENTATION == "viper":
         """sum16 through the viper core."""
         return _vsum(start, end, buf, acc)
 
-    def checksum(buf, start, end, acc=0):
+    def checksum(buf, start, end, acc=0) -> int:
         """The value to store in a header checksum field: ~sum16(...) & 0xffff."""
         return ~_vsum(start, end, buf, acc) & 0xFFFF
 
@@ -47,7 +46,7 @@ else:
     _sum = _pure.sum16_cpython if IMPLEMENTATION == "cpython" else _pure.sum16_bytecode
     sum16 = _sum
 
-    def checksum(buf, start, end, acc=0):
+    def checksum(buf, start, end, acc=0) -> int:
         """The value to store in a header checksum field: ~sum16(...) & 0xffff."""
         return ~_sum(buf, start, end, acc) & 0xFFFF
 

@@ -9,8 +9,7 @@ import time
 try:
     from micropython import const
 except ImportError:
-    def const(x):
-        return x
+    const = int  # CPython: the identity on the ints given to const()
 
 PERIOD = 1 << 30  # 32-bit MicroPython ports wrap here (a heap int there: use it as a value only)
 _MASK = const(0x3FFFFFFF)  # PERIOD - 1 (a small int on 32-bit MicroPython)
@@ -20,8 +19,9 @@ _MICROPYTHON = sys.implementation.name == "micropython"
 
 # 32-bit MicroPython ports already wrap at 2**30: use the built-ins (fast, allocation-free; the
 # emulation would make 2**30-sized temporaries, which are heap ints there). The 64-bit unix port
-# wraps at 2**62 and CPython not at all: emulate PERIOD there so every runtime wraps alike.
-_NATIVE = _MICROPYTHON and time.ticks_add(0, -1) == _MASK
+# wraps at 2**62 and CPython not at all: emulate PERIOD there so every runtime wraps alike. (The
+# tick _MASK is one before 0 where ticks wrap at 2**30.)
+_NATIVE = _MICROPYTHON and time.ticks_diff(_MASK, 0) == -1
 if _NATIVE:
     ticks_add = time.ticks_add
     ticks_diff = time.ticks_diff

@@ -49,13 +49,14 @@ from tcpip.wire import ipv4
 try:
     from micropython import const
 except ImportError:
-    def const(x):
-        return x
+    const = int  # CPython: the identity on the ints given to const()
+
+_TYPE_CHECKING = const(False)  # True for the type checker only: `if` blocks under it compile to nothing
 
 if sys.implementation.name == "micropython":
     import io
 
-    _Base = io.IOBase
+    _Base: type = io.IOBase  # the stream protocol (select.poll, asyncio)
 
     def _oserror(code):
         return OSError(code)  # e.errno and e.args[0] are the code
@@ -200,9 +201,11 @@ def _as_bytes(b, n):
         b.append(0)
     b[n] = 0
     o = m[0](id(b), m[1])  # uctypes.struct over the object (one small allocation)
-    o.hash = 0  # over typecode and free
-    o.len = n
-    o.type = m[2]  # last: from here on b is a bytes object
+    # hash over typecode and free; the type last: from here on b is a bytes object (a
+    # uctypes.struct's fields can be written: the stubs give it __getattr__ only)
+    o.hash = 0  # pyright: ignore[reportAttributeAccessIssue]
+    o.len = n  # pyright: ignore[reportAttributeAccessIssue]
+    o.type = m[2]  # pyright: ignore[reportAttributeAccessIssue]
     return b
 
 
@@ -301,7 +304,7 @@ class Socket(_Base):
     # set by bind() and setsockopt() (tcpip.sockopt); a socket that never calls them reads these
     bound_addr = None
     bound_port = 0
-    _opts = None  # the options set (tcpip.sockopt): ring sizes, TCP_NODELAY, keep-alive, linger
+    _opts: list | None = None  # options set (tcpip.sockopt): rings, TCP_NODELAY, keep-alive, linger
     _listener = None  # listen() (tcpip.listener): the tcpip.tcp_listen.Listener
 
     def __getattr__(self, name):
@@ -408,6 +411,8 @@ class Socket(_Base):
             ms = None if self._timeout_ms < 0 else self._timeout_ms
             if not self.stack.run_until(self._handshake_over, ms):
                 # socket timeout: abandon the attempt, release the port
+                if _TYPE_CHECKING:
+                    assert self.tcb is not None  # still in the handshake: a Tcb
                 self.tcb.fail(errors.ETIMEDOUT)
                 self.tcb = None
                 self.state = UNCONNECTED
@@ -415,6 +420,8 @@ class Socket(_Base):
         self._finish_connect()
 
     def _in_handshake(self):
+        if _TYPE_CHECKING:
+            assert self.tcb is not None  # asked while CONNECTING: a Tcb
         st = self.tcb.state
         return st == _tcp.SYN_SENT or st == _tcp.SYN_RECEIVED
 
@@ -423,6 +430,8 @@ class Socket(_Base):
 
     def _finish_connect(self):
         tcb = self.tcb
+        if _TYPE_CHECKING:
+            assert tcb is not None  # CONNECTING: a Tcb
         if tcb.state == _tcp.CLOSED and tcb.snd_una == tcb.iss:
             # never synchronized: the connect failed. (A connection that was established and
             # has ended since is CONNECTED: the next data call reports how it ended.)
@@ -441,15 +450,16 @@ class Socket(_Base):
         """The Tcb for a data call: EBADF after close, ENOTCONN before connect; a finished
         non-blocking connect completes here (or raises its error, once)."""
         st = self.state
-        if st == CONNECTED:
-            return self.tcb
-        if st == CLOSED:
-            raise _oserror(errors.EBADF)
-        if st == CONNECTING:
+        if st != CONNECTED:
+            if st == CLOSED:
+                raise _oserror(errors.EBADF)
+            if st != CONNECTING:
+                raise _oserror(errors.ENOTCONN)
             if not self._in_handshake():
-                self._finish_connect()
-            return self.tcb
-        raise _oserror(errors.ENOTCONN)
+                self._finish_connect()  # CONNECTED, or raises
+        if _TYPE_CHECKING:
+            assert self.tcb is not None  # CONNECTING or CONNECTED: a Tcb
+        return self.tcb
 
     def _settle(self):
         """After a wait: a connect still CONNECTING completes (or raises its error)."""
@@ -497,6 +507,8 @@ class Socket(_Base):
                 raise _oserror(errors.ETIMEDOUT)
             self._settle()
             tcb = self.tcb
+            if _TYPE_CHECKING:
+                assert tcb is not None  # still CONNECTING or CONNECTED after the wait
         n = tcb.rx_len
         if n:
             return n
@@ -529,6 +541,8 @@ class Socket(_Base):
                 raise _oserror(errors.ETIMEDOUT)
             self._settle()
             tcb = self.tcb
+            if _TYPE_CHECKING:
+                assert tcb is not None  # still CONNECTING or CONNECTED after the wait
             self._check_send(tcb)
         return tcb.send(buf, off, n)
 
@@ -544,6 +558,8 @@ class Socket(_Base):
         if st == CLOSED:
             return POLLNVAL
         if st == LISTENING:
+            if _TYPE_CHECKING:
+                assert self._listener is not None  # made by listen()
             return POLLIN & mask if self._listener.queue else 0  # a connection waits for accept()
         if st == UNCONNECTED:
             r = POLLHUP | (mask & POLLOUT)
@@ -551,6 +567,8 @@ class Socket(_Base):
                 r |= POLLERR
             return r
         t = self.tcb
+        if _TYPE_CHECKING:
+            assert t is not None  # CONNECTING or CONNECTED: a Tcb
         ts = t.state
         if ts == _tcp.CLOSED:
             r = POLLHUP | (mask & (POLLIN | POLLOUT))
@@ -590,17 +608,20 @@ class Socket(_Base):
         t = data.__class__
         if t is not _bytes and t is not _bytearray:
             data = _byte_buffer(data, False)
-        t = self.tcb
-        if self.state == CONNECTED and t.state == _ESTABLISHED and not self._wr_shut:
-            n = len(data)
-            if 0 < n <= t.tx_size - t.tx_len:
-                return t.send(data, 0, n)  # the common case: it all fits
+        if self.state == CONNECTED:
+            t = self.tcb
+            if _TYPE_CHECKING:
+                assert t is not None  # CONNECTED: a Tcb
+            if t.state == _ESTABLISHED and not self._wr_shut:
+                n = len(data)
+                if 0 < n <= t.tx_size - t.tx_len:
+                    return t.send(data, 0, n)  # the common case: it all fits
         n = self._send_some(data, 0, len(data), None)
         if n < 0:
             raise _oserror(errors.EAGAIN)
         return n
 
-    def sendall(self, data, flags=0):
+    def sendall(self, data, flags=0) -> "int | None":  # None (a datagram socket's: the length)
         n = data.__class__
         if n is not _bytes and n is not _bytearray:
             data = _byte_buffer(data, False)
@@ -630,6 +651,8 @@ class Socket(_Base):
         if flags:
             return _recv_flags(self, None, bufsize, flags)  # MSG_PEEK, MSG_DONTWAIT
         k = self._rx_ready(None)
+        if _TYPE_CHECKING:
+            assert self.tcb is not None  # _rx_ready raises without one
         if k < 0:
             raise _oserror(errors.EAGAIN)
         if k > bufsize:
@@ -655,6 +678,8 @@ class Socket(_Base):
         if flags:
             return _recv_flags(self, buf, nbytes, flags)  # MSG_PEEK, MSG_DONTWAIT
         t = self._rx_ready(None)  # bytes waiting, 0 at EOF, -1: non-blocking and nothing there
+        if _TYPE_CHECKING:
+            assert self.tcb is not None  # _rx_ready raises without one
         if t < 0:
             raise _oserror(errors.EAGAIN)
         if t == 0 or nbytes == 0:
@@ -668,16 +693,21 @@ class Socket(_Base):
         t = buf.__class__
         if t is not _bytes and t is not _bytearray:
             buf = _byte_buffer(buf, False)
-        t = self.tcb
-        if b is None and self.state == CONNECTED and t.state == _ESTABLISHED and not self._wr_shut:
-            n = len(buf) if a is None else a
-            if 0 < n <= len(buf) and n <= t.tx_size - t.tx_len:
-                return t.send(buf, 0, n)  # the common case: it all fits
+        if b is None and self.state == CONNECTED:
+            t = self.tcb
+            if _TYPE_CHECKING:
+                assert t is not None  # CONNECTED: a Tcb
+            if t.state == _ESTABLISHED and not self._wr_shut:
+                n = len(buf) if a is None else a
+                if 0 < n <= len(buf) and n <= t.tx_size - t.tx_len:
+                    return t.send(buf, 0, n)  # the common case: it all fits
         size = len(buf)
         if b is None:
             off = 0
             n = size if a is None else a
         else:
+            if _TYPE_CHECKING:
+                assert a is not None  # write(buf, off, n)
             off = a if 0 <= a < size else size  # a negative off is huge as a size_t there
             n = b
         if n > size - off:
@@ -706,6 +736,8 @@ class Socket(_Base):
             n = nbytes
         if self._timeout_ms == 0:
             k = self._rx_ready(None)
+            if _TYPE_CHECKING:
+                assert self.tcb is not None  # _rx_ready raises without one
             if k < 0:
                 return None
             return self.tcb.recv_into(buf, 0, n) if k and n else 0
@@ -716,6 +748,8 @@ class Socket(_Base):
         got = 0
         while got < n:
             k = self._rx_ready(start)
+            if _TYPE_CHECKING:
+                assert self.tcb is not None  # _rx_ready raises without one
             if k == 0:
                 break
             got += self.tcb.recv_into(buf, got, n - got)
@@ -737,6 +771,8 @@ class Socket(_Base):
             got = 0
             while True:
                 k = self._rx_ready(start)
+                if _TYPE_CHECKING:
+                    assert self.tcb is not None  # _rx_ready raises without one
                 if k <= 0:
                     if out is None:
                         return None if k < 0 else b""
@@ -750,6 +786,8 @@ class Socket(_Base):
             return b""
         if self._timeout_ms == 0:
             k = self._rx_ready(None)
+            if _TYPE_CHECKING:
+                assert self.tcb is not None  # _rx_ready raises without one
             if k < 0:
                 return None
             if k > n:
@@ -772,6 +810,8 @@ class Socket(_Base):
         got = 0
         while True:
             k = self._rx_ready(start)
+            if _TYPE_CHECKING:
+                assert self.tcb is not None  # _rx_ready raises without one
             if k <= 0:
                 if line is not None:
                     return _as_bytes(line, got)

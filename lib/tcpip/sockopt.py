@@ -13,8 +13,9 @@ from tcpip.wire import ipv4
 try:
     from micropython import const
 except ImportError:
-    def const(x):
-        return x
+    const = int  # CPython: the identity on the ints given to const()
+
+_TYPE_CHECKING = const(False)  # True for the type checker only: `if` blocks under it compile to nothing
 
 # -- the option constants, also tcpip.socket's (its module __getattr__ finds them here) ----------
 # Linux values (CPython and the MicroPython unix port agree)
@@ -270,6 +271,8 @@ def take_error(sock):
     sock._pending_error = 0
     if not err and sock.state == CONNECTED:
         t = sock.tcb
+        if _TYPE_CHECKING:
+            assert t is not None  # CONNECTED: a Tcb
         if t.state == _tcp.CLOSED and t.error and not sock._error_reported:
             sock._error_reported = True
             err = t.error
@@ -454,6 +457,8 @@ def _item_size(m):
     if _word == 0:
         _word = _find_typecode()
     if _word > 0:
+        if _TYPE_CHECKING:
+            assert _sum16 is not None  # found with _word
         a = id(m) + _word
         code = _sum16(a, a + 1, 0, 0) >> 8
         kind = code & 0x7F

@@ -19,8 +19,7 @@ from tcpip.wire import ipv4
 try:
     from micropython import const
 except ImportError:
-    def const(x):
-        return x
+    const = int  # CPython: the identity on the ints given to const()
 
 # counters: indexes into stack.cnt (tcpip.counter_names.NAMES; tests/host/test_counters.py)
 _ETH_RX = const(0)
@@ -70,6 +69,11 @@ _fast_input = tcp_in.fast_input
 _fast_acks = tcp_in.fast_acks
 
 class Stack:
+    # set by tcpip.board.bring_up on the stack it makes (declarations for the type checker: they
+    # compile to nothing)
+    board: object  # the board file's module (boards/<name>.py)
+    nic: object  # the chip driver, also the stack's device
+
     def __init__(self, device, clock=None, addr=None, gateway=None, tcp_config=None, arp_entries=8, arp_queue=2):
         """device: the NIC contract (docs/ARCHITECTURE.md); addr: 'a.b.c.d/n'; gateway: 'a.b.c.d'."""
         self.device = device

@@ -38,8 +38,9 @@ from tcpip import tcp_timer
 try:
     from micropython import const
 except ImportError:
-    def const(x):
-        return x
+    const = int  # CPython: the identity on the ints given to const()
+
+_TYPE_CHECKING = const(False)  # True for the type checker only: `if` blocks under it compile to nothing
 
 # counters: indexes into stack.cnt (tcpip.counter_names.NAMES; tests/host/test_counters.py)
 _TCP_RX = const(34)
@@ -592,6 +593,8 @@ class Tcp:
     def unlisten(self, x):
         x.close()
         ls = self.listeners
+        if _TYPE_CHECKING:
+            assert ls is not None  # x is one of them
         for i in range(len(ls)):
             if ls[i] is x:
                 ls.pop(i)
@@ -601,6 +604,8 @@ class Tcp:
 
     def _listener(self, buf, ip_off, off):
         port = buf[off + 2] << 8 | buf[off + 3]
+        if _TYPE_CHECKING:
+            assert self.listeners is not None  # called when there are listeners
         for x in self.listeners:
             if x.port == port and (x.addr is None or mem.equal(x.addr, 0, buf, ip_off + 16, 4)):
                 return x
@@ -626,10 +631,12 @@ class Tcp:
                 m = cap
             b = bytearray(m * _TW_LEN)
             d = [0] * m
-            for i in range(n):
-                d[i] = self.tw_dl[i]
             if tw is not None:
                 mem.copy(b, 0, tw, 0, n * _TW_LEN)
+                if _TYPE_CHECKING:
+                    assert self.tw_dl is not None  # made with tw
+                for i in range(n):
+                    d[i] = self.tw_dl[i]
             self.tw = tw = b
             self.tw_dl = d
         k = n * _TW_LEN
@@ -657,6 +664,8 @@ class Tcp:
         v = t.last_wnd
         tw[k + 20] = v >> 8
         tw[k + 21] = v & 0xFF
+        if _TYPE_CHECKING:
+            assert self.tw_dl is not None  # made with tw
         self.tw_dl[n] = dl
         if n == 0 or ticks_diff(dl, self.tw_next) < 0:
             self.tw_next = dl
@@ -665,6 +674,8 @@ class Tcp:
     def tw_index(self, la, lo, lport, ra, ro, rport):
         """The TIME-WAIT record of local la[lo:lo+4]:lport, remote ra[ro:ro+4]:rport, or -1."""
         tw = self.tw
+        if _TYPE_CHECKING:
+            assert tw is not None  # called when there are records (tw_n > 0)
         k = 0
         for i in range(self.tw_n):
             if ((tw[k + 8] << 8 | tw[k + 9]) == lport and (tw[k + 10] << 8 | tw[k + 11]) == rport
@@ -676,6 +687,8 @@ class Tcp:
     def tw_drop(self, i):
         """Record i goes (the last one takes its place)."""
         n = self.tw_n - 1
+        if _TYPE_CHECKING:
+            assert self.tw_dl is not None  # a record i: made with tw
         if i != n:
             mem.copy(self.tw, i * _TW_LEN, self.tw, n * _TW_LEN, _TW_LEN)
             self.tw_dl[i] = self.tw_dl[n]
@@ -683,6 +696,8 @@ class Tcp:
 
     def _tw_expire(self, now):
         dl = self.tw_dl
+        if _TYPE_CHECKING:
+            assert dl is not None  # called when there are records (tw_n > 0)
         nxt = now
         first = True
         i = 0

@@ -48,8 +48,7 @@ from tcpip.wire import udp as wudp
 try:
     from micropython import const
 except ImportError:
-    def const(x):
-        return x
+    const = int  # CPython: the identity on the ints given to const()
 
 # counters: indexes into stack.cnt (tcpip.counter_names.NAMES; tests/host/test_counters.py)
 _ICMP_UNREACH_NO_MATCH = const(32)
@@ -78,7 +77,8 @@ class Udp:
         self.stack = stack
         self.ports = [0] * bindings  # 0 = free slot
         self.handlers = [None] * bindings
-        self.error_handlers = [None] * bindings
+        # a callable, or a datagram socket (its udp_input/udp_error) where handlers has None
+        self.error_handlers: list = [None] * bindings
         self.timers = []
         self.unreach_burst = unreach_burst
         self.unreach_interval_ms = unreach_interval_ms

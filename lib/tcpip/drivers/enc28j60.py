@@ -38,8 +38,9 @@ frame, none of them extra transactions on the transmit path (folded into the BFS
 try:
     from micropython import const
 except ImportError:
-    def const(x):
-        return x
+    const = int  # CPython: the identity on the ints given to const()
+
+_TYPE_CHECKING = const(False)  # True for the type checker only: `if` blocks under it compile to nothing
 
 # counters: indexes into self._cnt (NAMES below; tests/host/test_counters.py)
 _RX_FRAMES = const(0)
@@ -221,6 +222,8 @@ class Enc28j60:
     def __init__(self, spi, cs, reset=None, mac=None, int_pin=None, full_duplex=True,
                  multicast=False, clock=None):
         cs = _as_pin(cs)
+        if _TYPE_CHECKING:
+            assert cs is not None  # a chip select is required (reset may be None)
         reset = _as_pin(reset)
         self._spi = spi
         self._cs = cs
@@ -255,7 +258,7 @@ class Enc28j60:
         tmv = memoryview(self._tail)
         self._tailv = [tmv[:k] for k in range(_TAIL + 1)]
         self._vbufs = [None] * _VCACHE
-        self._vlists = [None] * _VCACHE
+        self._vlists: list = [None] * _VCACHE  # the views of _vbufs[i] (_views)
         self._vnext = 0
         self._bank = 0
         self._next = _RX_START            # where the next received frame's status vector is

@@ -69,8 +69,9 @@ class SpiDma:
                                           irq_quiet=False)  # a write's end raises the IRQ
         self._ctrl_z = self._tx.pack_ctrl(size=0, inc_read=False, inc_write=False, treq_sel=treq)
         self._ctrl_r = self._rx.pack_ctrl(size=0, inc_read=False, inc_write=True, treq_sel=treq + 1)
-        self._txch = 0x50000000 + 0x40 * self._tx.channel  # DMA channel registers (2.5.7)
-        self._rxch = 0x50000000 + 0x40 * self._rx.channel
+        # DMA channel registers (2.5.7); (rp2.DMA.channel is in MicroPython's docs, not in the stubs)
+        self._txch = 0x50000000 + 0x40 * self._tx.channel  # pyright: ignore[reportAttributeAccessIssue]
+        self._rxch = 0x50000000 + 0x40 * self._rx.channel  # pyright: ignore[reportAttributeAccessIssue]
         self._zero = bytearray(4)
         self._zaddr = _addr(self._zero)
         self._last = self._txch  # the channel whose end finish() waits for

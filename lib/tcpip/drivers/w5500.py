@@ -43,8 +43,14 @@ from tcpip.counters import Counters
 try:
     from micropython import const
 except ImportError:
-    def const(x):
-        return x
+    const = int  # CPython: the identity on the ints given to const()
+
+_TYPE_CHECKING = const(False)  # True for the type checker only: `if` blocks under it compile to nothing
+if _TYPE_CHECKING:
+    from tcpip.drivers.rp2dma import SpiDma
+
+    # w5500_init.chain(): (write buffer, read buffer, data offsets, write views, read views)
+    _Chain = tuple[bytearray, bytearray, list[int], list[memoryview], list[memoryview]]
 
 # counters: indexes into self._cnt (NAMES below; tests/host/test_counters.py)
 _RX_FRAMES = const(0)
@@ -122,6 +128,29 @@ class W5500:
     # broadcasts in between (bring_up sizes the default receive ring from this)
     RX_WINDOW = 12288
 
+    # what w5500_init.setup makes and this module only reads (see above; declarations for the
+    # type checker: they compile to nothing)
+    _h3: bytearray
+    _r1: bytearray
+    _rxb: bytearray
+    _txb: bytearray
+    rx_buffer: memoryview
+    tx_buffer: memoryview
+    _rxv: list[memoryview]
+    _txv: list[memoryview]
+    _rxh: bytearray
+    _rxp: "_Chain"
+    _rxd: "_Chain"
+    _txc: "_Chain"
+    _txg: "_Chain"
+    _o_cr: int
+    _o_rsr: int
+    _o_rsr2: int
+    _o_len: int
+    _dma: "SpiDma | None"
+    _drx: bytearray
+    _dtx: bytearray
+
     def __init__(self, spi, cs, reset=None, mac=None, int_pin=None, clock=None, ipv6=False,
                  fdm_chain=True, dma=None):
         self._spi = spi
@@ -149,6 +178,8 @@ class W5500:
         the next recv_into; a frame written gets its SEND. Safe against the doorbell running
         between any two jumps of it (MicroPython runs scheduled callbacks only at jumps and in
         blocking calls): _txing is taken and cleared in one straight run of bytecode."""
+        if _TYPE_CHECKING:
+            assert self._dma is not None  # called for a transfer by DMA (_ahead 1, _txing)
         if self._ahead == 1:
             self._dma.finish()
             self._cs(1)
@@ -284,6 +315,8 @@ class W5500:
         """Start reading the frame at RX_RD (length self._next) by DMA into _drx, with the next
         one's length header when that frame is counted too. A small frame, or one not plausible,
         is left to the synchronous path (which reopens the socket for the latter)."""
+        if _TYPE_CHECKING:
+            assert self._dma is not None  # called with DMA only
         total = self._next
         avail = self._avail
         if total < _DMA_MIN or total > _MAX_FRAME + 2 or total > avail:
@@ -307,6 +340,8 @@ class W5500:
 
     def _take_ahead(self, buf):
         """The frame read ahead: into buf, and the next one started."""
+        if _TYPE_CHECKING:
+            assert self._dma is not None  # a frame was read ahead by DMA
         if self._ahead == 1:
             self._dma.finish()
             self._cs(1)
