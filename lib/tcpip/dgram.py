@@ -49,8 +49,9 @@ from tcpip.wire import ipv4
 try:
     from micropython import const
 except ImportError:
-    def const(x):
-        return x
+    const = int  # CPython: the identity on the ints given to const()
+
+_TYPE_CHECKING = const(False)  # True for the type checker only: `if` blocks under it compile to nothing
 
 # counters: indexes into self.cnt, this layer's own list (NAMES below; tests/host/test_counters.py)
 _UDP_SOCK_RX = const(0)
@@ -230,7 +231,7 @@ class DatagramSocket(_s.socket):
             raise _oserror(_ENOTCONN)
         return (ipv4.ntoa(self.peer), self.peer_port)
 
-    def listen(self, *args):
+    def listen(self, *args, **kw):
         # listen / accept as Linux for a datagram socket; readline (datagrams have no lines);
         # shutdown (MicroPython's sockets have none)
         raise _oserror(_EOPNOTSUPP)
@@ -301,6 +302,8 @@ class DatagramSocket(_s.socket):
         """Queue n bytes at src[off], from the address at src[a] and port. True: taken, or
         dropped and counted when the ring has no room."""
         r = self.ring
+        if _TYPE_CHECKING:
+            assert r is not None  # made with the port, to which the datagram came
         size = self.size
         used = self.used
         if not used:
@@ -370,6 +373,8 @@ class DatagramSocket(_s.socket):
             self.err = 0
             raise _oserror(e)
         r = self.ring
+        if _TYPE_CHECKING:
+            assert r is not None  # a datagram waits
         h = self.head
         if self.size - h < _HDR or (r[h] == 0xFF and r[h + 1] == 0xFF):
             self.used -= self.size - h  # the writer went on at the start
@@ -380,6 +385,8 @@ class DatagramSocket(_s.socket):
         """Copy up to k bytes of the datagram at h into buf; it leaves the queue unless MSG_PEEK
         (the bytes past k with it). Returns the count."""
         r = self.ring
+        if _TYPE_CHECKING:
+            assert r is not None  # a datagram waits
         n = r[h] << 8 | r[h + 1]
         if k > n:
             k = n
@@ -397,6 +404,8 @@ class DatagramSocket(_s.socket):
         h = self._first(flags)
         if h < 0:
             return None
+        if _TYPE_CHECKING:
+            assert self.ring is not None  # a datagram waits
         n = self.ring[h] << 8 | self.ring[h + 1]
         b = bytearray(n if n < bufsize or bufsize < 0 else bufsize)
         self._out(b, len(b), h, flags)
@@ -406,6 +415,8 @@ class DatagramSocket(_s.socket):
         """(data, (address, port)) of the next datagram (data: its first bufsize bytes)."""
         h = self._first(flags)
         r = self.ring
+        if _TYPE_CHECKING:
+            assert r is not None  # a datagram waits
         src = (ipv4.ntoa(r, h + 4), r[h + 2] << 8 | r[h + 3])
         return self.recv(bufsize, flags), src
 
@@ -425,8 +436,8 @@ class DatagramSocket(_s.socket):
     def read(self, n=0xFFFF):
         return self.recv(n, _STREAM)
 
-    def readinto(self, buf, nbytes=0):
-        return self.recv_into(buf, nbytes, _STREAM)
+    def readinto(self, buf, nbytes=None):
+        return self.recv_into(buf, nbytes or 0, _STREAM)
 
     # -- sending ---------------------------------------------------------------------------------
     def _send(self, data, dst, port):
@@ -465,7 +476,12 @@ class DatagramSocket(_s.socket):
 
     sendall = send  # one datagram (it returns the length where CPython's returns None)
 
-    write = send  # write(buf): one datagram to the connected peer
+    def write(self, buf, a=None, b=None):
+        """write(buf), write(buf, n), write(buf, off, n): one datagram of those bytes to the
+        connected peer, as MicroPython's stream write picks them (off, n >= 0)."""
+        if a is not None:
+            buf = memoryview(buf)[:a] if b is None else memoryview(buf)[a:a + b]
+        return self.send(buf)
 
     # -- poll ------------------------------------------------------------------------------------
     def _readiness(self, mask):

@@ -726,9 +726,11 @@ def test_stream_calls_on_a_datagram_socket():
     s.connect(PEER)
     port = s.getsockname()[1]
     assert s.write(b"written") == 7
+    # write(buf, n) and write(buf, off, n) pick the bytes, as MicroPython's stream write does
+    assert s.write(b"abcdef", 2) == 2 and s.write(bytearray(b"abcdef"), 1, 3) == 3
     s.sendall(b"all")
     out, _ = sent_datagrams(h)
-    assert [p for _, _, p, _ in out] == [b"written", b"all"]
+    assert [p for _, _, p, _ in out] == [b"written", b"ab", b"bcd", b"all"]
     assert s.read() is None and s.readinto(bytearray(4)) is None  # non-blocking, nothing there
     for p in (b"one datagram", b"two", b"three"):
         h.feed(datagram_frame(7000, port, p))
@@ -736,6 +738,8 @@ def test_stream_calls_on_a_datagram_socket():
     assert s.read(2) == b"tw"
     buf = bytearray(10)
     assert s.readinto(buf) == 5 and buf[:5] == b"three"
+    h.feed(datagram_frame(7000, port, b"four"))
+    assert s.readinto(buf, None) == 4 and buf[:4] == b"four"  # nbytes None: the whole buffer
     raises(errors.EOPNOTSUPP, s.readline)
     raises(errors.EOPNOTSUPP, s.listen, 1)
     raises(errors.EOPNOTSUPP, s.accept)
