@@ -103,6 +103,7 @@ class Sent:
         self.tcp = None
         self.icmp = None
         self.payload = b""
+        self.options = b""  # TCP option bytes as sent (padding included)
         if self.eth.ethertype == ethernet.ETHERTYPE_ARP:
             self.arp = ArpRepr.parse(frame, 14, len(frame) - 14)
         elif self.eth.ethertype == ethernet.ETHERTYPE_IPV4:
@@ -113,6 +114,7 @@ class Sent:
             if self.ip.proto == ipv4.PROTO_TCP:
                 self.tcp = TcpRepr.parse(frame, off, n, self.ip.src, self.ip.dst)
                 start = off + self.tcp.header_len()
+                self.options = bytes(frame[off + 20:start])
                 self.payload = bytes(frame[start:off + n])
             elif self.ip.proto == ipv4.PROTO_ICMP:
                 self.icmp = IcmpRepr.parse(frame, off, n)
@@ -183,8 +185,9 @@ class Harness:
         self.dev.sent = []
         return out
 
-    def expect_tcp(self, flags, seq=None, ack=None, payload=None):
-        """Exactly one frame went out, a TCP segment with these flags (and seq/ack/payload)."""
+    def expect_tcp(self, flags, seq=None, ack=None, payload=None, options=None):
+        """Exactly one frame went out, a TCP segment with these flags (and seq/ack/payload/options,
+        absolute numbers; tcpcase.expect() is the same check in offsets)."""
         out = self.take()
         assert len(out) == 1, "expected one segment, got %r" % (out,)
         s = out[0]
@@ -196,6 +199,8 @@ class Harness:
             assert s.tcp.ack == ack, (s.tcp.ack, ack)
         if payload is not None:
             assert s.payload == payload, (s.payload, payload)
+        if options is not None:
+            assert s.options == options, (s.options, options)
         return s
 
     def expect_nothing(self):

@@ -1,6 +1,13 @@
-# Shared by the scripted TCP rule tests (test_tcp_transfer/close/rfc5961): an ESTABLISHED
+# Shared by the scripted TCP rule tests (test_tcp_transfer/close/rfc5961/...): an ESTABLISHED
 # connection whose ISS and IRS sit just below 2**32 (so sequence numbers wrap in every test), and
 # helpers that speak in offsets from each side's first data byte. MicroPython-compatible.
+#
+# One dialect for both directions, seq before ack, each counted from the first data byte of the side
+# that numbers it (the peer's seq and our ack from IRS + 1, our seq and the peer's ack from ISS + 1):
+#   peer(h, tcb, seq, ack, payload=..., window=..., flags=ACK)    what the peer sends
+#   expect(h, flags, seq, ack, payload=..., window=..., options=)  the one segment we send
+#   nothing(h)                                                     we send nothing
+# Harness.segment() / Harness.expect_tcp() (segment.py) are the same calls in absolute numbers.
 from segment import ACK, SYN, Harness
 from tcpip import tcp
 
@@ -44,9 +51,11 @@ def setup(window=65535, mss=MSS, handshake_ms=0, **opts):
     return h, tcb
 
 
-def peer(h, tcb, ack=0, seq=0, window=65535, payload=b"", flags=ACK):
-    """The peer sends a segment; seq and ack are offsets from its and our first data byte."""
-    h.feed(h.segment(tcb, flags, sq(IRS + 1 + seq), sq(ISS + 1 + ack), window, payload))
+def peer(h, tcb, seq=0, ack=0, window=65535, payload=b"", flags=ACK, options=None):
+    """The peer sends a segment; seq and ack are offsets from its and our first data byte;
+    options: raw option bytes."""
+    h.feed(h.segment(tcb, flags, sq(IRS + 1 + seq), sq(ISS + 1 + ack), window, payload,
+                      options=options))
 
 
 def segs(h):
@@ -63,8 +72,9 @@ def layout(out):
     return [(rel(s.tcp.seq, sq(ISS + 1)), len(s.payload), s.tcp.flags) for s in out]
 
 
-def expect(h, flags, seq, ack=0, payload=None, window=None):
-    """Exactly one segment went out: flags, seq / ack as offsets, and payload / window if given."""
+def expect(h, flags, seq, ack=0, payload=None, window=None, options=None):
+    """Exactly one segment went out: flags, seq / ack as offsets, and payload / window / options
+    (raw option bytes, b"" for none) if given."""
     out = segs(h)
     assert len(out) == 1, "expected one segment, got %r" % (layout(out),)
     s = out[0]
@@ -76,6 +86,8 @@ def expect(h, flags, seq, ack=0, payload=None, window=None):
         assert s.payload == payload, (len(s.payload), len(payload))
     if window is not None:
         assert s.tcp.window == window, (s.tcp.window, window)
+    if options is not None:
+        assert s.options == options, (s.options, options)
     assert h.stack.counters.eth_drop_exception == 0
     return s
 

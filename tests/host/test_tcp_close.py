@@ -41,7 +41,7 @@ def in_fin_wait_1(orphan=False, **opts):
 
 def in_fin_wait_2(orphan=False, **opts):
     h, tcb = in_fin_wait_1(orphan, **opts)
-    peer(h, tcb, 1, 0)
+    peer(h, tcb, 0, 1)
     nothing(h)
     assert tcb.state == tcp.FIN_WAIT_2
     return h, tcb
@@ -57,7 +57,7 @@ def in_closing(**opts):
 
 def in_time_wait(**opts):
     h, tcb = in_fin_wait_2(**opts)
-    peer(h, tcb, 1, 0, flags=ACK | FIN)
+    peer(h, tcb, 0, 1, flags=ACK | FIN)
     expect(h, ACK, 1, 1)
     assert tcb.state == tcp.TIME_WAIT
     return h, tcb
@@ -105,14 +105,14 @@ def test_half_close_keeps_receiving_through_fin_wait_states_to_time_wait():
     to(h, 50)
     expect(h, ACK, 1, 3)  # delayed ACK; our sequence number counts the FIN
     to(h, 60)
-    peer(h, tcb, 1, 3, payload=b"def")  # ACKs our FIN, with more data
+    peer(h, tcb, 3, 1, payload=b"def")  # ACKs our FIN, with more data
     assert tcb.state == tcp.FIN_WAIT_2 and not tcb.timer_on
     to(h, 100)
     expect(h, ACK, 1, 6)
     to(h, 200000)  # not orphaned: FIN-WAIT-2 waits for the peer as long as it takes
     nothing(h)
     assert tcb.state == tcp.FIN_WAIT_2
-    peer(h, tcb, 1, 6, payload=b"g", flags=ACK | FIN)
+    peer(h, tcb, 6, 1, payload=b"g", flags=ACK | FIN)
     expect(h, ACK, 1, 8)
     assert tcb.state == tcp.TIME_WAIT and tcb.fin_received and tcb.readable()
     assert read_all(tcb) == b"abcdefg"
@@ -129,7 +129,7 @@ def test_fin_and_the_ack_of_our_fin_in_one_segment_go_to_time_wait():
     tcb.close()
     expect(h, ACK | FIN, 0, 0)
     to(h, 20)
-    peer(h, tcb, 1, 0, flags=ACK | FIN)  # FIN-WAIT-1 -> (FIN-WAIT-2) -> TIME-WAIT at once
+    peer(h, tcb, 0, 1, flags=ACK | FIN)  # FIN-WAIT-1 -> (FIN-WAIT-2) -> TIME-WAIT at once
     expect(h, ACK, 1, 1)
     assert tw_record(h, tcb) == (1, 1)
     to(h, 3019)
@@ -184,7 +184,7 @@ def test_time_wait_acks_every_retransmitted_fin_and_restarts_2msl():
     # it occupies sequence space, so no ACK rate limit applies (Linux tcp_oow_rate_limited)
     for t in (100, 200, 300):
         to(h, t)
-        peer(h, tcb, 1, 0, flags=ACK | FIN)
+        peer(h, tcb, 0, 1, flags=ACK | FIN)
         expect(h, ACK, 1, 1)
     to(h, 5299)
     assert tcb.state == tcp.TIME_WAIT
@@ -210,9 +210,9 @@ def test_passive_close_sends_queued_data_then_fin_through_last_ack():
     tcb.close()
     expect(h, ACK | FIN, 4, 1)
     assert tcb.state == tcp.LAST_ACK
-    peer(h, tcb, 4, 1)  # the data only
+    peer(h, tcb, 1, 4)  # the data only
     assert tcb.state == tcp.LAST_ACK and tcb.timer_on
-    peer(h, tcb, 5, 1)  # and the FIN
+    peer(h, tcb, 1, 5)  # and the FIN
     gone(h, tcb, 0)
     nothing(h)
 
@@ -241,11 +241,11 @@ def test_peer_fin_while_our_data_is_in_flight():
     assert tcb.state == tcp.CLOSE_WAIT
     to(h, 200)
     expect(h, ACK | PSH, 0, 1, payload=b"abc")  # still retransmitted
-    peer(h, tcb, 3, 1)
+    peer(h, tcb, 1, 3)
     assert tcb.tx_len == 0 and not tcb.timer_on
     tcb.close()
     expect(h, ACK | FIN, 3, 1)
-    peer(h, tcb, 4, 1)
+    peer(h, tcb, 1, 4)
     gone(h, tcb, 0)
 
 
@@ -265,7 +265,7 @@ def test_orphan_fin_wait_2_times_out_with_rst():
     tcb.close()
     expect(h, ACK | FIN, 0, 0)
     to(h, 100)
-    peer(h, tcb, 1, 0)
+    peer(h, tcb, 0, 1)
     assert tcb.state == tcp.FIN_WAIT_2
     to(h, 5099)
     nothing(h)
@@ -291,7 +291,7 @@ def test_close_in_fin_wait_2_starts_the_orphan_timer():
 def test_peer_fin_cancels_the_orphan_fin_wait_2_timer():
     h, tcb = in_fin_wait_2(orphan=True, fin_wait2_ms=5000, time_wait_ms=10000)
     to(h, 1000)
-    peer(h, tcb, 1, 0, flags=ACK | FIN)
+    peer(h, tcb, 0, 1, flags=ACK | FIN)
     expect(h, ACK, 1, 1)
     to(h, 10999)
     nothing(h)
@@ -303,7 +303,7 @@ def test_peer_fin_cancels_the_orphan_fin_wait_2_timer():
 
 def test_data_after_close_in_fin_wait_2_gets_rst():
     h, tcb = in_fin_wait_2(orphan=True)
-    peer(h, tcb, 1, 0, payload=b"late")
+    peer(h, tcb, 0, 1, payload=b"late")
     # nobody can read it: Linux answers with a RST (TCPAbortOnData); the data is not ACKed
     expect(h, RST | ACK, 1, 0)
     gone(h, tcb, 0)
@@ -319,7 +319,7 @@ def test_data_after_close_in_fin_wait_1_gets_rst():
 
 def test_fin_without_data_after_close_is_acked_not_reset():
     h, tcb = in_fin_wait_2(orphan=True, time_wait_ms=1000)
-    peer(h, tcb, 1, 0, flags=ACK | FIN)
+    peer(h, tcb, 0, 1, flags=ACK | FIN)
     expect(h, ACK, 1, 1)
     assert tw_record(h, tcb) == (1, 1) and h.stack.counters.tcp_abort_on_data == 0
 
@@ -397,28 +397,28 @@ def test_rst_in_fin_wait_1_is_connection_reset():
 
 def test_rst_in_fin_wait_2_is_connection_reset():
     h, tcb = in_fin_wait_2()
-    peer(h, tcb, 1, 0, flags=RST)
+    peer(h, tcb, 0, 1, flags=RST)
     nothing(h)
     gone(h, tcb, errors.ECONNRESET)
 
 
 def test_rst_in_close_wait_is_connection_reset():
     h, tcb = in_close_wait()
-    peer(h, tcb, 0, 1, flags=RST)  # RCV.NXT is past the peer's FIN
+    peer(h, tcb, 1, 0, flags=RST)  # RCV.NXT is past the peer's FIN
     nothing(h)
     gone(h, tcb, errors.ECONNRESET)
 
 
 def test_rst_in_closing_closes_without_error():
     h, tcb = in_closing()
-    peer(h, tcb, 0, 1, flags=RST)
+    peer(h, tcb, 1, 0, flags=RST)
     nothing(h)
     gone(h, tcb, 0)  # RFC 9293: CLOSING, LAST-ACK, TIME-WAIT: "enter CLOSED ... and return"
 
 
 def test_rst_in_last_ack_closes_without_error():
     h, tcb = in_last_ack()
-    peer(h, tcb, 0, 1, flags=RST)
+    peer(h, tcb, 1, 0, flags=RST)
     nothing(h)
     gone(h, tcb, 0)
 
@@ -432,7 +432,7 @@ def test_rst_in_time_wait_closes_it():
 
 def test_rst_in_time_wait_with_wrong_sequence_number_does_not_close_it():
     h, tcb = in_time_wait()
-    peer(h, tcb, 1, 0, flags=RST)  # the peer's FIN's own sequence number: one below RCV.NXT
+    peer(h, tcb, 0, 1, flags=RST)  # the peer's FIN's own sequence number: one below RCV.NXT
     nothing(h)
     assert tcb.state == tcp.TIME_WAIT
 

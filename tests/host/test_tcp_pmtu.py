@@ -101,7 +101,7 @@ def test_after_the_decrease_new_data_and_the_fast_path_use_the_new_mss():
     h.feed(frag_needed(h, out[1], 1006))  # a quote of the second segment is in flight too
     assert tcb.mss == 966 and counters(h) == (1, 0)
     assert [(x[0], x[1]) for x in layout(segs(h))] == pieces(3 * MSS, 966)
-    peer(h, tcb, 3 * MSS)  # all acknowledged
+    peer(h, tcb, 0, 3 * MSS)  # all acknowledged
     nothing(h)
     assert tcb.s_una == tcb.s_max
     more = pattern(3000, 5)
@@ -109,7 +109,7 @@ def test_after_the_decrease_new_data_and_the_fast_path_use_the_new_mss():
     assert [(x[0], x[1]) for x in layout(segs(h))] == pieces(3000, 966, 3 * MSS)
     # the ACK of it takes header prediction (ESTABLISHED, hot) and the rest still fits 966
     assert h.stack.tcp.hot is tcb
-    peer(h, tcb, 3 * MSS + 3000)
+    peer(h, tcb, 0, 3 * MSS + 3000)
     nothing(h)
     assert tcb.tx_len == 0 and tcb.mss == 966
 
@@ -124,7 +124,7 @@ def test_fin_in_flight_is_resent_on_the_last_smaller_segment():
     want = [(o, n, ACK) for o, n in pieces(2 * MSS, 536)]
     want[-1] = (want[-1][0], want[-1][1], ACK | PSH | FIN)
     assert layout(again) == want, layout(again)
-    peer(h, tcb, 2 * MSS + 1)
+    peer(h, tcb, 0, 2 * MSS + 1)
     nothing(h)
     assert tcb.state == tcp.FIN_WAIT_2
     assert fin.tcp.seq == sq(ISS + 1 + 2 * MSS)
@@ -138,7 +138,7 @@ def test_frag_needed_with_nothing_too_big_in_flight_lowers_mss_without_resending
     h.feed(frag_needed(h, out[0], 1280))
     assert tcb.mss == 1240 and counters(h) == (1, 0)
     nothing(h)  # 300 bytes fit 1240: nothing was refused for its size
-    peer(h, tcb, 300)
+    peer(h, tcb, 0, 300)
     assert tcb.send(pattern(3000), 0, 3000) == 3000
     assert [(x[0], x[1]) for x in layout(segs(h))] == pieces(3000, 1240, 300)
 
@@ -158,7 +158,7 @@ def test_second_frag_needed_for_the_same_flight_is_ignored():
 
 def test_frag_needed_quoting_a_sequence_outside_the_flight_is_ignored():
     h, tcb, data, out = in_flight(3)
-    peer(h, tcb, MSS)  # the first segment is acknowledged: SND.UNA = 1460
+    peer(h, tcb, 0, MSS)  # the first segment is acknowledged: SND.UNA = 1460
     h.take()
     h.feed(frag_needed(h, out[0], 576))  # quotes an acknowledged segment (stale)
     h.feed(frag_needed(h, out[0], 576, seq=sq(ISS + 1 + 3 * MSS + 1)))  # beyond SND.MAX
@@ -256,7 +256,7 @@ def test_frag_needed_in_time_wait_is_ignored():
     h, tcb = setup()
     tcb.close()
     fin = expect(h, ACK | FIN, 0)
-    peer(h, tcb, 1, 0, flags=ACK | FIN)
+    peer(h, tcb, 0, 1, flags=ACK | FIN)
     expect(h, ACK, 1, 1)  # TIME-WAIT (a Tcb, or a record of its own)
     h.feed(frag_needed(h, fin, 576))
     nothing(h)
@@ -278,19 +278,19 @@ def test_decrease_while_waiting_for_the_rto_keeps_the_backoff_and_resends_once()
     assert layout(segs(h)) == [(0, 536, ACK)]
     assert tcb.cwnd == 536 and tcb.rto == backed
     assert tcb.deadline == h.clock.ticks_ms() + backed
-    peer(h, tcb, 536)  # slow start from there: two more of 536
+    peer(h, tcb, 0, 536)  # slow start from there: two more of 536
     assert [(x[0], x[1]) for x in layout(segs(h))] == [(536, 536), (1072, 536)]
 
 
 def test_decrease_during_fast_recovery_ends_it_with_the_window_deflated():
     h, tcb, data, out = in_flight(6)
     for _ in range(3):
-        peer(h, tcb, 0)  # three duplicate ACKs: fast retransmit, NewReno recovery
+        peer(h, tcb, 0, 0)  # three duplicate ACKs: fast retransmit, NewReno recovery
     assert layout(segs(h)) == [(0, MSS, ACK)]
     assert tcb.in_recovery and tcb.ssthresh == 3 * MSS and tcb.cwnd == 6 * MSS
     h.feed(frag_needed(h, out[1], 576))
     # the inflated window back to ssthresh (3 segments), in 536-byte units; recovery is over
     assert not tcb.in_recovery and tcb.cwnd == 3 * 536 and tcb.ssthresh == 3 * 536
     assert [(x[0], x[1]) for x in layout(segs(h))] == pieces(3 * 536, 536)
-    peer(h, tcb, 3 * 536)  # congestion avoidance from there: the next three of 536
+    peer(h, tcb, 0, 3 * 536)  # congestion avoidance from there: the next three of 536
     assert [(x[0], x[1]) for x in layout(segs(h))] == pieces(3 * 536, 536, 3 * 536)

@@ -18,7 +18,7 @@ def test_window_shrunk_to_zero_under_data_in_flight_is_probed_and_never_times_ou
     data = pattern(2920)
     assert tcb.send(data, 0, 2920) == 2920
     assert layout(segs(h)) == [(0, MSS, ACK), (MSS, MSS, ACK | PSH)]
-    peer(h, tcb, MSS, window=0)  # the first segment is in, the second was beyond a shrunk window
+    peer(h, tcb, 0, MSS, window=0)  # the first segment is in, the second was beyond a shrunk window
     nothing(h)
     assert tcb.snd_wnd == 0
     t = 0
@@ -28,13 +28,13 @@ def test_window_shrunk_to_zero_under_data_in_flight_is_probed_and_never_times_ou
         assert len(out) >= 1, "no probe of the zero window"
         for s in out:
             assert len(s.payload) <= MSS
-        peer(h, tcb, MSS, window=0)  # answered: the window is still zero
+        peer(h, tcb, 0, MSS, window=0)  # answered: the window is still zero
         for s in segs(h):  # (an answer may count as a duplicate ACK: one segment resent)
             assert len(s.payload) <= MSS and s.tcp.seq == sq(ISS + 1 + MSS)
         t = h.clock.ticks_ms()
     assert tcb.state == tcp.ESTABLISHED and tcb.error == 0
     assert h.stack.counters.tcp_data_timeout == 0
-    peer(h, tcb, MSS, window=4000)  # the window opens: the lost second segment goes again
+    peer(h, tcb, 0, MSS, window=4000)  # the window opens: the lost second segment goes again
     out = segs(h)
     assert layout(out) == [(MSS, MSS, ACK | PSH)]
     assert out[0].payload == data[MSS:]
@@ -49,7 +49,7 @@ def test_window_shrunk_to_zero_unanswered_times_out():
     data = pattern(2920)
     tcb.send(data, 0, 2920)
     segs(h)
-    peer(h, tcb, MSS, window=0)
+    peer(h, tcb, 0, MSS, window=0)
     for _ in range(40):  # bounded: the probes back off, then the connection gives up
         if tcb.state == tcp.CLOSED:
             break
@@ -76,7 +76,7 @@ def test_orphan_behind_a_zero_window_is_aborted_at_last():
         to(h, h.clock.ticks_ms() + 200000)
         out = segs(h)
         if tcb.state != tcp.CLOSED:
-            peer(h, tcb, 0, window=0)  # every probe answered
+            peer(h, tcb, 0, 0, window=0)  # every probe answered
             segs(h)
     assert tcb.state == tcp.CLOSED
     assert h.stack.tcp.tcbs == []
@@ -89,7 +89,7 @@ def test_not_orphaned_zero_window_answered_probes_go_on():
     for _ in range(30):
         to(h, h.clock.ticks_ms() + 200000)
         segs(h)
-        peer(h, tcb, 0, window=0)
+        peer(h, tcb, 0, 0, window=0)
         nothing(h)
     assert tcb.state == tcp.ESTABLISHED
 
@@ -122,14 +122,14 @@ def test_receiver_sws_no_small_window_in_answers_to_probes():
     data = pattern(2048, 9)
     peer(h, tcb, 0, 0, payload=data[:1460])
     expect(h, ACK, 0, 1460, window=588)
-    peer(h, tcb, 0, 1460, payload=data[1460:])
+    peer(h, tcb, 1460, 0, payload=data[1460:])
     expect(h, ACK, 0, 2048, window=0)
     buf = bytearray(2048)
     assert tcb.recv_into(buf, 0, 100) == 100
     nothing(h)
-    peer(h, tcb, 0, 2047)  # the peer's zero-window probe (SEG.SEQ = RCV.NXT - 1)
+    peer(h, tcb, 2047, 0)  # the peer's zero-window probe (SEG.SEQ = RCV.NXT - 1)
     expect(h, ACK, 0, 2048, window=0)
-    peer(h, tcb, 0, 2048, payload=data[:1])  # a byte pushed into the zero window anyway
+    peer(h, tcb, 2048, 0, payload=data[:1])  # a byte pushed into the zero window anyway
     expect(h, ACK, 0, 2049, window=0)  # accepted (there is room) but the edge stays put
     assert tcb.recv_into(buf, 100, 924) == 924
     nothing(h)  # 1023 bytes free: still below the threshold
@@ -162,7 +162,7 @@ def test_out_of_order_segment_that_opens_the_window_also_releases_our_data():
     data = pattern(600)
     assert tcb.send(data, 0, 600) == 600
     expect(h, ACK, 0, payload=data[:100])
-    peer(h, tcb, 100, 500, window=1000, payload=b"x" * 50)  # a hole before it: out of order
+    peer(h, tcb, 500, 100, window=1000, payload=b"x" * 50)  # a hole before it: out of order
     out = segs(h)
     assert layout(out) == [(100, 0, ACK), (100, 500, ACK | PSH)], layout(out)
     assert out[0].tcp.ack == sq(IRS + 1) and out[1].payload == data[100:]
@@ -176,7 +176,7 @@ def test_keepalive_goes_on_in_fin_wait_2_after_a_half_close():
     tcb.set_keepalive(True, idle_ms=10000, interval_ms=1000, count=2)
     tcb.shutdown_write()
     expect(h, ACK | FIN, 0, 0)
-    peer(h, tcb, 1, 0)  # our FIN is acknowledged: FIN-WAIT-2, the peer never closes
+    peer(h, tcb, 0, 1)  # our FIN is acknowledged: FIN-WAIT-2, the peer never closes
     nothing(h)
     assert tcb.state == tcp.FIN_WAIT_2
     for t in (10000, 11000):
@@ -221,7 +221,7 @@ def test_window_opening_before_the_first_probe_restarts_the_timer_for_the_data()
     tcb.send(b"abc", 0, 3)
     nothing(h)  # the persist timer runs: due at 200
     to(h, 150)
-    peer(h, tcb, 0, window=1000)
+    peer(h, tcb, 0, 0, window=1000)
     expect(h, ACK | PSH, 0, payload=b"abc")
     to(h, 349)
     nothing(h)  # no retransmission at the old persist deadline (200)

@@ -26,7 +26,7 @@ def test_exact_rst_resets_whatever_its_ack_field():
     h, tcb = setup()
     tcb.send(b"abc", 0, 3)
     expect(h, ACK | PSH, 0, 0, payload=b"abc")
-    peer(h, tcb, 12345, 0, flags=RST | ACK)  # SEG.ACK is not checked for a RST (RFC 5961 3.2)
+    peer(h, tcb, 0, 12345, flags=RST | ACK)  # SEG.ACK is not checked for a RST (RFC 5961 3.2)
     nothing(h)
     assert tcb.state == tcp.CLOSED and tcb.error == errors.ECONNRESET
     assert counters(h).tcp_rst_received == 1 and h.stack.tcp.tcbs == []
@@ -39,7 +39,7 @@ def test_rst_one_past_rcv_nxt_gets_a_challenge_ack():
     tcb.send(b"abc", 0, 3)
     expect(h, ACK | PSH, 0, 0, payload=b"abc")
     peer(h, tcb, 0, 0, payload=b"12345")  # RCV.NXT moves to 5; delayed ACK pending
-    peer(h, tcb, 0, 6, flags=RST)
+    peer(h, tcb, 6, 0, flags=RST)
     challenge(h, 3, 5, window=2048 - 5)  # current SND.NXT / RCV.NXT / window; carries the owed ACK
     assert tcb.state == tcp.ESTABLISHED and tcb.rx_len == 5
     assert counters(h).tcp_challenge_ack_sent == 1 and counters(h).tcp_rst_received == 0
@@ -47,22 +47,22 @@ def test_rst_one_past_rcv_nxt_gets_a_challenge_ack():
 
 def test_rst_at_the_last_byte_of_the_window_gets_a_challenge_ack():
     h, tcb = setup()
-    peer(h, tcb, 0, 2047, flags=RST)  # RCV.NXT + RCV.WND - 1
+    peer(h, tcb, 2047, 0, flags=RST)  # RCV.NXT + RCV.WND - 1
     challenge(h)
     assert tcb.state == tcp.ESTABLISHED
 
 
 def test_rst_at_the_right_edge_of_the_window_is_dropped_silently():
     h, tcb = setup()
-    peer(h, tcb, 0, 2048, flags=RST)  # RCV.NXT + RCV.WND: outside
+    peer(h, tcb, 2048, 0, flags=RST)  # RCV.NXT + RCV.WND: outside
     nothing(h)
     assert tcb.state == tcp.ESTABLISHED and counters(h).tcp_rst_blind_dropped == 1
 
 
 def test_rst_below_rcv_nxt_is_dropped_silently():
     h, tcb = setup()
-    peer(h, tcb, 0, -1, flags=RST)
-    peer(h, tcb, 0, -70000, flags=RST)
+    peer(h, tcb, -1, 0, flags=RST)
+    peer(h, tcb, -70000, 0, flags=RST)
     nothing(h)
     assert tcb.state == tcp.ESTABLISHED and counters(h).tcp_rst_blind_dropped == 2
 
@@ -70,26 +70,26 @@ def test_rst_below_rcv_nxt_is_dropped_silently():
 def test_the_rst_window_is_the_free_receive_space():
     h, tcb = setup()
     peer(h, tcb, 0, 0, payload=pattern(1000))  # unread: the window shrinks to 1048
-    peer(h, tcb, 0, 1000 + 1048, flags=RST)
+    peer(h, tcb, 1000 + 1048, 0, flags=RST)
     nothing(h)
-    peer(h, tcb, 0, 1000 + 1047, flags=RST)
+    peer(h, tcb, 1000 + 1047, 0, flags=RST)
     challenge(h, 0, 1000, window=1048)
 
 
 def test_rst_with_a_zero_window_must_be_exact():
     h, tcb = setup(rx_buffer=100)
     peer(h, tcb, 0, 0, payload=pattern(100))
-    peer(h, tcb, 0, 101, flags=RST)  # no window: nothing is "in the window"
+    peer(h, tcb, 101, 0, flags=RST)  # no window: nothing is "in the window"
     nothing(h)
     assert tcb.state == tcp.ESTABLISHED
-    peer(h, tcb, 0, 100, flags=RST)
+    peer(h, tcb, 100, 0, flags=RST)
     nothing(h)
     assert tcb.state == tcp.CLOSED and tcb.error == errors.ECONNRESET
 
 
 def test_challenge_ack_then_the_peers_exact_rst_resets():
     h, tcb = setup()
-    peer(h, tcb, 0, 300, flags=RST)  # a real peer's RST that raced with our data, say
+    peer(h, tcb, 300, 0, flags=RST)  # a real peer's RST that raced with our data, say
     ch = challenge(h)
     # the peer answers the challenge with a RST at the challenge's ACK number (RFC 5961 3.2)
     h.feed(h.segment(tcb, RST, ch.tcp.ack, 0))
@@ -101,9 +101,9 @@ def test_rst_in_window_in_fin_wait_2_gets_a_challenge_ack():
     h, tcb = setup()
     tcb.shutdown_write()
     expect(h, ACK | FIN, 0, 0)
-    peer(h, tcb, 1, 0)
+    peer(h, tcb, 0, 1)
     assert tcb.state == tcp.FIN_WAIT_2
-    peer(h, tcb, 1, 10, flags=RST)
+    peer(h, tcb, 10, 1, flags=RST)
     challenge(h, 1, 0)
     assert tcb.state == tcp.FIN_WAIT_2
 
@@ -111,7 +111,7 @@ def test_rst_in_window_in_fin_wait_2_gets_a_challenge_ack():
 # -- SYN (RFC 5961 4) ------------------------------------------------------------------------------
 def test_syn_in_the_window_gets_a_challenge_ack_and_changes_nothing():
     h, tcb = setup(delayed_ack_ms=0)
-    peer(h, tcb, 0, 10, flags=SYN)
+    peer(h, tcb, 10, 0, flags=SYN)
     challenge(h)
     assert tcb.state == tcp.ESTABLISHED and counters(h).tcp_challenge_ack_sent == 1
     peer(h, tcb, 0, 0, payload=b"ok")  # the connection goes on
@@ -128,13 +128,13 @@ def test_data_on_a_syn_is_not_accepted():
 
 def test_syn_outside_the_window_gets_a_rate_limited_challenge_ack():
     h, tcb = setup()
-    peer(h, tcb, 0, 100000, flags=SYN)
+    peer(h, tcb, 100000, 0, flags=SYN)
     # RFC 5961 4.2: "irrespective of the sequence number" -> challenge ACK, throttled (section 7;
     # Linux tcp_validate_incoming: an out-of-window SYN goes to syn_challenge)
     challenge(h)
     assert counters(h).tcp_challenge_ack_sent == 1
     to(h, 100)
-    peer(h, tcb, 0, 200000, flags=SYN)
+    peer(h, tcb, 200000, 0, flags=SYN)
     nothing(h)
     assert counters(h).tcp_ack_ratelimited == 1
 
@@ -142,20 +142,20 @@ def test_syn_outside_the_window_gets_a_rate_limited_challenge_ack():
 # -- the per-connection rate limit ----------------------------------------------------------------
 def test_challenge_acks_are_rate_limited_per_connection():
     h, tcb = setup()  # invalid_ratelimit_ms 500 (Linux tcp_invalid_ratelimit)
-    peer(h, tcb, 0, 5, flags=RST)
+    peer(h, tcb, 5, 0, flags=RST)
     challenge(h)
     to(h, 499)
-    peer(h, tcb, 0, 6, flags=RST)
+    peer(h, tcb, 6, 0, flags=RST)
     nothing(h)
     assert counters(h).tcp_ack_ratelimited == 1 and counters(h).tcp_challenge_ack_sent == 1
     to(h, 500)  # 500 ms after the last one SENT (suppressed ones do not count)
-    peer(h, tcb, 0, 7, flags=RST)
+    peer(h, tcb, 7, 0, flags=RST)
     challenge(h)
     to(h, 999)
-    peer(h, tcb, 0, 8, flags=RST)
+    peer(h, tcb, 8, 0, flags=RST)
     nothing(h)
     to(h, 1000)
-    peer(h, tcb, 0, 9, flags=RST)
+    peer(h, tcb, 9, 0, flags=RST)
     challenge(h)
     assert counters(h).tcp_challenge_ack_sent == 3 and counters(h).tcp_ack_ratelimited == 2
     assert tcb.state == tcp.ESTABLISHED
@@ -163,26 +163,26 @@ def test_challenge_acks_are_rate_limited_per_connection():
 
 def test_rate_limit_interval_is_configurable():
     h, tcb = setup(invalid_ratelimit_ms=1000)
-    peer(h, tcb, 0, 5, flags=RST)
+    peer(h, tcb, 5, 0, flags=RST)
     challenge(h)
     to(h, 999)
-    peer(h, tcb, 0, 5, flags=RST)
+    peer(h, tcb, 5, 0, flags=RST)
     nothing(h)
     to(h, 1000)
-    peer(h, tcb, 0, 5, flags=RST)
+    peer(h, tcb, 5, 0, flags=RST)
     challenge(h)
 
 
 def test_rate_limit_is_shared_by_challenge_and_out_of_window_acks():
     h, tcb = setup()
-    peer(h, tcb, 0, 5, flags=RST)
+    peer(h, tcb, 5, 0, flags=RST)
     challenge(h)
     to(h, 100)
-    peer(h, tcb, 0, 5000)  # a pure ACK outside the window: normally answered, but limited
+    peer(h, tcb, 5000, 0)  # a pure ACK outside the window: normally answered, but limited
     nothing(h)
     assert counters(h).tcp_drop_out_of_window == 1 and counters(h).tcp_ack_ratelimited == 1
     to(h, 500)
-    peer(h, tcb, 0, 5000)
+    peer(h, tcb, 5000, 0)
     challenge(h)
 
 
@@ -190,7 +190,7 @@ def test_out_of_window_data_is_acked_every_time():
     h, tcb = setup()
     for t in (0, 1, 2):
         to(h, t)
-        peer(h, tcb, 0, 5000, payload=b"x")  # data: no ACK loop possible, no limit (Linux)
+        peer(h, tcb, 5000, 0, payload=b"x")  # data: no ACK loop possible, no limit (Linux)
         challenge(h)
     assert counters(h).tcp_ack_ratelimited == 0 and tcb.rx_len == 0
 
@@ -199,7 +199,7 @@ def test_keepalive_probe_from_the_peer_is_answered_every_time():
     h, tcb = setup()
     for t in (0, 100, 200):
         to(h, t)
-        peer(h, tcb, 0, -1)  # SEG.SEQ = RCV.NXT - 1, no data: a keep-alive / window probe
+        peer(h, tcb, -1, 0)  # SEG.SEQ = RCV.NXT - 1, no data: a keep-alive / window probe
         challenge(h)
     assert counters(h).tcp_ack_ratelimited == 0
 
@@ -212,26 +212,26 @@ def three_kb_sent_and_acked():
     for i in range(3):
         assert tcb.send(data, 1000 * i, 1000) == 1000
         expect(h, ACK | PSH, 1000 * i, 0, payload=data[1000 * i:1000 * (i + 1)])
-        peer(h, tcb, 1000 * (i + 1), 0, window=1000)
+        peer(h, tcb, 0, 1000 * (i + 1), window=1000)
     assert tcb.snd_una == sq(ISS + 1 + 3000) and tcb.max_snd_wnd == 1000
     return h, tcb
 
 
 def test_ack_older_than_snd_una_minus_max_snd_wnd_is_challenged_and_its_data_dropped():
     h, tcb = three_kb_sent_and_acked()
-    peer(h, tcb, 1999, 0, payload=b"evil", window=1000)  # 1999 < 3000 - 1000
+    peer(h, tcb, 0, 1999, payload=b"evil", window=1000)  # 1999 < 3000 - 1000
     challenge(h, 3000, 0)
     assert tcb.rx_len == 0 and tcb.rcv_nxt == sq(IRS + 1)  # blind data injection refused
     assert counters(h).tcp_ack_too_old == 1 and counters(h).tcp_challenge_ack_sent == 1
     to(h, 100)
-    peer(h, tcb, 1500, 0, payload=b"evil", window=1000)
+    peer(h, tcb, 0, 1500, payload=b"evil", window=1000)
     nothing(h)  # the challenge ACKs share the rate limit
     assert tcb.rx_len == 0 and counters(h).tcp_ack_too_old == 2
 
 
 def test_ack_at_snd_una_minus_max_snd_wnd_is_acceptable_with_its_data():
     h, tcb = three_kb_sent_and_acked()
-    peer(h, tcb, 2000, 0, payload=b"good", window=1000)  # exactly SND.UNA - MAX.SND.WND
+    peer(h, tcb, 0, 2000, payload=b"good", window=1000)  # exactly SND.UNA - MAX.SND.WND
     nothing(h)  # an old (duplicate) ACK: ignored, the data is accepted (delayed ACK)
     assert tcb.rx_len == 4 and tcb.snd_una == sq(ISS + 1 + 3000)
     to(h, 40)
@@ -243,12 +243,12 @@ def test_ack_of_unsent_data_is_answered_rate_limited_and_dropped():
     h, tcb = setup()
     tcb.send(b"abc", 0, 3)
     expect(h, ACK | PSH, 0, 0, payload=b"abc")
-    peer(h, tcb, 4, 0, payload=b"zz")  # one beyond SND.MAX
+    peer(h, tcb, 0, 4, payload=b"zz")  # one beyond SND.MAX
     challenge(h, 3, 0)
     assert tcb.rx_len == 0 and tcb.snd_una == sq(ISS + 1)
     to(h, 100)
-    peer(h, tcb, 4, 0, payload=b"zz")
+    peer(h, tcb, 0, 4, payload=b"zz")
     nothing(h)
     assert counters(h).tcp_ack_unsent_data == 2 and counters(h).tcp_ack_ratelimited == 1
-    peer(h, tcb, 3, 0, payload=b"zz")  # SEG.ACK = SND.MAX: fine, data and all
+    peer(h, tcb, 0, 3, payload=b"zz")  # SEG.ACK = SND.MAX: fine, data and all
     assert tcb.snd_una == sq(ISS + 1 + 3) and tcb.tx_len == 0 and tcb.rx_len == 2

@@ -20,12 +20,12 @@ def test_send_ring_full_send_returns_what_fits():
     expect(h, ACK | PSH, 0, payload=data[:1000])
     assert tcb.tx_free() == 0 and not tcb.writable()
     assert tcb.send(data, 1000, 500) == 0
-    peer(h, tcb, 400)  # frees 400 bytes of the ring
+    peer(h, tcb, 0, 400)  # frees 400 bytes of the ring
     nothing(h)
     assert tcb.tx_free() == 400 and tcb.writable()
     assert tcb.send(data, 1000, 500) == 400
     nothing(h)  # Nagle: the 1000-byte segment is small and still unacknowledged
-    peer(h, tcb, 1000)
+    peer(h, tcb, 0, 1000)
     expect(h, ACK | PSH, 1000, payload=data[1000:1400])
     assert tcb.tx_len == 400
 
@@ -48,7 +48,7 @@ def test_receive_window_is_the_free_space_and_updates_at_half_the_ring():
     data = pattern(2000, 3)
     peer(h, tcb, 0, 0, payload=data[:1000])
     expect(h, ACK, 0, 1000, window=1048)
-    peer(h, tcb, 0, 1000, payload=data[1000:])
+    peer(h, tcb, 1000, 0, payload=data[1000:])
     expect(h, ACK, 0, 2000, window=48)
     buf = bytearray(2048)
     assert tcb.recv_into(buf, 0, 1023) == 1023
@@ -68,7 +68,7 @@ def test_window_update_once_reading_doubles_a_half_closed_window():
     h, tcb = setup(rx_buffer=8000, delayed_ack_ms=0)  # SWS threshold min(1460, 4000)
     data = pattern(5600, 5)
     for i in range(4):
-        peer(h, tcb, 0, 1400 * i, payload=data[1400 * i:1400 * (i + 1)])
+        peer(h, tcb, 1400 * i, 0, payload=data[1400 * i:1400 * (i + 1)])
         expect(h, ACK, 0, 1400 * (i + 1), window=8000 - 1400 * (i + 1))
     buf = bytearray(5600)  # 2400 of the window are left: half the ring or less
     assert tcb.recv_into(buf, 0, 1460) == 1460
@@ -90,7 +90,7 @@ def test_peer_window_update_releases_data_and_is_no_duplicate_ack():
     expect(h, ACK, 0, payload=data[:1000])
     nothing(h)
     # the peer's window opens without acknowledging anything: a window update, not a dupack
-    peer(h, tcb, 0, window=2460)
+    peer(h, tcb, 0, 0, window=2460)
     expect(h, ACK, 1000, payload=data[1000:2460])
     assert tcb.dupacks == 0 and h.stack.counters.tcp_dupack == 0
     assert tcb.snd_wnd == 2460
@@ -109,11 +109,11 @@ def test_persist_probes_back_off_to_rto_max_and_never_give_up_while_answered():
         to(h, t)
         # the probe repeats an old sequence number (SND.UNA - 1) so that the peer must answer
         expect(h, ACK, -1, 0, payload=b"")
-        peer(h, tcb, 0, window=0)  # answered, still closed: more probes than data_retries is fine
+        peer(h, tcb, 0, 0, window=0)  # answered, still closed: more probes than data_retries is fine
         nothing(h)
     assert tcb.state == tcp.ESTABLISHED
     assert h.stack.counters.tcp_persist_probe == len(times)
-    peer(h, tcb, 0, window=100)  # the window opens
+    peer(h, tcb, 0, 0, window=100)  # the window opens
     expect(h, ACK | PSH, 0, payload=b"abc")
 
 
@@ -140,13 +140,13 @@ def test_rtt_estimator_follows_rfc6298():
     tcb.send(b"a", 0, 1)
     expect(h, ACK | PSH, 0, payload=b"a")
     h.advance(60)
-    peer(h, tcb, 1)
+    peer(h, tcb, 0, 1)
     # R' = 60 (2.3, whole ms): RTTVAR = (3*50 + |100-60|) / 4 = 47, SRTT = (7*100 + 60) / 8 = 95
     assert (tcb.srtt, tcb.rttvar, tcb.rto) == (95, 47, 95 + 4 * 47)
     tcb.send(b"b", 0, 1)
     expect(h, ACK | PSH, 1, payload=b"b")
     h.advance(200)
-    peer(h, tcb, 2)
+    peer(h, tcb, 0, 2)
     # R' = 200: RTTVAR = (3*47 + 105) / 4 = 61, SRTT = (7*95 + 200) / 8 = 108
     assert (tcb.srtt, tcb.rttvar, tcb.rto) == (108, 61, 108 + 4 * 61)
 
@@ -161,13 +161,13 @@ def test_karn_no_sample_from_a_retransmitted_segment():
     expect(h, ACK | PSH, 0, payload=b"x")
     assert tcb.rto == 600  # backed off (5.5)
     to(h, 450)
-    peer(h, tcb, 1)  # ambiguous: which transmission does it acknowledge? No sample (Karn)
+    peer(h, tcb, 0, 1)  # ambiguous: which transmission does it acknowledge? No sample (Karn)
     assert (tcb.srtt, tcb.rttvar, tcb.rto) == (100, 50, 600)
     assert not tcb.timer_on
     tcb.send(b"y", 0, 1)  # a fresh segment is timed again
     expect(h, ACK | PSH, 1, payload=b"y")
     to(h, 530)
-    peer(h, tcb, 2)  # R' = 80: RTTVAR = (150 + 20) / 4 = 42, SRTT = (700 + 80) / 8 = 97
+    peer(h, tcb, 0, 2)  # R' = 80: RTTVAR = (150 + 20) / 4 = 42, SRTT = (700 + 80) / 8 = 97
     assert (tcb.srtt, tcb.rttvar, tcb.rto) == (97, 42, 97 + 4 * 42)
 
 
@@ -177,7 +177,7 @@ def test_rto_min_default_200():
     tcb.send(b"x", 0, 1)
     expect(h, ACK | PSH, 0, payload=b"x")
     to(h, 10)
-    peer(h, tcb, 1)  # R = 10 ms: SRTT 2, RTTVAR 2, RTO 10 -> 200
+    peer(h, tcb, 0, 1)  # R = 10 ms: SRTT 2, RTTVAR 2, RTO 10 -> 200
     assert (tcb.srtt, tcb.rttvar, tcb.rto) == (2, 2, 200)
     tcb.send(b"y", 0, 1)
     expect(h, ACK | PSH, 1, payload=b"y")
@@ -230,7 +230,7 @@ def test_retransmission_timer_restarts_on_an_ack_of_new_data():
     tcb.send(data, 0, 2920)
     assert layout(segs(h)) == [(0, 1460, ACK), (1460, 1460, ACK | PSH)]
     to(h, 5)
-    peer(h, tcb, 1460)  # RFC 6298 5.3: restart the timer (one segment left: RTO, not a TLP)
+    peer(h, tcb, 0, 1460)  # RFC 6298 5.3: restart the timer (one segment left: RTO, not a TLP)
     assert tcb.rto == 200
     to(h, 204)
     nothing(h)
@@ -263,7 +263,7 @@ def test_initial_window_is_one_segment_after_a_retransmitted_syn():
     data = pattern(4000)
     tcb.send(data, 0, 4000)
     assert layout(segs(h)) == [(0, MSS, ACK)]
-    peer(h, tcb, MSS)
+    peer(h, tcb, 0, MSS)
     assert tcb.cwnd == 2 * MSS
     out = segs(h)
     assert layout(out) == [(1460, 1460, ACK), (2920, 1080, ACK | PSH)]
@@ -274,10 +274,10 @@ def test_slow_start_opens_one_mss_per_ack():
     h, tcb = setup(init_cwnd=2, tx_buffer=20000)
     tcb.send(pattern(20000), 0, 20000)
     assert layout(segs(h)) == [(0, MSS, ACK), (1460, MSS, ACK)]
-    peer(h, tcb, 1460)
+    peer(h, tcb, 0, 1460)
     assert tcb.cwnd == 3 * MSS
     assert layout(segs(h)) == [(2920, MSS, ACK), (4380, MSS, ACK)]
-    peer(h, tcb, 2920)
+    peer(h, tcb, 0, 2920)
     assert tcb.cwnd == 4 * MSS
     assert layout(segs(h)) == [(5840, MSS, ACK), (7300, MSS, ACK)]
 
@@ -286,7 +286,7 @@ def test_slow_start_grows_by_at_most_one_mss_per_ack():
     h, tcb = setup(init_cwnd=2, tx_buffer=20000)
     tcb.send(pattern(20000), 0, 20000)
     segs(h)
-    peer(h, tcb, 2920)  # one ACK for two segments: cwnd += min(N, SMSS) (RFC 5681 3.1)
+    peer(h, tcb, 0, 2920)  # one ACK for two segments: cwnd += min(N, SMSS) (RFC 5681 3.1)
     assert tcb.cwnd == 3 * MSS
     assert layout(segs(h)) == [(2920, MSS, ACK), (4380, MSS, ACK), (5840, MSS, ACK)]
 
@@ -296,11 +296,11 @@ def test_congestion_avoidance_grows_by_mss_squared_over_cwnd():
     tcb.ssthresh = 2 * MSS  # fixture: below cwnd (4380) -> congestion avoidance
     tcb.send(pattern(20000), 0, 20000)
     assert len(segs(h)) == 3
-    peer(h, tcb, 1460)
+    peer(h, tcb, 0, 1460)
     assert tcb.cwnd == 4380 + 1460 * 1460 // 4380  # 4866 (RFC 5681 eq. 3)
     # 4866 - 2920 in flight: one full segment; the 486 left would be a runt (SWS): held
     assert layout(segs(h)) == [(4380, MSS, ACK)]
-    peer(h, tcb, 2920)
+    peer(h, tcb, 0, 2920)
     assert tcb.cwnd == 4866 + 1460 * 1460 // 4866  # 5304
     assert layout(segs(h)) == [(5840, MSS, ACK)]
 
@@ -319,7 +319,7 @@ def test_rto_sets_ssthresh_to_half_the_flight_and_cwnd_to_one_mss():
     expect(h, ACK, 0, payload=data[:1460])  # go-back-N: one segment (cwnd = loss window)
     assert tcb.ssthresh == 7300 and tcb.cwnd == MSS  # RFC 5681 eq. 4
     to(h, 250)
-    peer(h, tcb, 1460)
+    peer(h, tcb, 0, 1460)
     assert tcb.cwnd == 2 * MSS  # slow start again below ssthresh
     assert layout(segs(h)) == [(1460, MSS, ACK), (2920, MSS, ACK)]
 
@@ -351,13 +351,13 @@ def four_segments_then_rto():
 
 def test_go_back_n_after_rto_resends_from_snd_una():
     h, tcb, data = four_segments_then_rto()
-    peer(h, tcb, 1460)  # the retransmission arrived, the rest was lost as well
+    peer(h, tcb, 0, 1460)  # the retransmission arrived, the rest was lost as well
     out = segs(h)
     assert layout(out) == [(1460, MSS, ACK), (2920, MSS, ACK)]
     assert out[0].payload == data[1460:2920] and out[1].payload == data[2920:4380]
     assert tcb.snd_nxt == sq(ISS + 1 + 4380)
     # the peer had the fourth segment: an ACK beyond SND.NXT but within SND.MAX is accepted
-    peer(h, tcb, 5840)
+    peer(h, tcb, 0, 5840)
     nothing(h)
     assert tcb.snd_una == sq(ISS + 1 + 5840) and tcb.snd_nxt == tcb.snd_una and tcb.tx_len == 0
     assert not tcb.timer_on
@@ -366,7 +366,7 @@ def test_go_back_n_after_rto_resends_from_snd_una():
 
 def test_ack_beyond_snd_nxt_after_rto_moves_snd_nxt():
     h, tcb, data = four_segments_then_rto()
-    peer(h, tcb, 4380)  # segments 2 and 3 had arrived: only the fourth is missing
+    peer(h, tcb, 0, 4380)  # segments 2 and 3 had arrived: only the fourth is missing
     assert tcb.snd_una == sq(ISS + 1 + 4380)
     out = segs(h)
     assert layout(out) == [(4380, MSS, ACK | PSH)]
@@ -385,29 +385,29 @@ def five_segments_out(tx=7300, **opts):
 
 def test_fast_retransmit_on_exactly_the_third_duplicate_ack():
     h, tcb, data = five_segments_out()
-    peer(h, tcb, 0)
-    peer(h, tcb, 0)
+    peer(h, tcb, 0, 0)
+    peer(h, tcb, 0, 0)
     nothing(h)
     assert h.stack.counters.tcp_dupack == 2 and h.stack.counters.tcp_fast_retransmit == 0
-    peer(h, tcb, 0)
+    peer(h, tcb, 0, 0)
     expect(h, ACK, 0, payload=data[:1460])
     assert h.stack.counters.tcp_fast_retransmit == 1 and tcb.in_recovery
     assert tcb.ssthresh == 7300 // 2  # max(FlightSize / 2, 2 * SMSS)
     assert tcb.cwnd == 3650 + 3 * MSS
-    peer(h, tcb, 0)  # a fourth: inflates the window, nothing new to send
+    peer(h, tcb, 0, 0)  # a fourth: inflates the window, nothing new to send
     nothing(h)
     assert tcb.cwnd == 3650 + 4 * MSS and h.stack.counters.tcp_fast_retransmit == 1
 
 
 def test_acks_with_data_or_a_window_change_are_not_duplicates():
     h, tcb, data = five_segments_out()
-    peer(h, tcb, 0)
-    peer(h, tcb, 0)
-    peer(h, tcb, 0, payload=b"z")  # carries data (RFC 5681 2: not a duplicate ACK)
-    peer(h, tcb, 0, seq=1, window=60000)  # changes the window: not a duplicate either
+    peer(h, tcb, 0, 0)
+    peer(h, tcb, 0, 0)
+    peer(h, tcb, 0, 0, payload=b"z")  # carries data (RFC 5681 2: not a duplicate ACK)
+    peer(h, tcb, 1, 0, window=60000)  # changes the window: not a duplicate either
     nothing(h)  # (our ACK for "z" is delayed)
     assert h.stack.counters.tcp_dupack == 2 and h.stack.counters.tcp_fast_retransmit == 0
-    peer(h, tcb, 0, seq=1, window=60000)  # the third real one
+    peer(h, tcb, 1, 0, window=60000)  # the third real one
     expect(h, ACK, 0, 1, payload=data[:1460])  # also carries the ACK owed for "z"
     assert h.stack.counters.tcp_fast_retransmit == 1
 
@@ -415,18 +415,18 @@ def test_acks_with_data_or_a_window_change_are_not_duplicates():
 def test_newreno_partial_ack_retransmits_the_next_hole():
     h, tcb, data = five_segments_out(8760)  # six segments
     for _ in range(3):
-        peer(h, tcb, 0)
+        peer(h, tcb, 0, 0)
     expect(h, ACK, 0, payload=data[:1460])
     assert tcb.cwnd == 4380 + 3 * MSS
-    peer(h, tcb, 2920)  # partial ACK: the third segment is lost too (RFC 6582 3.2 step 3)
+    peer(h, tcb, 0, 2920)  # partial ACK: the third segment is lost too (RFC 6582 3.2 step 3)
     expect(h, ACK, 2920, payload=data[2920:4380])
     assert tcb.in_recovery
     assert tcb.cwnd == 4380 + 3 * MSS - 2920 + MSS  # deflated by the ACKed bytes, plus one MSS
     assert tcb.timer_on and tcb.deadline == tcb.rto  # the RTO restarted (not a loss probe: in recovery)
-    peer(h, tcb, 2920)  # more duplicates inflate, and never start a second fast retransmit
+    peer(h, tcb, 0, 2920)  # more duplicates inflate, and never start a second fast retransmit
     nothing(h)
     assert h.stack.counters.tcp_fast_retransmit == 1
-    peer(h, tcb, 8760)  # full ACK
+    peer(h, tcb, 0, 8760)  # full ACK
     assert not tcb.in_recovery
     assert tcb.cwnd == MSS and tcb.ssthresh == 4380  # min(ssthresh, FlightSize + SMSS), flight 0
 
@@ -434,7 +434,7 @@ def test_newreno_partial_ack_retransmits_the_next_hole():
 def test_no_tail_loss_probe_during_fast_recovery():
     h, tcb, data = five_segments_out(8760)
     for _ in range(3):
-        peer(h, tcb, 0)
+        peer(h, tcb, 0, 0)
     expect(h, ACK, 0, payload=data[:1460])
     assert tcb.in_recovery
     # RFC 8985 7.2: a loss probe is scheduled only outside loss recovery (Linux: CA_Open only, and
@@ -449,12 +449,12 @@ def test_limited_transmit_segments_are_not_counted_in_ssthresh():
     data = pattern(20000)
     tcb.send(data, 0, 20000)
     assert len(segs(h)) == 6
-    peer(h, tcb, 0)  # RFC 3042: one new segment on each of the first two duplicate ACKs
+    peer(h, tcb, 0, 0)  # RFC 3042: one new segment on each of the first two duplicate ACKs
     expect(h, ACK, 8760, payload=data[8760:10220])
-    peer(h, tcb, 0)
+    peer(h, tcb, 0, 0)
     expect(h, ACK, 10220, payload=data[10220:11680])
     assert tcb.cwnd == 6 * MSS  # unchanged by limited transmit
-    peer(h, tcb, 0)
+    peer(h, tcb, 0, 0)
     expect(h, ACK, 0, payload=data[:1460])
     # RFC 5681 3.2 step 2: "additional data sent in limited transmit MUST NOT be included" in
     # FlightSize for ssthresh: 8760 / 2, not 11680 / 2 (Linux: cwnd / 2, also 4380)
@@ -467,14 +467,14 @@ def test_full_ack_leaves_recovery_with_cwnd_at_most_ssthresh():
     tcb.send(data, 0, 7300)
     assert len(segs(h)) == 5
     for _ in range(3):
-        peer(h, tcb, 0)
+        peer(h, tcb, 0, 0)
     expect(h, ACK, 0, payload=data[:1460])
     assert tcb.ssthresh == 3650 and tcb.cwnd == 3650 + 3 * MSS
     assert tcb.send(data, 7300, 12700) == 12700
     nothing(h)  # 730 bytes of window: a runt, held (SWS)
-    peer(h, tcb, 0)  # cwnd 9490: one new segment fits beyond the 7300 in flight
+    peer(h, tcb, 0, 0)  # cwnd 9490: one new segment fits beyond the 7300 in flight
     expect(h, ACK, 7300, payload=data[7300:8760])
-    peer(h, tcb, 7300)  # everything up to `recover` (SND.MAX when recovery began)
+    peer(h, tcb, 0, 7300)  # everything up to `recover` (SND.MAX when recovery began)
     assert not tcb.in_recovery
     assert tcb.cwnd == 2920 and tcb.cwnd <= tcb.ssthresh  # min(3650, 1460 in flight + 1460)
     expect(h, ACK, 8760, payload=data[8760:10220])
@@ -484,9 +484,9 @@ def test_full_ack_leaves_recovery_with_cwnd_at_most_ssthresh():
 def test_out_of_order_segments_are_kept_and_the_hole_fill_delivers_them():
     h, tcb = setup(rx_buffer=4096)
     data = pattern(300, 9)
-    peer(h, tcb, 0, 200, payload=data[200:])
+    peer(h, tcb, 200, 0, payload=data[200:])
     expect(h, ACK, 0, 0, window=4096)  # duplicate ACK at once (RFC 5681 4.2)
-    peer(h, tcb, 0, 100, payload=data[100:200])
+    peer(h, tcb, 100, 0, payload=data[100:200])
     expect(h, ACK, 0, 0, window=4096)
     assert tcb.rx_len == 0 and not tcb.readable()
     assert h.stack.counters.tcp_ooo_queued == 2 and tcb.ooo_n == 1  # touching ranges merged
@@ -499,18 +499,18 @@ def test_out_of_order_segments_are_kept_and_the_hole_fill_delivers_them():
 def test_segment_spanning_two_ranges_and_the_gap_between():
     h, tcb = setup(rx_buffer=4096, delayed_ack_ms=0)
     data = pattern(500, 17)
-    peer(h, tcb, 0, 100, payload=data[100:200])
-    peer(h, tcb, 0, 300, payload=data[300:400])
+    peer(h, tcb, 100, 0, payload=data[100:200])
+    peer(h, tcb, 300, 0, payload=data[300:400])
     assert tcb.ooo_n == 2
-    peer(h, tcb, 0, 150, payload=data[150:350])  # overlaps both and fills the gap between them
+    peer(h, tcb, 150, 0, payload=data[150:350])  # overlaps both and fills the gap between them
     assert tcb.ooo_n == 1
-    peer(h, tcb, 0, 380, payload=data[380:500])  # overlaps the end of the merged range
+    peer(h, tcb, 380, 0, payload=data[380:500])  # overlaps the end of the merged range
     assert tcb.ooo_n == 1
     assert len(segs(h)) == 4 and tcb.rx_len == 0
     peer(h, tcb, 0, 0, payload=data[:120])  # overlaps the start of it
     expect(h, ACK, 0, 500)
     assert tcb.ooo_n == 0 and read_all(tcb) == data
-    peer(h, tcb, 0, 450, payload=data[450:])  # all old now: a duplicate, ACKed
+    peer(h, tcb, 450, 0, payload=data[450:])  # all old now: a duplicate, ACKed
     expect(h, ACK, 0, 500)
     assert tcb.rx_len == 0
 
@@ -520,9 +520,9 @@ def test_in_order_segment_partly_old_is_trimmed():
     data = pattern(400, 21)
     peer(h, tcb, 0, 0, payload=data[:200])
     expect(h, ACK, 0, 200)
-    peer(h, tcb, 0, 300, payload=data[300:])
+    peer(h, tcb, 300, 0, payload=data[300:])
     expect(h, ACK, 0, 200)
-    peer(h, tcb, 0, 150, payload=data[150:320])  # old head, new middle, overlaps the held range
+    peer(h, tcb, 150, 0, payload=data[150:320])  # old head, new middle, overlaps the held range
     expect(h, ACK, 0, 400)
     assert read_all(tcb) == data
 
@@ -592,7 +592,7 @@ def reassembly_case(seed, total, rx_buffer, ooo_segments):
 
     def feed(s, n):
         flags = ACK | FIN if s + n == total else ACK  # every piece that ends the stream carries the FIN
-        peer(h, tcb, 0, s, payload=stream[s:s + n], flags=flags)
+        peer(h, tcb, s, 0, payload=stream[s:s + n], flags=flags)
         check_acks(1)  # one ACK per segment: in order, duplicate, out of order or out of window
         have = len(got)
         assert peek(tcb) == stream[have:have + tcb.rx_len], seed  # in order, byte-exact
@@ -607,7 +607,7 @@ def reassembly_case(seed, total, rx_buffer, ooo_segments):
             break
         have = len(got) + tcb.rx_len
         if have == total:
-            peer(h, tcb, 0, total, flags=ACK | FIN)
+            peer(h, tcb, total, 0, flags=ACK | FIN)
             check_acks(1)
             continue
         n = total - have
@@ -649,19 +649,19 @@ def test_reassembly_shuffled_overlapping_segments_one_range():
 def test_more_out_of_order_ranges_than_ooo_segments_drops_the_farthest():
     h, tcb = setup(rx_buffer=4096, ooo_segments=2, delayed_ack_ms=0)
     data = pattern(600, 33)
-    peer(h, tcb, 0, 300, payload=data[300:350])
-    peer(h, tcb, 0, 500, payload=data[500:550])
-    peer(h, tcb, 0, 100, payload=data[100:150])  # nearer than 500: that range is forgotten
+    peer(h, tcb, 300, 0, payload=data[300:350])
+    peer(h, tcb, 500, 0, payload=data[500:550])
+    peer(h, tcb, 100, 0, payload=data[100:150])  # nearer than 500: that range is forgotten
     c = h.stack.counters
     assert c.tcp_ooo_queued == 3 and c.tcp_drop_out_of_order == 1 and tcb.ooo_n == 2
-    peer(h, tcb, 0, 550, payload=data[550:580])  # now the farthest itself: dropped
+    peer(h, tcb, 550, 0, payload=data[550:580])  # now the farthest itself: dropped
     assert c.tcp_ooo_queued == 3 and c.tcp_drop_out_of_order == 2
     assert layout(segs(h)) == [(0, 0, ACK)] * 4
     peer(h, tcb, 0, 0, payload=data[:100])
     expect(h, ACK, 0, 150)
-    peer(h, tcb, 0, 150, payload=data[150:300])
+    peer(h, tcb, 150, 0, payload=data[150:300])
     expect(h, ACK, 0, 350)  # the held [300, 350) joins; [500, 550) was not kept
-    peer(h, tcb, 0, 350, payload=data[350:])
+    peer(h, tcb, 350, 0, payload=data[350:])
     expect(h, ACK, 0, 600)
     assert read_all(tcb) == data
 
@@ -669,17 +669,17 @@ def test_more_out_of_order_ranges_than_ooo_segments_drops_the_farthest():
 def test_out_of_order_segment_reaching_past_the_window_is_cut_at_its_edge():
     h, tcb = setup(rx_buffer=1000, delayed_ack_ms=0)
     data = pattern(1200, 41)
-    peer(h, tcb, 0, 1000, payload=data[1000:1100])  # starts at the right edge: not acceptable
+    peer(h, tcb, 1000, 0, payload=data[1000:1100])  # starts at the right edge: not acceptable
     expect(h, ACK, 0, 0, window=1000)
     assert h.stack.counters.tcp_drop_out_of_window == 1 and tcb.ooo_n == 0
-    peer(h, tcb, 0, 900, payload=data[900:1100])  # starts inside: the part inside is kept
+    peer(h, tcb, 900, 0, payload=data[900:1100])  # starts inside: the part inside is kept
     expect(h, ACK, 0, 0, window=1000)
     assert tcb.ooo_n == 1
     peer(h, tcb, 0, 0, payload=data[:900])
     expect(h, ACK, 0, 1000, window=0)
     assert read_all(tcb) == data[:1000]
     expect(h, ACK, 0, 1000, window=1000)  # window update
-    peer(h, tcb, 0, 1000, payload=data[1000:])
+    peer(h, tcb, 1000, 0, payload=data[1000:])
     expect(h, ACK, 0, 1200, window=800)
     assert read_all(tcb) == data[1000:]
 
@@ -687,7 +687,7 @@ def test_out_of_order_segment_reaching_past_the_window_is_cut_at_its_edge():
 def test_fin_before_the_hole_is_processed_when_it_fills():
     h, tcb = setup()
     data = pattern(200, 44)
-    peer(h, tcb, 0, 100, payload=data[100:], flags=ACK | FIN)
+    peer(h, tcb, 100, 0, payload=data[100:], flags=ACK | FIN)
     expect(h, ACK, 0, 0)
     assert tcb.state == tcp.ESTABLISHED and not tcb.fin_received
     peer(h, tcb, 0, 0, payload=data[:100])
@@ -699,7 +699,7 @@ def test_fin_before_the_hole_is_processed_when_it_fills():
 def test_out_of_order_fin_without_data_gets_a_duplicate_ack():
     h, tcb = setup()
     data = pattern(100, 45)
-    peer(h, tcb, 0, 100, flags=ACK | FIN)  # the data before it was lost
+    peer(h, tcb, 100, 0, flags=ACK | FIN)  # the data before it was lost
     # RFC 5681 4.2 (and Linux's ofo queue): an out-of-order segment is answered at once
     expect(h, ACK, 0, 0)
     assert not tcb.fin_received
@@ -727,7 +727,7 @@ def test_delayed_ack_ms_is_configurable_and_not_restarted_by_more_data():
     to(h, 100)
     peer(h, tcb, 0, 0, payload=pattern(10))
     to(h, 200)
-    peer(h, tcb, 0, 10, payload=pattern(10))  # the timer keeps its deadline
+    peer(h, tcb, 10, 0, payload=pattern(10))  # the timer keeps its deadline
     nothing(h)
     to(h, 249)
     nothing(h)
@@ -739,7 +739,7 @@ def test_every_second_full_segment_is_acked_at_once():
     h, tcb = setup(rx_buffer=8192)
     peer(h, tcb, 0, 0, payload=pattern(MSS))
     nothing(h)
-    peer(h, tcb, 0, MSS, payload=pattern(MSS))
+    peer(h, tcb, MSS, 0, payload=pattern(MSS))
     expect(h, ACK, 0, 2 * MSS, window=8192 - 2 * MSS)
     to(h, 500)
     nothing(h)  # the delayed ACK timer was cancelled
@@ -749,7 +749,7 @@ def test_delayed_ack_zero_acks_every_segment():
     h, tcb = setup(delayed_ack_ms=0)
     peer(h, tcb, 0, 0, payload=b"ab")
     expect(h, ACK, 0, 2)
-    peer(h, tcb, 0, 2, payload=b"cd")
+    peer(h, tcb, 2, 0, payload=b"cd")
     expect(h, ACK, 0, 4)
 
 
@@ -772,7 +772,7 @@ def test_nagle_holds_small_writes_while_a_small_segment_is_unacked():
     tcb.send(b"b", 0, 1)
     tcb.send(b"c", 0, 1)
     nothing(h)
-    peer(h, tcb, 1)
+    peer(h, tcb, 0, 1)
     expect(h, ACK | PSH, 1, payload=b"bc")  # coalesced
 
 
@@ -783,9 +783,9 @@ def test_nagle_minshall_waits_for_the_small_segment_not_the_full_one():
     assert layout(segs(h)) == [(0, MSS, ACK), (1460, 10, ACK | PSH)]
     tcb.send(b"x", 0, 1)
     nothing(h)
-    peer(h, tcb, 1460)  # the full segment is ACKed, the small one is not
+    peer(h, tcb, 0, 1460)  # the full segment is ACKed, the small one is not
     nothing(h)
-    peer(h, tcb, 1470)
+    peer(h, tcb, 0, 1470)
     expect(h, ACK | PSH, 1470, payload=b"x")
 
 
@@ -832,7 +832,7 @@ def test_a_streaming_writer_sends_full_segments_the_ack_sends_the_tail():
     nothing(h)
     tcb.send(data, 2 * MSS + 500, 1000)  # the next write fills a full segment; 40 bytes wait
     assert layout(segs(h)) == [(2 * MSS, MSS, ACK)]
-    peer(h, tcb, MSS)  # an ACK: the tail goes (Minshall: no small segment is out)
+    peer(h, tcb, 0, MSS)  # an ACK: the tail goes (Minshall: no small segment is out)
     assert layout(segs(h)) == [(3 * MSS, 40, ACK | PSH)]
 
 
@@ -841,7 +841,7 @@ def test_a_write_to_an_idle_connection_goes_out_whole():
     data = pattern(2048)
     tcb.send(data, 0, 2048)  # a request: nothing is out, so nothing waits (no cork)
     assert layout(segs(h)) == [(0, MSS, ACK), (MSS, 588, ACK | PSH)]
-    peer(h, tcb, 2048)
+    peer(h, tcb, 0, 2048)
     tcb.send(data, 0, MSS + 100)  # one full segment out (< two): the tail goes too
     assert layout(segs(h)) == [(2048, MSS, ACK), (2048 + MSS, 100, ACK | PSH)]
 
@@ -900,7 +900,7 @@ def test_keepalive_answer_or_data_resets_the_idle_time():
     to(h, 15000)
     keepalive_probe(h, 2)
     to(h, 15500)
-    peer(h, tcb, 0, 2)  # the peer answers the probe
+    peer(h, tcb, 2, 0)  # the peer answers the probe
     nothing(h)
     to(h, 25499)
     nothing(h)
@@ -943,12 +943,12 @@ def test_old_ack_with_newer_seq_does_not_update_the_send_window():
     data = pattern(2000)
     assert tcb.send(data, 0, 2000) == 2000
     segs(h)
-    peer(h, tcb, 1000, window=30000)  # SND.UNA moves to 1000
+    peer(h, tcb, 0, 1000, window=30000)  # SND.UNA moves to 1000
     segs(h)
     assert tcb.snd_wnd == 30000
     # SEG.SEQ newer than SND.WL1 (one byte past RCV.NXT: acceptable, kept out of order), SEG.ACK
     # older than SND.UNA
-    peer(h, tcb, 500, seq=1, window=0, payload=b"x")
+    peer(h, tcb, 1, 500, window=0, payload=b"x")
     segs(h)
     assert tcb.snd_wnd == 30000, tcb.snd_wnd
     assert tcb.ooo_n == 1
@@ -960,12 +960,12 @@ def test_zero_window_probe_into_a_full_ring_is_acked_at_once():
     # (RFC 9293 3.10.7.4 "an acknowledgment should be sent in reply"; Linux tcp_data_queue ->
     # out_of_window -> quick ACK), not counted as received and held for the delayed-ACK timer.
     h, tcb = setup(rx_buffer=1000, delayed_ack_ms=40)
-    peer(h, tcb, 0, payload=pattern(1000))  # fills the ring: the window closes
+    peer(h, tcb, 0, 0, payload=pattern(1000))  # fills the ring: the window closes
     nothing(h)  # one segment: its ACK is delayed
     to(h, h.clock.ticks_ms() + 40)
     expect(h, ACK, 0, 1000, window=0)
     before = tcb.rx_len
-    peer(h, tcb, 0, seq=1000, payload=b"p")  # the peer's zero-window probe
+    peer(h, tcb, 1000, 0, payload=b"p")  # the peer's zero-window probe
     expect(h, ACK, 0, 1000, window=0)
     assert tcb.rx_len == before and not tcb.delack_on
     assert h.stack.counters.tcp_rx_buffer_full == 1
@@ -981,7 +981,7 @@ def test_byte_counters_stay_small_ints_past_2_29_bytes():
     c[names.index("tcp_rx_bytes")] = near
     c[names.index("tcp_tx_bytes")] = near
     for k in (1, 2):
-        peer(h, tcb, ack=100 * (k - 1), seq=100 * (k - 1), payload=b"x" * 100)
+        peer(h, tcb, 100 * (k - 1), 100 * (k - 1), payload=b"x" * 100)
         assert tcb.send(b"y" * 100, 0, 100) == 100
         h.take()
         # past 2**29 the next count wraps (so the value stays below 2**29 + one segment)
