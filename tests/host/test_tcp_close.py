@@ -1,14 +1,16 @@
 # dual: cpython micropython
 # Scripted segment-level tests of every close path (RFC 9293 3.6, 3.10.4, 3.10.5, 3.10.7.4):
 # active, passive and simultaneous close, half-close, FIN retransmission, TIME-WAIT, the orphan
-# FIN-WAIT-2 timeout, data after close(), abort, close with unread data, and a RST arriving in
+# FIN-WAIT-2 timeout, keep-alive in FIN-WAIT-2, an orphan behind a zero window, data after
+# close(), abort (its RST at SND.MAX during go-back-N), close with unread data, and a RST arriving in
 # each synchronized state with the error the application sees. Exact times (ManualClock) and
 # exact segments; our ISS and the peer's IRS sit just below 2**32 so sequence numbers wrap.
 from segment import ACK, FIN, PSH, RST, SYN, Harness
 from tcpip import errors
 from tcpip import tcp
 
-from tcpcase import (IRS, ISS, MSS, expect, fix_isn, nothing, peer, read_all, rel, setup, sq, to)
+from tcpcase import (IRS, ISS, MSS, expect, fix_isn, layout, nothing, pattern, peer, read_all, rel,
+                     segs, setup, sq, to)
 
 
 # -- states reached the normal way --------------------------------------------------------------
@@ -301,6 +303,53 @@ def test_peer_fin_cancels_the_orphan_fin_wait_2_timer():
     nothing(h)
 
 
+def test_keepalive_goes_on_in_fin_wait_2_after_a_half_close():
+    # Linux tcp_keepalive_timer probes every state but CLOSE and SYN-SENT (an orphan FIN-WAIT-2
+    # has its own limit): a half-closed connection whose peer vanished is found dead, not kept
+    # forever (FIN-WAIT-2 without an orphan otherwise waits as long as it takes).
+    h, tcb = setup()
+    tcb.set_keepalive(True, idle_ms=10000, interval_ms=1000, count=2)
+    tcb.shutdown_write()
+    expect(h, ACK | FIN, 0, 0)
+    peer(h, tcb, 0, 1)  # our FIN is acknowledged: FIN-WAIT-2, the peer never closes
+    nothing(h)
+    assert tcb.state == tcp.FIN_WAIT_2
+    for t in (10000, 11000):
+        to(h, t - 1)
+        nothing(h)
+        to(h, t)
+        out = segs(h)
+        assert len(out) == 1 and out[0].tcp.flags == ACK, layout(out)
+        assert out[0].tcp.seq == sq(ISS + 1)  # SND.UNA - 1: an old sequence number (our FIN's)
+    to(h, 12000)
+    expect(h, RST | ACK, 1, 0)
+    assert tcb.state == tcp.CLOSED and tcb.error == errors.ETIMEDOUT
+
+
+def test_orphan_behind_a_zero_window_is_aborted_at_last():
+    # Linux tcp_probe_timer: "if the socket is orphaned ... we kill the socket when the retry count
+    # and the time exceeds the corresponding system limit" -- an orphan's probes back off to
+    # TCP_RTO_MAX and then it is aborted, even though the peer answers every probe. Without that a
+    # closed socket whose peer never reads holds its Tcb and rings forever.
+    h, tcb = setup(window=0)
+    assert tcb.send(b"abc", 0, 3) == 3
+    nothing(h)
+    tcb.close()  # orphaned: the FIN waits behind the data, the data behind the zero window
+    nothing(h)
+    assert tcb.orphan and tcb.state == tcp.ESTABLISHED
+    for _ in range(40):  # bounded
+        if tcb.state == tcp.CLOSED:
+            break
+        to(h, h.clock.ticks_ms() + 200000)
+        out = segs(h)
+        if tcb.state != tcp.CLOSED:
+            peer(h, tcb, 0, 0, window=0)  # every probe answered
+            segs(h)
+    assert tcb.state == tcp.CLOSED
+    assert h.stack.tcp.tcbs == []
+    assert out and out[-1].tcp.flags == RST | ACK
+
+
 def test_data_after_close_in_fin_wait_2_gets_rst():
     h, tcb = in_fin_wait_2(orphan=True)
     peer(h, tcb, 0, 1, payload=b"late")
@@ -334,6 +383,25 @@ def test_abort_sends_rst_at_snd_nxt_and_reports_no_error():
     gone(h, tcb, 0)
     to(h, 5000)
     nothing(h)  # no retransmission afterwards
+
+
+def test_rst_on_abort_during_go_back_n_carries_snd_max():
+    # After an RTO SND.NXT falls back to SND.UNA; the peer may already hold everything up to
+    # SND.MAX (only its ACKs were lost). A RST must use the highest sequence number sent
+    # (RFC 9293 3.10.7.4 <SEQ=SND.NXT>; Linux tcp_acceptable_seq uses snd_nxt, never rewound), or
+    # an RFC 5961 peer whose RCV.NXT is past it drops the RST and keeps its connection.
+    h, tcb = setup(tx_buffer=8000)
+    data = pattern(5840)
+    tcb.send(data, 0, 5840)
+    assert len(segs(h)) == 4
+    to(h, 10)  # the tail loss probe (2 * SRTT, at least 10 ms) resends the last segment
+    assert layout(segs(h)) == [(4380, MSS, ACK | PSH)]
+    to(h, 10 + tcb.rto)  # the RTO: go-back-N, one segment (cwnd = 1 MSS)
+    expect(h, ACK, 0, payload=data[:MSS])
+    assert tcb.snd_nxt != tcb.snd_max
+    tcb.abort()
+    expect(h, RST | ACK, 5840)
+    assert tcb.state == tcp.CLOSED
 
 
 def test_abort_in_close_wait_sends_rst():

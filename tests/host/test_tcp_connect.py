@@ -8,6 +8,8 @@ from tcpip import tcp
 from tcpip.clock import PERIOD
 from wirerep import ipv4
 
+from tcpcase import IRS, ISS, expect, fix_isn, layout, pattern, segs, sq
+
 
 def syn_times_ms(h, tcb, until_ms):
     """Advance 1 ms at a time (bounded) and note when SYNs go out; returns the times."""
@@ -97,6 +99,19 @@ def test_syn_ack_mss_above_ours_is_capped():
     assert tcb.mss == 1460
 
 
+def test_tiny_peer_mss_is_raised_to_48_as_linux():
+    # Linux tcp_min_snd_mss (48, CVE-2019-11479): a peer announcing MSS 1 would otherwise make us
+    # cut the send ring into one-byte segments, a frame (and a pass through the stack) per byte.
+    h = Harness()
+    fix_isn(h)
+    tcb, _ = h.connect()
+    h.feed(h.segment(tcb, SYN | ACK, IRS, sq(ISS + 1), 65535, mss=1))
+    expect(h, ACK, 0, 0)
+    assert tcb.state == tcp.ESTABLISHED and tcb.mss == 48
+    tcb.send(pattern(100), 0, 100)
+    assert layout(segs(h)) == [(0, 48, ACK), (48, 48, ACK), (96, 4, ACK | PSH)]
+
+
 def test_syn_ack_with_malformed_options_still_establishes():
     h = Harness()
     tcb, _ = h.connect()
@@ -166,7 +181,8 @@ def test_simultaneous_open():
     h.feed(h.segment(tcb, SYN, 7000, 0, mss=1200))
     h.expect_tcp(SYN | ACK, seq=tcb.iss, ack=7001)
     assert tcb.state == tcp.SYN_RECEIVED
-    # the peer's ACK of our SYN-ACK completes it (its own SYN-ACK does too: test_tcp_review.py)
+    # the peer's ACK of our SYN-ACK completes it (its own SYN-ACK does too,
+    # test_simultaneous_open_completes_on_the_peers_syn_ack)
     h.feed(h.segment(tcb, ACK, 7001, tcb.iss + 1))
     assert tcb.state == tcp.ESTABLISHED
     assert tcb.mss == 1200
@@ -180,6 +196,27 @@ def test_simultaneous_open_rst_refuses():
     h.take()
     h.feed(h.segment(tcb, RST, 7001, 0))
     assert tcb.state == tcp.CLOSED and tcb.error == errors.ECONNREFUSED
+
+
+def test_simultaneous_open_completes_on_the_peers_syn_ack():
+    # RFC 9293 3.5 figure 8, line 6: in SYN-RECEIVED the peer's <SEQ=IRS><ACK=ISS+1><SYN,ACK>
+    # makes the connection ESTABLISHED (Linux tcp_validate_incoming: "goto pass" for exactly this
+    # segment). Taking it as an out-of-window SYN (challenge ACK) left us in SYN-RECEIVED until
+    # our own SYN-ACK retransmission, a second or more later.
+    h = Harness()
+    tcb, _ = h.connect()
+    h.feed(h.segment(tcb, SYN, 7000, 0, mss=1200))
+    h.expect_tcp(SYN | ACK, seq=tcb.iss, ack=7001)
+    assert tcb.state == tcp.SYN_RECEIVED
+    h.feed(h.segment(tcb, SYN | ACK, 7000, sq(tcb.iss + 1), window=5000))
+    assert tcb.state == tcp.ESTABLISHED
+    assert tcb.snd_wnd == 5000 and tcb.mss == 1200
+    h.expect_nothing()
+    assert h.stack.counters.tcp_challenge_ack_sent == 0
+    # a later copy of it (our SYN-ACK was lost, the peer repeats its own) gets an ACK
+    h.feed(h.segment(tcb, SYN | ACK, 7000, sq(tcb.iss + 1), window=5000))
+    h.expect_tcp(ACK, seq=sq(tcb.iss + 1), ack=7001)
+    assert tcb.state == tcp.ESTABLISHED
 
 
 def test_karn_no_rtt_sample_from_retransmitted_syn():

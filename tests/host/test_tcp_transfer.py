@@ -82,6 +82,33 @@ def test_window_update_once_reading_doubles_a_half_closed_window():
     assert bytes(buf) == data
 
 
+def test_receiver_sws_no_small_window_in_answers_to_probes():
+    # RFC 9293 3.8.6.2.2: the receiver MUST avoid SWS -- keep RCV.NXT + RCV.WND fixed until the
+    # window can grow by min(Fr * RCV.BUFF, Eff.snd.MSS) (Linux __tcp_select_window advertises 0
+    # while the free space is below one MSS). An answer to a zero-window probe after a small read
+    # must not offer the few bytes read, or the peer sends them as a tiny segment.
+    h, tcb = setup(delayed_ack_ms=0)  # rx ring 2048: threshold min(1024, 1460) = 1024
+    data = pattern(2048, 9)
+    peer(h, tcb, 0, 0, payload=data[:1460])
+    expect(h, ACK, 0, 1460, window=588)
+    peer(h, tcb, 1460, 0, payload=data[1460:])
+    expect(h, ACK, 0, 2048, window=0)
+    buf = bytearray(2048)
+    assert tcb.recv_into(buf, 0, 100) == 100
+    nothing(h)
+    peer(h, tcb, 2047, 0)  # the peer's zero-window probe (SEG.SEQ = RCV.NXT - 1)
+    expect(h, ACK, 0, 2048, window=0)
+    peer(h, tcb, 2048, 0, payload=data[:1])  # a byte pushed into the zero window anyway
+    expect(h, ACK, 0, 2049, window=0)  # accepted (there is room) but the edge stays put
+    assert tcb.recv_into(buf, 100, 924) == 924
+    nothing(h)  # 1023 bytes free: still below the threshold
+    assert tcb.recv_into(buf, 1024, 1) == 1  # 1024 free: now the window opens
+    expect(h, ACK, 0, 2049, window=1024)
+    assert bytes(buf[:1025]) == data[:1025]
+    assert tcb.recv_into(buf, 0, 2048) == 1024
+    expect(h, ACK, 0, 2049, window=2048)
+
+
 def test_peer_window_update_releases_data_and_is_no_duplicate_ack():
     h, tcb = setup(window=1000, tx_buffer=4000)
     data = pattern(3000)
@@ -130,6 +157,84 @@ def test_unanswered_persist_probes_time_out_with_rst():
     assert tcb.state == tcp.CLOSED and tcb.error == errors.ETIMEDOUT
     assert h.stack.tcp.tcbs == []
     assert h.stack.counters.tcp_data_timeout == 1
+
+
+def test_window_shrunk_to_zero_under_data_in_flight_is_probed_and_never_times_out():
+    # RFC 9293 3.8.6.1: a sender "MUST be robust against window shrinking" and "SHOULD NOT time
+    # out the connection if data beyond the right window edge is not acknowledged. If the window
+    # shrinks to zero, the TCP implementation MUST probe it in the standard way" (Linux
+    # tcp_retransmit_timer: a zero window makes the retransmissions probes, no timeout).
+    h, tcb = setup(data_retries=3, tx_buffer=4000)
+    data = pattern(2920)
+    assert tcb.send(data, 0, 2920) == 2920
+    assert layout(segs(h)) == [(0, MSS, ACK), (MSS, MSS, ACK | PSH)]
+    peer(h, tcb, 0, MSS, window=0)  # the first segment is in, the second was beyond a shrunk window
+    nothing(h)
+    assert tcb.snd_wnd == 0
+    t = 0
+    for _ in range(8):  # more rounds than data_retries: answered, so never given up
+        to(h, t + 2000000)  # far past any timer: what is due has gone out
+        out = segs(h)
+        assert len(out) >= 1, "no probe of the zero window"
+        for s in out:
+            assert len(s.payload) <= MSS
+        peer(h, tcb, 0, MSS, window=0)  # answered: the window is still zero
+        for s in segs(h):  # (an answer may count as a duplicate ACK: one segment resent)
+            assert len(s.payload) <= MSS and s.tcp.seq == sq(ISS + 1 + MSS)
+        t = h.clock.ticks_ms()
+    assert tcb.state == tcp.ESTABLISHED and tcb.error == 0
+    assert h.stack.counters.tcp_data_timeout == 0
+    peer(h, tcb, 0, MSS, window=4000)  # the window opens: the lost second segment goes again
+    out = segs(h)
+    assert layout(out) == [(MSS, MSS, ACK | PSH)]
+    assert out[0].payload == data[MSS:]
+    assert tcb.timer_on
+    # and the retransmission timer is an RTO again, not a persist interval backed off to minutes
+    to(h, h.clock.ticks_ms() + tcb.rto)
+    assert layout(segs(h)) == [(MSS, MSS, ACK | PSH)]
+
+
+def test_window_shrunk_to_zero_unanswered_times_out():
+    h, tcb = setup(data_retries=3, tx_buffer=4000)
+    data = pattern(2920)
+    tcb.send(data, 0, 2920)
+    segs(h)
+    peer(h, tcb, 0, MSS, window=0)
+    for _ in range(40):  # bounded: the probes back off, then the connection gives up
+        if tcb.state == tcp.CLOSED:
+            break
+        to(h, h.clock.ticks_ms() + 200000)
+        segs(h)
+    assert tcb.state == tcp.CLOSED and tcb.error == errors.ETIMEDOUT
+    assert h.stack.tcp.tcbs == []
+
+
+def test_not_orphaned_zero_window_answered_probes_go_on():
+    h, tcb = setup(window=0)
+    tcb.send(b"abc", 0, 3)
+    for _ in range(30):
+        to(h, h.clock.ticks_ms() + 200000)
+        segs(h)
+        peer(h, tcb, 0, 0, window=0)
+        nothing(h)
+    assert tcb.state == tcp.ESTABLISHED
+
+
+def test_window_opening_before_the_first_probe_restarts_the_timer_for_the_data():
+    # The persist timer shares the retransmission timer: data sent when the window opens must get
+    # a full RTO from its own send time (RFC 6298 5.1), not the persist deadline already running.
+    h, tcb = setup(window=0)
+    assert tcb.rto == 200
+    tcb.send(b"abc", 0, 3)
+    nothing(h)  # the persist timer runs: due at 200
+    to(h, 150)
+    peer(h, tcb, 0, 0, window=1000)
+    expect(h, ACK | PSH, 0, payload=b"abc")
+    to(h, 349)
+    nothing(h)  # no retransmission at the old persist deadline (200)
+    to(h, 350)
+    expect(h, ACK | PSH, 0, payload=b"abc")
+    assert h.stack.counters.tcp_rto_expired == 1
 
 
 # -- retransmission timer (RFC 6298) -------------------------------------------------------------
@@ -706,6 +811,19 @@ def test_out_of_order_fin_without_data_gets_a_duplicate_ack():
     peer(h, tcb, 0, 0, payload=data)
     expect(h, ACK, 0, 101)
     assert tcb.state == tcp.CLOSE_WAIT and read_all(tcb) == data
+
+
+def test_out_of_order_segment_that_opens_the_window_also_releases_our_data():
+    # An out-of-order data segment gets an immediate duplicate ACK (RFC 5681 4.2), but its ACK and
+    # window are processed like any other (RFC 9293 3.10.7.4, fifth): data they allow goes out too.
+    h, tcb = setup(window=100, tx_buffer=4000)
+    data = pattern(600)
+    assert tcb.send(data, 0, 600) == 600
+    expect(h, ACK, 0, payload=data[:100])
+    peer(h, tcb, 500, 100, window=1000, payload=b"x" * 50)  # a hole before it: out of order
+    out = segs(h)
+    assert layout(out) == [(100, 0, ACK), (100, 500, ACK | PSH)], layout(out)
+    assert out[0].tcp.ack == sq(IRS + 1) and out[1].payload == data[100:]
 
 
 # -- delayed ACK -------------------------------------------------------------------------------
