@@ -1,5 +1,7 @@
 # A chip model's wire side as two lists (MicroPython-compatible): tests and bench_spi put frames
-# arriving from the network in `inbox` and read what the chip transmitted from `sent`.
+# arriving from the network in `inbox` and read what the chip transmitted from `sent`. The one
+# list-backed link: the scripted harness's FakeDevice (tests/host/segment.py) and the fault-link
+# tests' Wire extend it.
 
 
 class ListLink:

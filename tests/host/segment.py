@@ -12,6 +12,18 @@ from wirerep.icmp import IcmpRepr
 from wirerep.ipv4 import Ipv4Repr
 from wirerep.tcp import TcpRepr
 
+try:
+    from listlink import ListLink
+except ImportError:  # host_tools/mp is not on the path (MICROPYPATH=lib:tests/host, pytest)
+    import sys
+    try:
+        _here = __file__
+    except NameError:  # pragma: no cover
+        _here = "tests/host/segment.py"
+    _root = _here.rsplit("tests/host/", 1)[0] if "tests/host/" in _here else "../../"
+    sys.path.append(_root + "host_tools/mp")
+    from listlink import ListLink
+
 OUR_MAC = b"\x02\x00\x00\x00\x00\x02"
 PEER_MAC = b"\x02\x00\x00\x00\x00\x01"
 OUR_IP = ipv4.aton("192.0.2.2")
@@ -37,25 +49,15 @@ def lcg_bytes(seed):
     return next_byte
 
 
-class FakeDevice:
-    """The NIC contract over two lists. wait() lets virtual time pass (blocking calls advance it)."""
+class FakeDevice(ListLink):
+    """The NIC contract over ListLink's two lists (inbox: frames to arrive, sent: what we sent).
+    wait() lets virtual time pass (blocking calls advance it)."""
 
     def __init__(self, clock, mac=OUR_MAC, mtu=1500):
+        ListLink.__init__(self)
         self.clock = clock
         self.mac = mac
         self.mtu = mtu
-        self.inbox = []
-        self.sent = []
-
-    def recv_into(self, buf):
-        if not self.inbox:
-            return 0
-        f = self.inbox.pop(0)
-        buf[:len(f)] = f
-        return len(f)
-
-    def send(self, buf, n):
-        self.sent.append(bytes(buf[:n]))
 
     def wait(self, ms):
         self.clock.advance(ms if ms > 0 else 1)

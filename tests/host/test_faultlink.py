@@ -12,6 +12,7 @@ import pytest
 from host_tools.bridge import FrameBridge
 from host_tools.faultlink import FaultLink
 from segment import OUR_IP, OUR_MAC, PEER_IP, PEER_MAC, ACK, eth, ip_packet, tcp_segment
+from listlink import ListLink  # host_tools/mp, on the path once segment is imported
 from manualclock import ManualClock
 from tcpip.clock import Clock
 from tcpip.stack import Stack
@@ -20,27 +21,20 @@ ETHERTYPE_IPV4 = 0x0800
 ETHERTYPE_ARP = 0x0806
 
 
-class Wire:
+class Wire(ListLink):
     """A device over two lists, recording the clock (ms) at which each frame was sent.
     No wait(): FaultLink.wait then sleeps on the clock (ManualClock.sleep_ms advances it)."""
 
     def __init__(self, clock, incoming=()):
+        ListLink.__init__(self)
         self.clock = clock
         self.mac = OUR_MAC
         self.mtu = 1500
         self.inbox = list(incoming)
-        self.sent = []
         self.sent_at = []
 
-    def recv_into(self, buf):
-        if not self.inbox:
-            return 0
-        f = self.inbox.pop(0)
-        buf[:len(f)] = f
-        return len(f)
-
     def send(self, buf, n):
-        self.sent.append(bytes(buf[:n]))
+        ListLink.send(self, buf, n)
         self.sent_at.append(self.clock.ticks_ms())
 
 
@@ -348,15 +342,15 @@ def test_wait_sends_due_tx_frames_and_times_out_without_rx():
     assert wire.sent_at == [30]
 
 
-class PipeDevice:
-    """A device whose wait() really blocks (select on a pipe) and whose frames come from a list."""
+class PipeDevice(ListLink):
+    """A device whose wait() really blocks (select on a pipe) and whose frames come from a list;
+    sent holds (time.monotonic(), frame) pairs."""
 
     def __init__(self):
+        ListLink.__init__(self)
         self.mac = OUR_MAC
         self.mtu = 1500
         self.r, self.w = os.pipe()
-        self.inbox = []
-        self.sent = []
 
     def push(self, f):
         self.inbox.append(f)
@@ -366,9 +360,7 @@ class PipeDevice:
         if not self.inbox:
             return 0
         os.read(self.r, 1)
-        f = self.inbox.pop(0)
-        buf[:len(f)] = f
-        return len(f)
+        return ListLink.recv_into(self, buf)
 
     def send(self, buf, n):
         self.sent.append((time.monotonic(), bytes(buf[:n])))
