@@ -176,7 +176,27 @@ class _Irq:
         return self._s.trigger
 
 
-class Pin:
+class PinCalls:
+    """What every machine.Pin offers over its value(v=None): pin(v), on(), off(), high(), low().
+    The one copy: Pin here, tests/host/spi_fake.py's pins and test_board's recorder extend it."""
+
+    def __call__(self, v=None):
+        return self.value(v)
+
+    def on(self):
+        self.value(1)
+
+    def off(self):
+        self.value(0)
+
+    def high(self):
+        self.value(1)
+
+    def low(self):
+        self.value(0)
+
+
+class Pin(PinCalls):
     IN = 0
     OUT = 1
     OPEN_DRAIN = 2
@@ -215,21 +235,6 @@ class Pin:
             return None
         s.apply()
         return None
-
-    def __call__(self, v=None):
-        return self.value(v)
-
-    def on(self):
-        self.value(1)
-
-    def off(self):
-        self.value(0)
-
-    def high(self):
-        self.value(1)
-
-    def low(self):
-        self.value(0)
 
     def toggle(self):
         self.value(1 - self._s.latch)

@@ -5,7 +5,9 @@ FakeResetPin(model) look like machine.Pin outputs (value(v), pin(v), on(), off()
 model.select() on a high->low edge and model.deselect() on a low->high edge; FakeResetPin passes
 the level to model.reset_pin(level). The model side is the chip-model contract of
 docs/ARCHITECTURE.md: select(), deselect(), xfer(wbuf, rbuf, n), reset_pin(level), int_level().
+The pins' on()/off()/pin(v)/high()/low() are machine_shim.PinCalls (host_tools/mp on the path).
 """
+from machine_shim import PinCalls
 
 
 class FakeSpi:
@@ -46,7 +48,7 @@ class FakeSpi:
         return buf
 
 
-class _FakePin:
+class _FakePin(PinCalls):
     def __init__(self, model, level=1):
         self.model = model
         self._level = level
@@ -64,21 +66,6 @@ class _FakePin:
         self._set(v)
         self._level = v
         return None
-
-    def __call__(self, v=None):
-        return self.value(v)
-
-    def on(self):
-        self.value(1)
-
-    def off(self):
-        self.value(0)
-
-    def high(self):
-        self.value(1)
-
-    def low(self):
-        self.value(0)
 
 
 class FakeCs(_FakePin):

@@ -28,6 +28,8 @@ for _p in (ROOT, ROOT + "/host_tools/mp"):
     if _p not in sys.path:
         sys.path.append(_p)  # boards/ (a namespace package) and the machine shim / chip models
 
+from machine_shim import PinCalls  # noqa: E402  (the pin calls every machine.Pin has)
+
 SERVER_MAC = b"\x02\x00\x00\x00\x00\x01"
 SERVER_IP = ipv4.aton("192.0.2.1")
 DNS_IP = ipv4.aton("192.0.2.53")
@@ -65,7 +67,7 @@ class FakeMachine:
         self.spis = []
         self.pins = []
 
-        class Pin:
+        class Pin(PinCalls):
             IN = 0
             OUT = 1
             PULL_UP = 1
