@@ -94,7 +94,63 @@ def gone(h, tcb, err):
     assert not tcb.timer_on and not tcb.delack_on and not tcb.aux_on
 
 
+PLAIN_IRS = 1000  # the peer's IRS in the tests written in absolute numbers
+
+
+def plain_established(**opts):
+    """An ESTABLISHED connection from Harness.establish, in absolute numbers: the peer's IRS is
+    PLAIN_IRS, our ISS the stack's own (no wrap-around)."""
+    h = Harness(**opts)
+    tcb = h.establish(irs=PLAIN_IRS)
+    return h, tcb
+
+
 # -- active close ----------------------------------------------------------------------------------
+def test_active_close_through_time_wait():
+    h, tcb = plain_established(time_wait_ms=5000)
+    tcb.close()
+    h.expect_tcp(FIN | ACK, seq=tcb.iss + 1)
+    assert tcb.state == tcp.FIN_WAIT_1
+    h.feed(h.segment(tcb, ACK, PLAIN_IRS + 1, tcb.iss + 2))
+    assert tcb.state == tcp.FIN_WAIT_2
+    h.feed(h.segment(tcb, FIN | ACK, PLAIN_IRS + 1, tcb.iss + 2))
+    h.expect_tcp(ACK, ack=PLAIN_IRS + 2)
+    # closed by the application: TIME-WAIT is a record now, the Tcb is gone
+    assert tcb.state == tcp.CLOSED and h.stack.tcp.tcbs == [] and h.stack.tcp.tw_n == 1
+    # a retransmitted FIN is ACKed again (from the record) and restarts 2 MSL
+    h.advance(3000)
+    h.feed(h.segment(tcb, FIN | ACK, PLAIN_IRS + 1, tcb.iss + 2))
+    h.expect_tcp(ACK, seq=tcb.iss + 2, ack=PLAIN_IRS + 2)
+    h.advance(4999)
+    assert h.stack.tcp.tw_n == 1
+    h.advance(1)
+    assert h.stack.tcp.tw_n == 0
+
+
+def test_simultaneous_close():
+    h, tcb = plain_established()
+    tcb.close()
+    h.expect_tcp(FIN | ACK)
+    h.feed(h.segment(tcb, FIN | ACK, PLAIN_IRS + 1, tcb.iss + 1))  # crosses ours: does not ACK our FIN
+    h.expect_tcp(ACK, ack=PLAIN_IRS + 2)
+    assert tcb.state == tcp.CLOSING
+    h.feed(h.segment(tcb, ACK, PLAIN_IRS + 2, tcb.iss + 2))
+    assert tcb.state == tcp.CLOSED and h.stack.tcp.tw_n == 1  # TIME-WAIT, as a record
+
+
+def test_fin_piggybacks_on_queued_data():
+    h, tcb = plain_established()
+    h.stack.now = h.clock.ticks_ms()
+    tcb.snd_wnd = 0  # hold the data back
+    tcb.send(b"data", 0, 4)
+    h.expect_nothing()
+    tcb.close()
+    h.expect_nothing()
+    h.feed(h.segment(tcb, ACK, PLAIN_IRS + 1, tcb.iss + 1, window=1000))
+    h.expect_tcp(ACK | PSH | FIN, seq=tcb.iss + 1, payload=b"data")
+    assert tcb.state == tcp.FIN_WAIT_1
+
+
 def test_half_close_keeps_receiving_through_fin_wait_states_to_time_wait():
     h, tcb = setup(time_wait_ms=4000)
     tcb.shutdown_write()
@@ -203,7 +259,45 @@ def test_time_wait_ignores_a_plain_ack():
     gone(h, tcb, 0)  # not restarted
 
 
+def test_keepalive_goes_on_in_fin_wait_2_after_a_half_close():
+    # Linux tcp_keepalive_timer probes every state but CLOSE and SYN-SENT (an orphan FIN-WAIT-2
+    # has its own limit): a half-closed connection whose peer vanished is found dead, not kept
+    # forever (FIN-WAIT-2 without an orphan otherwise waits as long as it takes).
+    h, tcb = setup()
+    tcb.set_keepalive(True, idle_ms=10000, interval_ms=1000, count=2)
+    tcb.shutdown_write()
+    expect(h, ACK | FIN, 0, 0)
+    peer(h, tcb, 0, 1)  # our FIN is acknowledged: FIN-WAIT-2, the peer never closes
+    nothing(h)
+    assert tcb.state == tcp.FIN_WAIT_2
+    for t in (10000, 11000):
+        to(h, t - 1)
+        nothing(h)
+        to(h, t)
+        out = segs(h)
+        assert len(out) == 1 and out[0].tcp.flags == ACK, layout(out)
+        assert out[0].tcp.seq == sq(ISS + 1)  # SND.UNA - 1: an old sequence number (our FIN's)
+    to(h, 12000)
+    expect(h, RST | ACK, 1, 0)
+    assert tcb.state == tcp.CLOSED and tcb.error == errors.ETIMEDOUT
+
+
 # -- passive close ---------------------------------------------------------------------------------
+def test_peer_closes_first_passive_close():
+    h, tcb = plain_established()
+    h.feed(h.segment(tcb, FIN | ACK, PLAIN_IRS + 1, tcb.iss + 1, payload=b"bye"))
+    h.expect_tcp(ACK, ack=PLAIN_IRS + 5)
+    assert tcb.state == tcp.CLOSE_WAIT and tcb.fin_received
+    buf = bytearray(8)
+    assert tcb.recv_into(buf, 0, 8) == 3
+    tcb.close()
+    h.expect_tcp(FIN | ACK, seq=tcb.iss + 1, ack=PLAIN_IRS + 5)
+    assert tcb.state == tcp.LAST_ACK
+    h.feed(h.segment(tcb, ACK, PLAIN_IRS + 5, tcb.iss + 2))
+    assert tcb.state == tcp.CLOSED and tcb.error == 0
+    assert h.stack.tcp.tcbs == []
+
+
 def test_passive_close_sends_queued_data_then_fin_through_last_ack():
     h, tcb = in_close_wait()
     assert tcb.fin_received and tcb.readable() and read_all(tcb) == b""
@@ -301,29 +395,6 @@ def test_peer_fin_cancels_the_orphan_fin_wait_2_timer():
     to(h, 11000)
     assert h.stack.tcp.tw_n == 0
     nothing(h)
-
-
-def test_keepalive_goes_on_in_fin_wait_2_after_a_half_close():
-    # Linux tcp_keepalive_timer probes every state but CLOSE and SYN-SENT (an orphan FIN-WAIT-2
-    # has its own limit): a half-closed connection whose peer vanished is found dead, not kept
-    # forever (FIN-WAIT-2 without an orphan otherwise waits as long as it takes).
-    h, tcb = setup()
-    tcb.set_keepalive(True, idle_ms=10000, interval_ms=1000, count=2)
-    tcb.shutdown_write()
-    expect(h, ACK | FIN, 0, 0)
-    peer(h, tcb, 0, 1)  # our FIN is acknowledged: FIN-WAIT-2, the peer never closes
-    nothing(h)
-    assert tcb.state == tcp.FIN_WAIT_2
-    for t in (10000, 11000):
-        to(h, t - 1)
-        nothing(h)
-        to(h, t)
-        out = segs(h)
-        assert len(out) == 1 and out[0].tcp.flags == ACK, layout(out)
-        assert out[0].tcp.seq == sq(ISS + 1)  # SND.UNA - 1: an old sequence number (our FIN's)
-    to(h, 12000)
-    expect(h, RST | ACK, 1, 0)
-    assert tcb.state == tcp.CLOSED and tcb.error == errors.ETIMEDOUT
 
 
 def test_orphan_behind_a_zero_window_is_aborted_at_last():
@@ -432,6 +503,15 @@ def test_abort_in_closing_sends_nothing():
     tcb.abort()
     nothing(h)
     gone(h, tcb, 0)
+
+
+def test_close_with_unread_data_sends_rst():
+    h, tcb = plain_established()
+    h.feed(h.segment(tcb, ACK, PLAIN_IRS + 1, tcb.iss + 1, payload=b"unread"))
+    h.take()
+    tcb.close()
+    h.expect_tcp(RST | ACK, seq=tcb.iss + 1)
+    assert tcb.state == tcp.CLOSED
 
 
 def test_close_with_unread_data_in_close_wait_sends_rst():

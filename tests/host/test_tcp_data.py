@@ -1,7 +1,9 @@
 # dual: cpython micropython
-# The minimal data path: in-order send and receive, ACKs, FIN close from either side, RFC 5961
-# checks on RST/SYN, out-of-window segments, TIME-WAIT and its safe reuse.
-from segment import ACK, FIN, PEER_IP, PSH, RST, SYN, Harness
+# The minimal data path in absolute numbers (Harness.establish, no wrap-around): in-order send and
+# receive, ACKs, duplicate and out-of-window segments, the retransmission timer and the zero-window
+# probe. Closing is in test_tcp_close.py, RST/SYN checks in test_tcp_rfc5961.py, TIME-WAIT reuse in
+# test_tcp_time_wait.py; the full data-transfer rules in test_tcp_transfer.py.
+from segment import ACK, PSH, RST, SYN, Harness
 from tcpip import errors
 from tcpip import tcp
 
@@ -118,112 +120,6 @@ def test_data_retries_exhausted_aborts_with_etimedout():
     assert out[-1].tcp.flags == RST | ACK
 
 
-def test_peer_closes_first_passive_close():
-    h, tcb = established()
-    h.feed(h.segment(tcb, FIN | ACK, IRS + 1, tcb.iss + 1, payload=b"bye"))
-    h.expect_tcp(ACK, ack=IRS + 5)
-    assert tcb.state == tcp.CLOSE_WAIT and tcb.fin_received
-    buf = bytearray(8)
-    assert tcb.recv_into(buf, 0, 8) == 3
-    tcb.close()
-    h.expect_tcp(FIN | ACK, seq=tcb.iss + 1, ack=IRS + 5)
-    assert tcb.state == tcp.LAST_ACK
-    h.feed(h.segment(tcb, ACK, IRS + 5, tcb.iss + 2))
-    assert tcb.state == tcp.CLOSED and tcb.error == 0
-    assert h.stack.tcp.tcbs == []
-
-
-def test_active_close_through_time_wait():
-    h, tcb = established(time_wait_ms=5000)
-    tcb.close()
-    h.expect_tcp(FIN | ACK, seq=tcb.iss + 1)
-    assert tcb.state == tcp.FIN_WAIT_1
-    h.feed(h.segment(tcb, ACK, IRS + 1, tcb.iss + 2))
-    assert tcb.state == tcp.FIN_WAIT_2
-    h.feed(h.segment(tcb, FIN | ACK, IRS + 1, tcb.iss + 2))
-    h.expect_tcp(ACK, ack=IRS + 2)
-    # closed by the application: TIME-WAIT is a record now, the Tcb is gone
-    assert tcb.state == tcp.CLOSED and h.stack.tcp.tcbs == [] and h.stack.tcp.tw_n == 1
-    # a retransmitted FIN is ACKed again (from the record) and restarts 2 MSL
-    h.advance(3000)
-    h.feed(h.segment(tcb, FIN | ACK, IRS + 1, tcb.iss + 2))
-    h.expect_tcp(ACK, seq=tcb.iss + 2, ack=IRS + 2)
-    h.advance(4999)
-    assert h.stack.tcp.tw_n == 1
-    h.advance(1)
-    assert h.stack.tcp.tw_n == 0
-
-
-def test_simultaneous_close():
-    h, tcb = established()
-    tcb.close()
-    h.expect_tcp(FIN | ACK)
-    h.feed(h.segment(tcb, FIN | ACK, IRS + 1, tcb.iss + 1))  # crosses ours: does not ACK our FIN
-    h.expect_tcp(ACK, ack=IRS + 2)
-    assert tcb.state == tcp.CLOSING
-    h.feed(h.segment(tcb, ACK, IRS + 2, tcb.iss + 2))
-    assert tcb.state == tcp.CLOSED and h.stack.tcp.tw_n == 1  # TIME-WAIT, as a record
-
-
-def test_fin_piggybacks_on_queued_data():
-    h, tcb = established()
-    h.stack.now = h.clock.ticks_ms()
-    tcb.snd_wnd = 0  # hold the data back
-    tcb.send(b"data", 0, 4)
-    h.expect_nothing()
-    tcb.close()
-    h.expect_nothing()
-    h.feed(h.segment(tcb, ACK, IRS + 1, tcb.iss + 1, window=1000))
-    h.expect_tcp(ACK | PSH | FIN, seq=tcb.iss + 1, payload=b"data")
-    assert tcb.state == tcp.FIN_WAIT_1
-
-
-def test_close_with_unread_data_sends_rst():
-    h, tcb = established()
-    h.feed(h.segment(tcb, ACK, IRS + 1, tcb.iss + 1, payload=b"unread"))
-    h.take()
-    tcb.close()
-    h.expect_tcp(RST | ACK, seq=tcb.iss + 1)
-    assert tcb.state == tcp.CLOSED
-
-
-def test_rst_with_exact_sequence_resets():
-    h, tcb = established()
-    h.feed(h.segment(tcb, RST, IRS + 1, 0))
-    assert tcb.state == tcp.CLOSED and tcb.error == errors.ECONNRESET
-    h.expect_nothing()
-
-
-def test_rst_in_window_but_not_exact_gets_challenge_ack():
-    h, tcb = established()
-    h.feed(h.segment(tcb, RST, IRS + 100, 0))
-    h.expect_tcp(ACK, seq=tcb.iss + 1, ack=IRS + 1)
-    assert tcb.state == tcp.ESTABLISHED
-    assert h.stack.counters.tcp_challenge_ack_sent == 1
-
-
-def test_rst_outside_window_is_dropped_silently():
-    h, tcb = established()
-    h.feed(h.segment(tcb, RST, IRS + 100000, 0))
-    h.expect_nothing()
-    assert tcb.state == tcp.ESTABLISHED
-
-
-def test_syn_on_established_connection_gets_challenge_ack():
-    h, tcb = established()
-    h.feed(h.segment(tcb, SYN, IRS + 1, 0))
-    h.expect_tcp(ACK, ack=IRS + 1)
-    assert tcb.state == tcp.ESTABLISHED
-
-
-def test_ack_for_unsent_data_is_answered_and_dropped():
-    h, tcb = established()
-    h.feed(h.segment(tcb, ACK, IRS + 1, tcb.iss + 100, payload=b"zz"))
-    h.expect_tcp(ACK, ack=IRS + 1)
-    assert tcb.rx_len == 0
-    assert h.stack.counters.tcp_ack_unsent_data == 1
-
-
 def test_zero_window_is_probed():
     h = Harness()
     tcb, _ = h.connect()
@@ -248,48 +144,6 @@ def test_zero_window_is_probed():
     h.feed(h.segment(tcb, ACK, IRS + 1, tcb.iss + 1, window=100))  # the window opens
     h.expect_tcp(ACK | PSH, seq=tcb.iss + 1, payload=b"abc")
     assert tcb.persist_shift == 0
-
-
-def test_time_wait_tuple_reused_only_when_safe():
-    # one port only: the next connect to the same destination needs the TIME-WAIT 4-tuple
-    h, tcb = established(port_low=45000, port_high=45000)
-    tcb.close()
-    h.take()
-    h.feed(h.segment(tcb, ACK, IRS + 1, tcb.iss + 2))
-    h.feed(h.segment(tcb, FIN | ACK, IRS + 1, tcb.iss + 2))
-    h.take()
-    assert tcb.state == tcp.CLOSED and h.stack.tcp.tw_n == 1  # TIME-WAIT, as a record
-    try:
-        h.stack.tcp.connect(None, 0, PEER_IP, 80)
-        raise AssertionError("reused a TIME-WAIT younger than 1 s")
-    except OSError as e:
-        assert e.args[0] == errors.EADDRNOTAVAIL
-    h.advance(1000)
-    t2 = h.stack.tcp.connect(None, 0, PEER_IP, 80)
-    assert t2.local_port == 45000
-    assert h.stack.tcp.tw_n == 0
-    assert h.stack.counters.tcp_time_wait_reused == 1
-    # its ISN lies beyond everything the old incarnation sent
-    from wirerep.tcp import seq_gt
-    assert seq_gt(t2.iss, tcb.snd_nxt)
-
-
-def test_time_wait_not_reused_when_isn_would_not_advance():
-    h, tcb = established(port_low=45000, port_high=45000)
-    tcb.close()
-    h.take()
-    h.feed(h.segment(tcb, ACK, IRS + 1, tcb.iss + 2))
-    h.feed(h.segment(tcb, FIN | ACK, IRS + 1, tcb.iss + 2))
-    h.advance(1000)
-    # pretend the old connection sent 1 GB: its TIME-WAIT record's SND.NXT
-    r = h.stack.tcp.tw
-    v = (int.from_bytes(bytes(r[12:16]), "big") + 0x40000000) & 0xFFFFFFFF
-    r[12:16] = v.to_bytes(4, "big")
-    try:
-        h.stack.tcp.connect(None, 0, PEER_IP, 80)
-        raise AssertionError("reused an unsafe TIME-WAIT")
-    except OSError as e:
-        assert e.args[0] == errors.EADDRNOTAVAIL
 
 
 def test_rings_wrap_around_on_both_sides():

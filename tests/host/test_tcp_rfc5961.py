@@ -5,7 +5,7 @@
 # ACKs share one per-connection rate limit (invalid_ratelimit_ms, Linux __tcp_oow_rate_limited);
 # an ACK older than SND.UNA - MAX.SND.WND is challenged and its data dropped (5.2); an ACK of
 # unsent data is answered and dropped (RFC 9293 3.10.7.4). Sequence numbers wrap in every test.
-from segment import ACK, FIN, PSH, RST, SYN
+from segment import ACK, FIN, PSH, RST, SYN, Harness
 from tcpip import errors
 from tcpip import tcp
 
@@ -21,7 +21,40 @@ def counters(h):
     return h.stack.counters
 
 
+PLAIN_IRS = 1000  # the peer's IRS in the tests written in absolute numbers
+
+
+def plain_established(**opts):
+    """An ESTABLISHED connection from Harness.establish, in absolute numbers: the peer's IRS is
+    PLAIN_IRS, our ISS the stack's own (no wrap-around)."""
+    h = Harness(**opts)
+    tcb = h.establish(irs=PLAIN_IRS)
+    return h, tcb
+
+
 # -- RST (RFC 5961 3) ----------------------------------------------------------------------------
+def test_rst_with_exact_sequence_resets():
+    h, tcb = plain_established()
+    h.feed(h.segment(tcb, RST, PLAIN_IRS + 1, 0))
+    assert tcb.state == tcp.CLOSED and tcb.error == errors.ECONNRESET
+    h.expect_nothing()
+
+
+def test_rst_in_window_but_not_exact_gets_challenge_ack():
+    h, tcb = plain_established()
+    h.feed(h.segment(tcb, RST, PLAIN_IRS + 100, 0))
+    h.expect_tcp(ACK, seq=tcb.iss + 1, ack=PLAIN_IRS + 1)
+    assert tcb.state == tcp.ESTABLISHED
+    assert h.stack.counters.tcp_challenge_ack_sent == 1
+
+
+def test_rst_outside_window_is_dropped_silently():
+    h, tcb = plain_established()
+    h.feed(h.segment(tcb, RST, PLAIN_IRS + 100000, 0))
+    h.expect_nothing()
+    assert tcb.state == tcp.ESTABLISHED
+
+
 def test_exact_rst_resets_whatever_its_ack_field():
     h, tcb = setup()
     tcb.send(b"abc", 0, 3)
@@ -109,6 +142,13 @@ def test_rst_in_window_in_fin_wait_2_gets_a_challenge_ack():
 
 
 # -- SYN (RFC 5961 4) ------------------------------------------------------------------------------
+def test_syn_on_established_connection_gets_challenge_ack():
+    h, tcb = plain_established()
+    h.feed(h.segment(tcb, SYN, PLAIN_IRS + 1, 0))
+    h.expect_tcp(ACK, ack=PLAIN_IRS + 1)
+    assert tcb.state == tcp.ESTABLISHED
+
+
 def test_syn_in_the_window_gets_a_challenge_ack_and_changes_nothing():
     h, tcb = setup(delayed_ack_ms=0)
     peer(h, tcb, 10, 0, flags=SYN)
@@ -237,6 +277,14 @@ def test_ack_at_snd_una_minus_max_snd_wnd_is_acceptable_with_its_data():
     to(h, 40)
     challenge(h, 3000, 4, window=2044)
     assert read_all(tcb) == b"good" and counters(h).tcp_ack_too_old == 0
+
+
+def test_ack_for_unsent_data_is_answered_and_dropped():
+    h, tcb = plain_established()
+    h.feed(h.segment(tcb, ACK, PLAIN_IRS + 1, tcb.iss + 100, payload=b"zz"))
+    h.expect_tcp(ACK, ack=PLAIN_IRS + 1)
+    assert tcb.rx_len == 0
+    assert h.stack.counters.tcp_ack_unsent_data == 1
 
 
 def test_ack_of_unsent_data_is_answered_rate_limited_and_dropped():

@@ -2,7 +2,8 @@
 # TIME-WAIT without the connection (issue 8, finding 2): once the application has closed, TIME-WAIT
 # is a 24-byte record (Tcp.time_wait, Linux inet_timewait_sock) that answers for the 4-tuple; the
 # records are capped (time_wait_max, Linux tcp_max_tw_buckets) and so are connections
-# (max_connections: ENOBUFS, counted), and connect() is all or nothing.
+# (max_connections: ENOBUFS, counted), and connect() is all or nothing. Last, when connect() may
+# reuse a 4-tuple still in TIME-WAIT (only if the new ISN is past the old connection's).
 from segment import ACK, FIN, PEER_IP, PSH, RST, SYN, Harness
 from tcpip import errors
 from tcpip import tcp
@@ -27,6 +28,14 @@ def to_time_wait(h, rport=80, close_first=True):
     out = h.take()
     assert len(out) == 1 and out[0].tcp.flags == ACK and out[0].tcp.ack == IRS + 2, out
     return tcb
+
+
+def established(**opts):
+    """An ESTABLISHED connection from Harness.establish, in absolute numbers: the peer's IRS is
+    IRS (1000), our ISS the stack's own (no wrap-around)."""
+    h = Harness(**opts)
+    tcb = h.establish(irs=IRS)
+    return h, tcb
 
 
 def test_a_closed_connection_waits_as_a_24_byte_record_without_rings():
@@ -210,3 +219,45 @@ def test_the_tcp_layer_refuses_port_0_too():
         assert e.args[0] == errors.EADDRNOTAVAIL
     h.expect_nothing()
     assert h.stack.tcp.tcbs == []
+
+
+def test_time_wait_tuple_reused_only_when_safe():
+    # one port only: the next connect to the same destination needs the TIME-WAIT 4-tuple
+    h, tcb = established(port_low=45000, port_high=45000)
+    tcb.close()
+    h.take()
+    h.feed(h.segment(tcb, ACK, IRS + 1, tcb.iss + 2))
+    h.feed(h.segment(tcb, FIN | ACK, IRS + 1, tcb.iss + 2))
+    h.take()
+    assert tcb.state == tcp.CLOSED and h.stack.tcp.tw_n == 1  # TIME-WAIT, as a record
+    try:
+        h.stack.tcp.connect(None, 0, PEER_IP, 80)
+        raise AssertionError("reused a TIME-WAIT younger than 1 s")
+    except OSError as e:
+        assert e.args[0] == errors.EADDRNOTAVAIL
+    h.advance(1000)
+    t2 = h.stack.tcp.connect(None, 0, PEER_IP, 80)
+    assert t2.local_port == 45000
+    assert h.stack.tcp.tw_n == 0
+    assert h.stack.counters.tcp_time_wait_reused == 1
+    # its ISN lies beyond everything the old incarnation sent
+    from wirerep.tcp import seq_gt
+    assert seq_gt(t2.iss, tcb.snd_nxt)
+
+
+def test_time_wait_not_reused_when_isn_would_not_advance():
+    h, tcb = established(port_low=45000, port_high=45000)
+    tcb.close()
+    h.take()
+    h.feed(h.segment(tcb, ACK, IRS + 1, tcb.iss + 2))
+    h.feed(h.segment(tcb, FIN | ACK, IRS + 1, tcb.iss + 2))
+    h.advance(1000)
+    # pretend the old connection sent 1 GB: its TIME-WAIT record's SND.NXT
+    r = h.stack.tcp.tw
+    v = (int.from_bytes(bytes(r[12:16]), "big") + 0x40000000) & 0xFFFFFFFF
+    r[12:16] = v.to_bytes(4, "big")
+    try:
+        h.stack.tcp.connect(None, 0, PEER_IP, 80)
+        raise AssertionError("reused an unsafe TIME-WAIT")
+    except OSError as e:
+        assert e.args[0] == errors.EADDRNOTAVAIL
