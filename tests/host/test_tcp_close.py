@@ -94,33 +94,22 @@ def gone(h, tcb, err):
     assert not tcb.timer_on and not tcb.delack_on and not tcb.aux_on
 
 
-PLAIN_IRS = 1000  # the peer's IRS in the tests written in absolute numbers
-
-
-def plain_established(**opts):
-    """An ESTABLISHED connection from Harness.establish, in absolute numbers: the peer's IRS is
-    PLAIN_IRS, our ISS the stack's own (no wrap-around)."""
-    h = Harness(**opts)
-    tcb = h.establish(irs=PLAIN_IRS)
-    return h, tcb
-
-
 # -- active close ----------------------------------------------------------------------------------
 def test_active_close_through_time_wait():
-    h, tcb = plain_established(time_wait_ms=5000)
+    h, tcb = setup(time_wait_ms=5000)
     tcb.close()
-    h.expect_tcp(FIN | ACK, seq=tcb.iss + 1)
+    expect(h, FIN | ACK, 0, 0)
     assert tcb.state == tcp.FIN_WAIT_1
-    h.feed(h.segment(tcb, ACK, PLAIN_IRS + 1, tcb.iss + 2))
+    peer(h, tcb, 0, 1)
     assert tcb.state == tcp.FIN_WAIT_2
-    h.feed(h.segment(tcb, FIN | ACK, PLAIN_IRS + 1, tcb.iss + 2))
-    h.expect_tcp(ACK, ack=PLAIN_IRS + 2)
+    peer(h, tcb, 0, 1, flags=FIN | ACK)
+    expect(h, ACK, 1, 1)
     # closed by the application: TIME-WAIT is a record now, the Tcb is gone
     assert tcb.state == tcp.CLOSED and h.stack.tcp.tcbs == [] and h.stack.tcp.tw_n == 1
     # a retransmitted FIN is ACKed again (from the record) and restarts 2 MSL
     h.advance(3000)
-    h.feed(h.segment(tcb, FIN | ACK, PLAIN_IRS + 1, tcb.iss + 2))
-    h.expect_tcp(ACK, seq=tcb.iss + 2, ack=PLAIN_IRS + 2)
+    peer(h, tcb, 0, 1, flags=FIN | ACK)
+    expect(h, ACK, 1, 1)
     h.advance(4999)
     assert h.stack.tcp.tw_n == 1
     h.advance(1)
@@ -128,26 +117,26 @@ def test_active_close_through_time_wait():
 
 
 def test_simultaneous_close():
-    h, tcb = plain_established()
+    h, tcb = setup()
     tcb.close()
-    h.expect_tcp(FIN | ACK)
-    h.feed(h.segment(tcb, FIN | ACK, PLAIN_IRS + 1, tcb.iss + 1))  # crosses ours: does not ACK our FIN
-    h.expect_tcp(ACK, ack=PLAIN_IRS + 2)
+    expect(h, FIN | ACK, 0, 0)
+    peer(h, tcb, 0, 0, flags=FIN | ACK)  # crosses ours: does not ACK our FIN
+    expect(h, ACK, 1, 1)
     assert tcb.state == tcp.CLOSING
-    h.feed(h.segment(tcb, ACK, PLAIN_IRS + 2, tcb.iss + 2))
+    peer(h, tcb, 1, 1)
     assert tcb.state == tcp.CLOSED and h.stack.tcp.tw_n == 1  # TIME-WAIT, as a record
 
 
 def test_fin_piggybacks_on_queued_data():
-    h, tcb = plain_established()
+    h, tcb = setup()
     h.stack.now = h.clock.ticks_ms()
     tcb.snd_wnd = 0  # hold the data back
     tcb.send(b"data", 0, 4)
-    h.expect_nothing()
+    nothing(h)
     tcb.close()
-    h.expect_nothing()
-    h.feed(h.segment(tcb, ACK, PLAIN_IRS + 1, tcb.iss + 1, window=1000))
-    h.expect_tcp(ACK | PSH | FIN, seq=tcb.iss + 1, payload=b"data")
+    nothing(h)
+    peer(h, tcb, 0, 0, window=1000)
+    expect(h, ACK | PSH | FIN, 0, 0, payload=b"data")
     assert tcb.state == tcp.FIN_WAIT_1
 
 
@@ -284,16 +273,16 @@ def test_keepalive_goes_on_in_fin_wait_2_after_a_half_close():
 
 # -- passive close ---------------------------------------------------------------------------------
 def test_peer_closes_first_passive_close():
-    h, tcb = plain_established()
-    h.feed(h.segment(tcb, FIN | ACK, PLAIN_IRS + 1, tcb.iss + 1, payload=b"bye"))
-    h.expect_tcp(ACK, ack=PLAIN_IRS + 5)
+    h, tcb = setup()
+    peer(h, tcb, 0, 0, payload=b"bye", flags=FIN | ACK)
+    expect(h, ACK, 0, 4)
     assert tcb.state == tcp.CLOSE_WAIT and tcb.fin_received
     buf = bytearray(8)
     assert tcb.recv_into(buf, 0, 8) == 3
     tcb.close()
-    h.expect_tcp(FIN | ACK, seq=tcb.iss + 1, ack=PLAIN_IRS + 5)
+    expect(h, FIN | ACK, 0, 4)
     assert tcb.state == tcp.LAST_ACK
-    h.feed(h.segment(tcb, ACK, PLAIN_IRS + 5, tcb.iss + 2))
+    peer(h, tcb, 4, 1)
     assert tcb.state == tcp.CLOSED and tcb.error == 0
     assert h.stack.tcp.tcbs == []
 
@@ -506,11 +495,11 @@ def test_abort_in_closing_sends_nothing():
 
 
 def test_close_with_unread_data_sends_rst():
-    h, tcb = plain_established()
-    h.feed(h.segment(tcb, ACK, PLAIN_IRS + 1, tcb.iss + 1, payload=b"unread"))
-    h.take()
+    h, tcb = setup()
+    peer(h, tcb, 0, 0, payload=b"unread")
+    segs(h)
     tcb.close()
-    h.expect_tcp(RST | ACK, seq=tcb.iss + 1)
+    expect(h, RST | ACK, 0, 6)
     assert tcb.state == tcp.CLOSED
 
 

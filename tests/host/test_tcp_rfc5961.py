@@ -5,7 +5,7 @@
 # ACKs share one per-connection rate limit (invalid_ratelimit_ms, Linux __tcp_oow_rate_limited);
 # an ACK older than SND.UNA - MAX.SND.WND is challenged and its data dropped (5.2); an ACK of
 # unsent data is answered and dropped (RFC 9293 3.10.7.4). Sequence numbers wrap in every test.
-from segment import ACK, FIN, PSH, RST, SYN, Harness
+from segment import ACK, FIN, PSH, RST, SYN
 from tcpip import errors
 from tcpip import tcp
 
@@ -21,37 +21,26 @@ def counters(h):
     return h.stack.counters
 
 
-PLAIN_IRS = 1000  # the peer's IRS in the tests written in absolute numbers
-
-
-def plain_established(**opts):
-    """An ESTABLISHED connection from Harness.establish, in absolute numbers: the peer's IRS is
-    PLAIN_IRS, our ISS the stack's own (no wrap-around)."""
-    h = Harness(**opts)
-    tcb = h.establish(irs=PLAIN_IRS)
-    return h, tcb
-
-
 # -- RST (RFC 5961 3) ----------------------------------------------------------------------------
 def test_rst_with_exact_sequence_resets():
-    h, tcb = plain_established()
-    h.feed(h.segment(tcb, RST, PLAIN_IRS + 1, 0))
+    h, tcb = setup()
+    peer(h, tcb, 0, 0, flags=RST)
     assert tcb.state == tcp.CLOSED and tcb.error == errors.ECONNRESET
-    h.expect_nothing()
+    nothing(h)
 
 
 def test_rst_in_window_but_not_exact_gets_challenge_ack():
-    h, tcb = plain_established()
-    h.feed(h.segment(tcb, RST, PLAIN_IRS + 100, 0))
-    h.expect_tcp(ACK, seq=tcb.iss + 1, ack=PLAIN_IRS + 1)
+    h, tcb = setup()
+    peer(h, tcb, 99, 0, flags=RST)
+    challenge(h)
     assert tcb.state == tcp.ESTABLISHED
     assert h.stack.counters.tcp_challenge_ack_sent == 1
 
 
 def test_rst_outside_window_is_dropped_silently():
-    h, tcb = plain_established()
-    h.feed(h.segment(tcb, RST, PLAIN_IRS + 100000, 0))
-    h.expect_nothing()
+    h, tcb = setup()
+    peer(h, tcb, 99999, 0, flags=RST)
+    nothing(h)
     assert tcb.state == tcp.ESTABLISHED
 
 
@@ -143,9 +132,9 @@ def test_rst_in_window_in_fin_wait_2_gets_a_challenge_ack():
 
 # -- SYN (RFC 5961 4) ------------------------------------------------------------------------------
 def test_syn_on_established_connection_gets_challenge_ack():
-    h, tcb = plain_established()
-    h.feed(h.segment(tcb, SYN, PLAIN_IRS + 1, 0))
-    h.expect_tcp(ACK, ack=PLAIN_IRS + 1)
+    h, tcb = setup()
+    peer(h, tcb, 0, 0, flags=SYN)
+    challenge(h)
     assert tcb.state == tcp.ESTABLISHED
 
 
@@ -280,9 +269,9 @@ def test_ack_at_snd_una_minus_max_snd_wnd_is_acceptable_with_its_data():
 
 
 def test_ack_for_unsent_data_is_answered_and_dropped():
-    h, tcb = plain_established()
-    h.feed(h.segment(tcb, ACK, PLAIN_IRS + 1, tcb.iss + 100, payload=b"zz"))
-    h.expect_tcp(ACK, ack=PLAIN_IRS + 1)
+    h, tcb = setup()
+    peer(h, tcb, 0, 99, payload=b"zz")
+    expect(h, ACK, 0, 0)
     assert tcb.rx_len == 0
     assert h.stack.counters.tcp_ack_unsent_data == 1
 
