@@ -236,19 +236,3 @@ def test_out_of_order_data_beyond_the_fin_is_purged():
     assert tcb.ooo_n == 0 and h.stack.counters.tcp_ooo_purged == 1
     buf = bytearray(40)
     assert tcb.recv_into(buf, 0, 40) == 10 and bytes(buf[:10]) == b"helloworld"
-
-
-def test_keepalive_asked_for_during_syn_sent_starts_at_establishment():
-    h = Harness(delayed_ack_ms=0)
-    tcb, _ = h.connect()
-    tcb.set_keepalive(True, idle_ms=500, interval_ms=300, count=2)
-    h.advance(600)  # the aux timer fires in SYN-SENT: nothing to probe yet
-    h.expect_nothing()
-    h.feed(h.segment(tcb, SYN | ACK, IRS, tcb.iss + 1, mss=1460))
-    h.take()
-    h.advance(499)
-    h.expect_nothing()
-    h.advance(1)
-    s = h.expect_tcp(ACK, seq=tcb.iss, ack=IRS + 1)
-    assert len(s.payload) == 1  # one garbage octet: Linux answers old data without rate limit
-    assert h.stack.counters.tcp_keepalive_probe == 1

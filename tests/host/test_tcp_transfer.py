@@ -1052,6 +1052,23 @@ def test_keepalive_settings_from_the_config():
     assert tcb.error == errors.ETIMEDOUT
 
 
+def test_keepalive_asked_for_during_syn_sent_starts_at_establishment():
+    h = Harness(delayed_ack_ms=0)
+    fix_isn(h)
+    tcb, _ = h.connect()
+    tcb.set_keepalive(True, idle_ms=500, interval_ms=300, count=2)
+    h.advance(600)  # the aux timer fires in SYN-SENT: nothing to probe yet
+    nothing(h)
+    h.feed(h.segment(tcb, SYN | ACK, IRS, sq(ISS + 1), mss=1460))
+    segs(h)
+    h.advance(499)
+    nothing(h)
+    h.advance(1)
+    s = expect(h, ACK, -1, 0)  # SND.UNA - 1
+    assert len(s.payload) == 1  # one garbage octet: Linux answers old data without rate limit
+    assert h.stack.counters.tcp_keepalive_probe == 1
+
+
 # -- window update and zero-window probes (RFC 9293 3.10.7.4, fifth and seventh) ---------------
 def test_old_ack_with_newer_seq_does_not_update_the_send_window():
     # RFC 9293 3.10.7.4, fifth: "If SND.UNA =< SEG.ACK =< SND.NXT, the send window should be
