@@ -292,6 +292,8 @@ def parse_address(addr):
         raise TypeError("str, bytes or bytearray expected, not " + type(host).__name__)
     if ":" in host:
         raise _oserror(errors.EAFNOSUPPORT)
+    if not host:
+        return b"\x00\x00\x00\x00", port  # "": INADDR_ANY (bind(("", 80)), as CPython and lwIP)
     try:
         return ipv4.aton(host), port
     except ValueError:

@@ -152,3 +152,19 @@ def test_so_reuseaddr_lets_a_restarted_server_bind_beside_time_wait():
     s2.bind(("0.0.0.0", PORT))
     s2.listen(1)
     assert iss  # (the first connection's ISS: it was made)
+
+
+def test_bind_to_the_empty_host_means_any_address():
+    # MicroPython web server examples write s.bind(("", 80)) (INADDR_ANY, as CPython and lwIP)
+    h = Harness()
+    tsocket.set_default_stack(h.stack)
+    s = tsocket.socket()
+    s.bind(("", PORT))
+    assert s.getsockname() == ("0.0.0.0", PORT)
+    s.listen(1)
+    client_connects(h)
+    c, addr = s.accept()
+    assert addr == ("192.0.2.1", 40000) and c.getsockname() == ("192.0.2.2", PORT)
+    c2 = tsocket.socket()
+    c2.settimeout(0)
+    raises(errors.ENETUNREACH, c2.connect, ("", 80))  # nowhere to connect to (0.0.0.0)
