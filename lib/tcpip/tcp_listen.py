@@ -33,6 +33,7 @@ except ImportError:
 
 # counters: indexes into stack.cnt (tcpip.counter_names.NAMES; tests/host/test_counters.py)
 _TCP_TX = const(35)
+_TCP_ACK_RATELIMITED = const(75)
 _TCP_CONN_LIMIT = const(93)
 _TCP_PASSIVE_OPEN = const(96)
 _TCP_SYNACK_RETRANSMIT = const(97)
@@ -76,6 +77,7 @@ class Listener:
         self.syn_next = 0  # no record is due before this
         self.secret = os.urandom(16)  # the SYN cookies' key
         self.cookie_at = -1  # the cookie clock when cookies were last sent (-1: never)
+        self.dup_at = 0  # when a duplicate SYN was last answered (0: never)
 
     # -- the records --------------------------------------------------------------------------------
     def _find(self, buf, ip_off, sport):
@@ -167,7 +169,16 @@ class Listener:
             if i >= 0:
                 k = i * _REC
                 if irs == int.from_bytes(self.syn[k + 16:k + 20], "big"):
-                    self._resend(i)  # the peer's SYN again: our SYN-ACK was lost
+                    # the peer's SYN again: our SYN-ACK was lost. Answered at most once per
+                    # invalid_ratelimit_ms for the listener (Linux tcp_check_req rate-limits
+                    # these with tcp_oow_rate_limited), so repeated SYNs cannot make us a
+                    # SYN-ACK amplifier
+                    now = s.now
+                    if self.dup_at and ticks_diff(now, self.dup_at) < self.tcp.config.invalid_ratelimit_ms:
+                        c[_TCP_ACK_RATELIMITED] += 1
+                        return
+                    self.dup_at = now or 1
+                    self._resend(i)
                 return
             if len(self.queue) >= self.backlog:
                 c[_TCP_LISTEN_OVERFLOW] += 1  # Linux drops SYNs while the accept queue is full

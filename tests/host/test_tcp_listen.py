@@ -75,12 +75,20 @@ def test_sack_permitted_is_answered_and_kept():
     assert x.queue[0].sack_ok
 
 
-def test_the_same_syn_again_gets_the_same_syn_ack():
+def test_the_same_syn_again_gets_the_same_syn_ack_at_most_twice_a_second():
     h, x = listening()
     h.feed(seg(SYN, 5000, mss=1460))
     iss = synack(h, 5000)
     h.feed(seg(SYN, 5000, mss=1460))
     assert synack(h, 5000) == iss and x.syn_n == 1
+    for _ in range(5):  # more copies at once: no SYN-ACK amplifier (Linux tcp_oow_rate_limited)
+        h.feed(seg(SYN, 5000, mss=1460))
+    h.expect_nothing()
+    assert h.stack.counters.tcp_ack_ratelimited == 5
+    h.advance(501)
+    h.take()
+    h.feed(seg(SYN, 5000, mss=1460))
+    assert synack(h, 5000) == iss
 
 
 def test_the_syn_ack_is_retransmitted_doubling_then_given_up():
