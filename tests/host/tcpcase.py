@@ -7,9 +7,11 @@
 #   peer(h, tcb, seq, ack, payload=..., window=..., flags=ACK)    what the peer sends
 #   expect(h, flags, seq, ack, payload=..., window=..., options=)  the one segment we send
 #   nothing(h)                                                     we send nothing
+#   sack_blocks(s)                                                 its SACK blocks, as offsets
 # Harness.segment() / Harness.expect_tcp() (segment.py) are the same calls in absolute numbers.
 from segment import ACK, SYN, Harness
 from tcpip import tcp
+from wirerep import tcp as wtcp
 
 ISS = 0xFFFFFF00  # our data crosses 2**32 after 255 bytes
 IRS = 0xFFFFFF80  # the peer's data crosses 2**32 after 127 bytes
@@ -38,14 +40,18 @@ def fix_isn(h, iss=ISS):
     h.stack.tcp.isn.isn = lambda laddr, lport, raddr, rport: iss
 
 
-def setup(window=65535, mss=MSS, handshake_ms=0, **opts):
-    """An ESTABLISHED connection; the SYN-ACK arrives handshake_ms after the SYN (first RTT)."""
+def setup(window=65535, mss=MSS, handshake_ms=0, sack=False, **opts):
+    """An ESTABLISHED connection; the SYN-ACK arrives handshake_ms after the SYN (first RTT) and
+    carries MSS mss, with sack also SACK-permitted (RFC 2018)."""
     h = Harness(**opts)
     fix_isn(h)
     tcb, _ = h.connect()
     if handshake_ms:
         h.advance(handshake_ms)
-    h.feed(h.segment(tcb, SYN | ACK, IRS, sq(ISS + 1), window, mss=mss))
+    syn_opts = None
+    if sack:  # MSS, SACK-permitted, NOP, NOP
+        syn_opts = b"\x02\x04" + bytes([mss >> 8, mss & 0xFF]) + b"\x04\x02\x01\x01"
+    h.feed(h.segment(tcb, SYN | ACK, IRS, sq(ISS + 1), window, mss=mss, options=syn_opts))
     h.expect_tcp(ACK, seq=sq(ISS + 1), ack=sq(IRS + 1))
     assert tcb.state == tcp.ESTABLISHED
     return h, tcb
@@ -90,6 +96,23 @@ def expect(h, flags, seq, ack=0, payload=None, window=None, options=None):
         assert s.options == options, (s.options, options)
     assert h.stack.counters.eth_drop_exception == 0
     return s
+
+
+def sack_blocks(s):
+    """The SACK blocks of a segment we sent, as [(left, right), ...] offsets from IRS + 1."""
+    f = s.frame
+    off = 14 + (f[14] & 15) * 4
+    hl = (f[off + 12] >> 4) * 4
+    i = wtcp.find_option(f, off, hl, 5, f[off + 23]) if hl > 20 else -1
+    if i < 0:
+        return []
+    base = sq(IRS + 1)
+    out = []
+    for k in range((f[i + 1] - 2) // 8):
+        p = i + 2 + 8 * k
+        out.append((rel(int.from_bytes(f[p:p + 4], "big"), base),
+                    rel(int.from_bytes(f[p + 4:p + 8], "big"), base)))
+    return out
 
 
 def nothing(h):
