@@ -29,8 +29,8 @@ from tcpip.fastpath import TEMPLATE_LEN
 from tcpip.tcp_core import NO_RING
 from tcpip.tcp_core import (  # noqa: F401 (the states are this module's API too)
     CLOSED, SYN_SENT, SYN_RECEIVED, ESTABLISHED, FIN_WAIT_1, FIN_WAIT_2, CLOSING, TIME_WAIT,
-    CLOSE_WAIT, LAST_ACK, STATE_NAMES, arm_aux, done, release_rx, release_tx, set_timer,
-    shift, trace)
+    CLOSE_WAIT, LAST_ACK, STATE_NAMES, arm_aux, done, rel_write, release_rx, release_tx,
+    set_timer, shift, trace)
 from tcpip import tcp_in
 from tcpip import tcp_out
 from tcpip import tcp_timer
@@ -648,19 +648,9 @@ class Tcp:
         v = t.remote_port
         tw[k + 10] = v >> 8
         tw[k + 11] = v & 0xFF
-        # base + relative, in 16-bit halves (no 32-bit ints on a board)
-        lo = t.s_blo + (t.s_nxt & 0xFFFF)
-        hi = t.s_bhi + (t.s_nxt >> 16) + (lo >> 16)
-        tw[k + 12] = (hi >> 8) & 0xFF
-        tw[k + 13] = hi & 0xFF
-        tw[k + 14] = (lo >> 8) & 0xFF
-        tw[k + 15] = lo & 0xFF
-        lo = t.r_blo + (t.r_nxt & 0xFFFF)
-        hi = t.r_bhi + (t.r_nxt >> 16) + (lo >> 16)
-        tw[k + 16] = (hi >> 8) & 0xFF
-        tw[k + 17] = hi & 0xFF
-        tw[k + 18] = (lo >> 8) & 0xFF
-        tw[k + 19] = lo & 0xFF
+        # SND.NXT and RCV.NXT: base + relative, bytewise (no 32-bit ints on a board)
+        rel_write(tw, k + 12, t.s_bhi, t.s_blo, t.s_nxt)
+        rel_write(tw, k + 16, t.r_bhi, t.r_blo, t.r_nxt)
         v = t.last_wnd
         tw[k + 20] = v >> 8
         tw[k + 21] = v & 0xFF
